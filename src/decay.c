@@ -1,0 +1,225 @@
+/*
+ * decay.c: exponentially time-decayed aggregates, point in time.
+ *
+ * An observation made at t weighs 2^(-(as_of - t) / half_life). Observations after as_of
+ * are ignored, so scoring "as of" a date never sees the future.
+ *
+ * Weights are kept relative to the newest observation seen so far (the reference time), not
+ * to as_of: the newest one weighs exactly 1, so the denominator never underflows, however
+ * old the history or short the half-life. When a newer observation arrives the sums are
+ * rescaled once. The result does not depend on the order of the rows, which is what lets
+ * the aggregate run in parallel, combine partial states and serve as a window function.
+ *
+ * State, float8[6]: {count, sum of weights, sum of weight * value, reference time,
+ * as_of, half_life}; times in microseconds, half_life 0 until the first row sets it.
+ */
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "health_score.h"
+#include "utils/array.h"
+#include "utils/timestamp.h"
+
+#define DECAY_STATE_LEN 6
+#define DECAY_COUNT 0
+#define DECAY_SUM_W 1
+#define DECAY_SUM_WV 2
+#define DECAY_REF 3
+#define DECAY_AS_OF 4
+#define DECAY_HALF_LIFE 5
+
+/* Interval length in microseconds, months counted as extract(epoch from ...) counts them. */
+static double
+decay_interval_usecs(const Interval *span)
+{
+	double		days;
+
+	days = (double) DAYS_PER_YEAR * (span->month / MONTHS_PER_YEAR)
+		+ (double) DAYS_PER_MONTH * (span->month % MONTHS_PER_YEAR)
+		+ (double) span->day;
+	return days * USECS_PER_DAY + (double) span->time;
+}
+
+/* Read as_of and half_life (arguments 3 and 4); the first row fixes them for the group. */
+static void
+decay_check_settings(FunctionCallInfo fcinfo, float8 *s)
+{
+	TimestampTz as_of;
+	Interval   *half_life;
+	double		half_life_us;
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL")));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("half_life must not be NULL")));
+
+	as_of = PG_GETARG_TIMESTAMPTZ(3);
+	half_life = PG_GETARG_INTERVAL_P(4);
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite timestamp")));
+#if PG_VERSION_NUM >= 170000
+	if (INTERVAL_NOT_FINITE(half_life))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("half_life must be finite")));
+#endif
+	half_life_us = decay_interval_usecs(half_life);
+	if (!(half_life_us > 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("half_life must be positive"),
+				 errhint("A half-life of 30 days is the usual default.")));
+
+	if (s[DECAY_HALF_LIFE] == 0.0)
+	{
+		s[DECAY_AS_OF] = (double) as_of;
+		s[DECAY_HALF_LIFE] = half_life_us;
+	}
+	else if (s[DECAY_AS_OF] != (double) as_of || s[DECAY_HALF_LIFE] != half_life_us)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of and half_life must be the same for every row of a group")));
+}
+
+/* Add one observation with value at time t to the state. */
+static void
+decay_add(float8 *s, double t, double value)
+{
+	double		half_life = s[DECAY_HALF_LIFE];
+
+	if (s[DECAY_COUNT] == 0)
+	{
+		s[DECAY_SUM_W] = 1.0;
+		s[DECAY_SUM_WV] = value;
+		s[DECAY_REF] = t;
+	}
+	else if (t > s[DECAY_REF])
+	{
+		/* a newer observation becomes the reference: rescale what we have */
+		double		rescale = exp2(-(t - s[DECAY_REF]) / half_life);
+
+		s[DECAY_SUM_W] = s[DECAY_SUM_W] * rescale + 1.0;
+		s[DECAY_SUM_WV] = s[DECAY_SUM_WV] * rescale + value;
+		s[DECAY_REF] = t;
+	}
+	else
+	{
+		double		weight = exp2(-(s[DECAY_REF] - t) / half_life);
+
+		s[DECAY_SUM_W] += weight;
+		s[DECAY_SUM_WV] += weight * value;
+	}
+	s[DECAY_COUNT] += 1;
+}
+
+PG_FUNCTION_INFO_V1(decay_accum);
+/* decayed_avg / decayed_sum transition: (state, value, observed_at, as_of, half_life) */
+Datum
+decay_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_avg", true);
+	float8	   *s = HS_STATE_VALUES(state);
+	TimestampTz observed_at;
+	double		value;
+
+	decay_check_settings(fcinfo, s);
+
+	/* an unknown value or time is no observation */
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_ARRAYTYPE_P(state);
+
+	observed_at = PG_GETARG_TIMESTAMPTZ(2);
+	if (TIMESTAMP_NOT_FINITE(observed_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("observed_at must be a finite timestamp")));
+	value = PG_GETARG_FLOAT8(1);
+	hs_check_finite(value, "value");
+
+	/* point in time: what happened after as_of does not exist yet */
+	if ((double) observed_at > s[DECAY_AS_OF])
+		PG_RETURN_ARRAYTYPE_P(state);
+
+	decay_add(s, (double) observed_at, value);
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+PG_FUNCTION_INFO_V1(decay_combine);
+/* decayed_avg / decayed_sum combine: merge two partial states on the newer reference */
+Datum
+decay_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state1 = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_avg", true);
+	ArrayType  *state2 = hs_state_arg(fcinfo, 1, DECAY_STATE_LEN, "decayed_avg", false);
+	float8	   *s1 = HS_STATE_VALUES(state1);
+	float8	   *s2 = HS_STATE_VALUES(state2);
+	double		older_scale;
+
+	if (s2[DECAY_HALF_LIFE] == 0.0)
+		PG_RETURN_ARRAYTYPE_P(state1);
+	if (s1[DECAY_HALF_LIFE] == 0.0)
+	{
+		memcpy(s1, s2, sizeof(float8) * DECAY_STATE_LEN);
+		PG_RETURN_ARRAYTYPE_P(state1);
+	}
+	if (s1[DECAY_AS_OF] != s2[DECAY_AS_OF] || s1[DECAY_HALF_LIFE] != s2[DECAY_HALF_LIFE])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of and half_life must be the same for every row of a group")));
+	if (s2[DECAY_COUNT] == 0)
+		PG_RETURN_ARRAYTYPE_P(state1);
+	if (s1[DECAY_COUNT] == 0)
+	{
+		memcpy(s1, s2, sizeof(float8) * DECAY_STATE_LEN);
+		PG_RETURN_ARRAYTYPE_P(state1);
+	}
+
+	older_scale = exp2(-fabs(s1[DECAY_REF] - s2[DECAY_REF]) / s1[DECAY_HALF_LIFE]);
+	if (s2[DECAY_REF] > s1[DECAY_REF])
+	{
+		s1[DECAY_SUM_W] = s1[DECAY_SUM_W] * older_scale + s2[DECAY_SUM_W];
+		s1[DECAY_SUM_WV] = s1[DECAY_SUM_WV] * older_scale + s2[DECAY_SUM_WV];
+		s1[DECAY_REF] = s2[DECAY_REF];
+	}
+	else
+	{
+		s1[DECAY_SUM_W] += s2[DECAY_SUM_W] * older_scale;
+		s1[DECAY_SUM_WV] += s2[DECAY_SUM_WV] * older_scale;
+	}
+	s1[DECAY_COUNT] += s2[DECAY_COUNT];
+	PG_RETURN_ARRAYTYPE_P(state1);
+}
+
+PG_FUNCTION_INFO_V1(decay_avg_final);
+/* decayed_avg final: weighted mean, NULL when no observation was at or before as_of */
+Datum
+decay_avg_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_avg", false);
+	float8	   *s = HS_STATE_VALUES(state);
+
+	if (s[DECAY_COUNT] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(s[DECAY_SUM_WV] / s[DECAY_SUM_W]);
+}
+
+PG_FUNCTION_INFO_V1(decay_sum_final);
+/* decayed_sum final: sum of weight * value with weights relative to as_of */
+Datum
+decay_sum_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_sum", false);
+	float8	   *s = HS_STATE_VALUES(state);
+
+	if (s[DECAY_COUNT] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(s[DECAY_SUM_WV] *
+					 exp2(-(s[DECAY_AS_OF] - s[DECAY_REF]) / s[DECAY_HALF_LIFE]));
+}

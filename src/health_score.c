@@ -1,0 +1,63 @@
+/*
+ * health_score.c: module magic and the array helpers shared by the kernels.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "health_score.h"
+#include "utils/array.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * hs_float8_array: the elements of a one-dimensional float8[] argument without copying.
+ * Empty arrays, several dimensions and NULL elements are errors naming the argument.
+ */
+float8 *
+hs_float8_array(ArrayType *array, const char *arg, int *length)
+{
+	int			n;
+
+	if (ARR_ELEMTYPE(array) != FLOAT8OID)
+		elog(ERROR, "%s: expected float8[]", arg);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", arg)));
+	n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", arg)));
+	if (ARR_HASNULL(array) && array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", arg)));
+	*length = n;
+	return (float8 *) ARR_DATA_PTR(array);
+}
+
+/*
+ * hs_state_arg: the aggregate state in argument argno after checking its shape, so a state
+ * crafted by hand (the type is a plain float8[]) cannot make a kernel read out of bounds.
+ * With writable, inside an aggregate the state is ours and is updated in place (as
+ * float8_accum does); called any other way it is copied, so a caller's value never changes.
+ */
+ArrayType *
+hs_state_arg(FunctionCallInfo fcinfo, int argno, int length, const char *aggname, bool writable)
+{
+	ArrayType  *state;
+
+	if (writable && !AggCheckCallContext(fcinfo, NULL))
+		state = PG_GETARG_ARRAYTYPE_P_COPY(argno);
+	else
+		state = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(state) != 1 || ARR_DIMS(state)[0] != length ||
+		ARR_HASNULL(state) || ARR_ELEMTYPE(state) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: state must be a float8[] of %d elements without NULLs",
+						aggname, length)));
+	return state;
+}

@@ -1,0 +1,59 @@
+/*
+ * health_score.h: checks and helpers shared by the C kernels.
+ *
+ * Every kernel refuses bad input with an SQLSTATE and a message naming the argument, so a
+ * wrong number never leaves the database silently.
+ */
+#ifndef HEALTH_SCORE_H
+#define HEALTH_SCORE_H
+
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "utils/array.h"
+
+#define HS_SCORE_MIN 0.0
+#define HS_SCORE_MAX 100.0
+
+/* Error unless value is a finite number; arg names the SQL argument. */
+static inline void
+hs_check_finite(double value, const char *arg)
+{
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number, got %g", arg, value)));
+}
+
+/* Error unless value is a score within 0..100. */
+static inline void
+hs_check_score(double value, const char *arg)
+{
+	hs_check_finite(value, arg);
+	if (value < HS_SCORE_MIN || value > HS_SCORE_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be within 0 and 100, got %g", arg, value)));
+}
+
+/* Error unless value is a finite weight greater than zero. */
+static inline void
+hs_check_weight(double value, const char *arg)
+{
+	hs_check_finite(value, arg);
+	if (value <= 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be greater than zero, got %g", arg, value),
+				 errhint("Leave a metric out instead of giving it a zero weight.")));
+}
+
+extern float8 *hs_float8_array(ArrayType *array, const char *arg, int *length);
+extern ArrayType *hs_state_arg(FunctionCallInfo fcinfo, int argno, int length,
+								const char *aggname, bool writable);
+
+#define HS_STATE_VALUES(state) ((float8 *) ARR_DATA_PTR(state))
+
+#endif
