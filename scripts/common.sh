@@ -45,16 +45,21 @@ run_as_owner() {
     fi
 }
 
-# build_private_install: compile with -Werror and install into $WORK/inst, a copy of the
-# server's install tree (binaries copied, everything else linked) that holds our extension.
+# build_private_install: compile a snapshot of the source tree with -Werror in $WORK/build
+# (so concurrent runs never share object files or test results) and install it into
+# $WORK/inst, a copy of the server's install tree (binaries copied, the rest linked).
 build_private_install() {
     local bindir sharedir pkglibdir
     bindir=$("$PG_CONFIG" --bindir)
     sharedir=$("$PG_CONFIG" --sharedir)
     pkglibdir=$("$PG_CONFIG" --pkglibdir)
+    BUILD="$WORK/build"
+    mkdir -p "$BUILD"
+    tar -C "$TOP" --exclude=./.git --exclude=./results --exclude='*.o' --exclude='*.so' \
+        --exclude='*.bc' --exclude='./sql/health_score--*.sql' -cf - . | tar -C "$BUILD" -xf -
     log "building health_score"
-    make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" >/dev/null
-    make -C "$TOP" -s PG_CONFIG="$PG_CONFIG" install DESTDIR="$WORK/inst" >/dev/null
+    make -C "$BUILD" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+    make -C "$BUILD" -s PG_CONFIG="$PG_CONFIG" install DESTDIR="$WORK/inst" >/dev/null
     # The server finds its share and lib folders relative to its own binary, so the binaries
     # must be real copies; the rest can be symbolic links (never overwriting our files).
     mkdir -p "$WORK/inst$bindir" "$WORK/inst$sharedir" "$WORK/inst$pkglibdir"

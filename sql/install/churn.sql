@@ -1,0 +1,1 @@
+-- health_score install script: churn risk: logistic regression, model catalog, AUC.

@@ -1,0 +1,1 @@
+-- health_score install script: score history, trends, alerts, backtests and the scheduled refresh.

@@ -1,0 +1,1 @@
+-- health_score install script: account scores: metric_scores() and account_scores().

@@ -1,0 +1,1 @@
+-- health_score install script: views for BI tools over the current scores.
