@@ -89,12 +89,18 @@ SELECT format('decayed_avg state after %s rows: %s bytes; weighted_avg state: %s
 SQL
 
 echo
-echo "== hash aggregate memory: the same $((ACCOUNTS * 10)) groups fed 10, 50 and 100 rows each"
+echo "== hash aggregate memory: the same $((ACCOUNTS * 10)) groups fed 10, 50 and 100 rows each (serial plan)"
 for days in 10 50 100; do
-    psql -X -At -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)
+    PGOPTIONS="$PGOPTIONS -c max_parallel_workers_per_gather=0" psql -X -At -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)
         SELECT count(x) FROM (SELECT account_id, metric, health_score.decayed_avg(value, observed_at, $AS_OF, $HALF_LIFE) AS x
                                 FROM obs WHERE observed_at > $AS_OF - interval '$days days'
                                GROUP BY account_id, metric) s" |
         awk -v d="$days" '/HashAggregate/ { agg = 1 } /Memory Usage/ && agg && !done { sub(/^ */, ""); print d " days: " $0; done = 1 }
                           /Seq Scan/ { match($0, /rows=[0-9]+/); rows = substr($0, RSTART + 5, RLENGTH - 5) } END { print "   rows scanned: " rows }'
 done
+
+echo
+echo "== plan of the timed decayed_avg query (max_parallel_workers_per_gather=$PARALLEL)"
+psql -X -At -c "EXPLAIN (COSTS OFF)
+    SELECT count(x) FROM (SELECT account_id, metric, health_score.decayed_avg(value, observed_at, $AS_OF, $HALF_LIFE) AS x
+                            FROM obs GROUP BY account_id, metric) s"
