@@ -33,6 +33,9 @@ SELECT q, public.error_of(q) FROM (VALUES
   ($$SELECT health_score.weighted_avg(100.5, 1)$$),
   ($$SELECT health_score.weighted_avg(-0.5, 1)$$),
   ($$SELECT health_score.weighted_coverage(50, 0)$$),
+  ($$SELECT health_score.weighted_avg(NULL, w) FROM unnest('{1e308,1e308}'::float8[]) AS w$$),
+  ($$SELECT health_score.weighted_avg(100, 1e307)$$),
+  ($$SELECT health_score.weighted_avg_combine('{1e308,1e308,1e308}', '{1e308,1e308,1e308}')$$),
   ($$SELECT health_score.weighted_avg_final('{1,2}')$$),
   ($$SELECT health_score.weighted_avg_final('{1,NULL,3}')$$),
   -- weighted_score
@@ -46,6 +49,8 @@ SELECT q, public.error_of(q) FROM (VALUES
   ($$SELECT health_score.weighted_score('{50,101}', '{1,1}')$$),
   ($$SELECT health_score.weighted_score('{{50,60}}', '{1,1}')$$),
   ($$SELECT health_score.weighted_score_coverage('{50,60}', '{1,Infinity}')$$),
+  ($$SELECT health_score.weighted_score('{NULL,NULL}', '{1e308,1e308}')$$),
+  ($$SELECT health_score.weighted_score('{100}', '{1e307}')$$),
   -- decayed_avg, decayed_sum, latest_value
   ($$SELECT health_score.decayed_avg(1, now(), NULL, '30 days')$$),
   ($$SELECT health_score.decayed_avg(1, now(), now(), NULL)$$),
@@ -60,6 +65,9 @@ SELECT q, public.error_of(q) FROM (VALUES
       FROM unnest(ARRAY['2024-01-01'::timestamptz, '2024-01-02']) AS t$$),
   ($$SELECT health_score.decayed_avg(1, '2024-01-01', '2024-02-01', h)
       FROM unnest(ARRAY['30 days'::interval, '31 days']) AS h$$),
+  ($$SELECT health_score.decayed_avg(v, '2024-01-01', '2024-01-01', '30 days')
+      FROM unnest('{1e308,1e308}'::float8[]) AS v$$),
+  ($$SELECT health_score.decay_combine('{1,1,1e308,0,0,1}', '{1,1,1e308,0,0,1}')$$),
   ($$SELECT health_score.decay_avg_final('{1,1,1}')$$),
   ($$SELECT health_score.latest_value(1, now(), NULL)$$),
   ($$SELECT health_score.latest_value('NaN', now(), now())$$),

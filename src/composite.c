@@ -37,6 +37,7 @@ weighted_avg_accum(PG_FUNCTION_ARGS)
 	hs_check_weight(weight, "weight");
 
 	s[WAVG_TOTAL] += weight;
+	hs_check_sum(s[WAVG_TOTAL], "the total of weight");
 	if (!PG_ARGISNULL(1))
 	{
 		double		score = PG_GETARG_FLOAT8(1);
@@ -44,6 +45,7 @@ weighted_avg_accum(PG_FUNCTION_ARGS)
 		hs_check_score(score, "score");
 		s[WAVG_PRESENT] += weight;
 		s[WAVG_SUM] += weight * score;
+		hs_check_sum(s[WAVG_SUM], "the sum of weight * score");
 	}
 	PG_RETURN_ARRAYTYPE_P(state);
 }
@@ -61,6 +63,8 @@ weighted_avg_combine(PG_FUNCTION_ARGS)
 
 	for (i = 0; i < WAVG_STATE_LEN; i++)
 		s1[i] += s2[i];
+	hs_check_sum(s1[WAVG_TOTAL], "the total of weight");
+	hs_check_sum(s1[WAVG_SUM], "the sum of weight * score");
 	PG_RETURN_ARRAYTYPE_P(state1);
 }
 
@@ -128,11 +132,13 @@ weighted_arrays(FunctionCallInfo fcinfo, float8 *sums)
 	{
 		hs_check_weight(weights[i], "weights");
 		sums[WAVG_TOTAL] += weights[i];
+		hs_check_sum(sums[WAVG_TOTAL], "the total of weights");
 		if (score_nulls[i])
 			continue;
 		hs_check_score(DatumGetFloat8(scores[i]), "scores");
 		sums[WAVG_PRESENT] += weights[i];
 		sums[WAVG_SUM] += weights[i] * DatumGetFloat8(scores[i]);
+		hs_check_sum(sums[WAVG_SUM], "the sum of weights * scores");
 	}
 }
 

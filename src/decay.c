@@ -117,6 +117,7 @@ decay_add(float8 *s, double t, double value)
 		s[DECAY_SUM_WV] += weight * value;
 	}
 	s[DECAY_COUNT] += 1;
+	hs_check_sum(s[DECAY_SUM_WV], "the decayed sum of value");
 }
 
 PG_FUNCTION_INFO_V1(decay_accum);
@@ -194,6 +195,7 @@ decay_combine(PG_FUNCTION_ARGS)
 		s1[DECAY_SUM_WV] += s2[DECAY_SUM_WV] * older_scale;
 	}
 	s1[DECAY_COUNT] += s2[DECAY_COUNT];
+	hs_check_sum(s1[DECAY_SUM_WV], "the decayed sum of value");
 	PG_RETURN_ARRAYTYPE_P(state1);
 }
 

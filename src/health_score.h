@@ -50,6 +50,19 @@ hs_check_weight(double value, const char *arg)
 				 errhint("Leave a metric out instead of giving it a zero weight.")));
 }
 
+/*
+ * Error unless a running sum is still finite: sums of huge (but finite) inputs can overflow,
+ * and inf / inf would otherwise come back as a silent NaN. what names the sum and its argument.
+ */
+static inline void
+hs_check_sum(double sum, const char *what)
+{
+	if (unlikely(isinf(sum) || isnan(sum)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range for float8", what)));
+}
+
 extern float8 *hs_float8_array(ArrayType *array, const char *arg, int *length);
 extern ArrayType *hs_state_arg(FunctionCallInfo fcinfo, int argno, int length,
 								const char *aggname, bool writable);

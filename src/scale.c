@@ -93,6 +93,8 @@ scale_linear(PG_FUNCTION_ARGS)
 	ScaleCurve	curve = scale_curve_args(fcinfo);
 	double		value;
 	int			i;
+	double		offset;
+	double		span;
 	double		t;
 
 	if (!scale_value_arg(fcinfo, &value))
@@ -104,7 +106,15 @@ scale_linear(PG_FUNCTION_ARGS)
 	if (i == curve.length - 1)
 		PG_RETURN_FLOAT8(curve.scores[i]);
 
-	t = (value - curve.breakpoints[i]) / (curve.breakpoints[i + 1] - curve.breakpoints[i]);
+	offset = value - curve.breakpoints[i];
+	span = curve.breakpoints[i + 1] - curve.breakpoints[i];
+	if (isinf(offset) || isinf(span))
+	{
+		/* breakpoints near the float8 limits: the halves cannot overflow */
+		offset = value / 2 - curve.breakpoints[i] / 2;
+		span = curve.breakpoints[i + 1] / 2 - curve.breakpoints[i] / 2;
+	}
+	t = Min(Max(offset / span, 0.0), 1.0);
 	PG_RETURN_FLOAT8(curve.scores[i] + t * (curve.scores[i + 1] - curve.scores[i]));
 }
 

@@ -2,7 +2,7 @@
 -- hand-worked curves and sums, serial against parallel plans, window frames against the
 -- grouped result over the same rows.
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 SET LOCAL timezone = 'UTC';
 
@@ -157,6 +157,15 @@ SELECT is(count(*) FILTER (WHERE got IS DISTINCT FROM want), 0::bigint,
                           WHERE bp[i] <= n / 10.0::float8 ORDER BY i DESC LIMIT 1), sc[1]) AS want
           FROM generate_series(-50, 400) AS n,
                (SELECT '{1,2,5,10,30}'::float8[] AS bp, '{100,95,60,10,0}'::float8[] AS sc) AS c) AS t;
+
+-- Breakpoints near the float8 limits: value - breakpoint would overflow to infinity.
+SELECT ok(pg_temp.near(health_score.scale(0, '{-1e308,1e308}', '{0,100}'), 50)
+          AND pg_temp.near(health_score.scale(5e307, '{-1e308,1e308}', '{0,100}'), 75)
+          AND pg_temp.near(health_score.scale(1.7e308, '{-1.7e308,1.7e308}', '{100,0}'), 0)
+          AND pg_temp.near(health_score.scale(-1.7e308, '{-1.7e308,1.7e308}', '{100,0}'), 100)
+          AND pg_temp.near(health_score.scale(1.6e308, '{-1.7e308,1.7e308}', '{100,0}'), 100 * 0.1e308 / 3.4e308),
+          'scale interpolates correctly with breakpoints near the float8 limits')
+  FROM (SELECT 1) AS one;
 
 -- ==== weighted_avg, weighted_coverage, weighted_score: hand sums and NULL rules ===========
 SELECT ok(pg_temp.near(health_score.weighted_avg(s, w), (80 * 4 + 50 * 3) / 7.0::float8)
