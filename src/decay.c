@@ -41,8 +41,11 @@ decay_interval_usecs(const Interval *span)
 	return days * USECS_PER_DAY + (double) span->time;
 }
 
-/* Read as_of and half_life (arguments 3 and 4); the first row fixes them for the group. */
-static void
+/*
+ * Read as_of and half_life (arguments 3 and 4); the first row fixes them for the group.
+ * Returns as_of.
+ */
+static TimestampTz
 decay_check_settings(FunctionCallInfo fcinfo, float8 *s)
 {
 	TimestampTz as_of;
@@ -86,6 +89,7 @@ decay_check_settings(FunctionCallInfo fcinfo, float8 *s)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of and half_life must be the same for every row of a group")));
+	return as_of;
 }
 
 /* Add one observation with value at time t to the state. */
@@ -127,10 +131,11 @@ decay_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_avg", true);
 	float8	   *s = HS_STATE_VALUES(state);
+	TimestampTz as_of;
 	TimestampTz observed_at;
 	double		value;
 
-	decay_check_settings(fcinfo, s);
+	as_of = decay_check_settings(fcinfo, s);
 
 	/* an unknown value or time is no observation */
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -144,8 +149,8 @@ decay_accum(PG_FUNCTION_ARGS)
 	value = PG_GETARG_FLOAT8(1);
 	hs_check_finite(value, "value");
 
-	/* point in time: what happened after as_of does not exist yet */
-	if ((double) observed_at > s[DECAY_AS_OF])
+	/* point in time: what happened after as_of does not exist yet (exact, in microseconds) */
+	if (observed_at > as_of)
 		PG_RETURN_ARRAYTYPE_P(state);
 
 	decay_add(s, (double) observed_at, value);

@@ -2,7 +2,7 @@
 -- hand-worked curves and sums, serial against parallel plans, window frames against the
 -- grouped result over the same rows.
 BEGIN;
-SELECT plan(52);
+SELECT plan(53);
 
 SET LOCAL timezone = 'UTC';
 
@@ -52,6 +52,16 @@ SELECT is(health_score.decayed_avg(value, observed_at, '2024-03-01', '30 days'),
           'rows with a NULL value or observed_at are skipped')
   FROM (SELECT * FROM three
         UNION ALL VALUES (NULL, '2024-02-20'::timestamptz), (500, NULL)) AS o;
+-- Far from 2000-01-01 a timestamp in microseconds has more digits than a double holds:
+-- one microsecond after as_of must still be after it.
+SELECT is(count(*) FILTER (WHERE d_sum <> 1 OR latest <> 1), 0::bigint,
+          'an observation one microsecond after as_of is ignored, even in the year 2400')
+  FROM (SELECT a, health_score.decayed_sum(v, t, a, '1 day') AS d_sum,
+               health_score.latest_value(v, t, a) AS latest
+          FROM generate_series(0, 7) AS k,
+               LATERAL (SELECT '2400-01-01 00:00:00'::timestamptz + k * interval '1 microsecond' AS a) AS x,
+               LATERAL (VALUES (1::float8, a), (1000, a + interval '1 microsecond')) AS o(v, t)
+         GROUP BY a) AS r;
 SELECT is(health_score.decayed_sum(7, '2024-03-01', '2024-03-01', '1 hour'), 7::float8,
           'an observation made exactly at as_of weighs 1');
 SELECT ok(health_score.decayed_avg(value, observed_at, '2023-12-31', '30 days') IS NULL
