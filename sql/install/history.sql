@@ -705,6 +705,41 @@ $$;
 COMMENT ON FUNCTION health_score.backtest_bands(integer[]) IS
 'Churn rate per action band and horizon among the backtest points (see backtest_points): of the accounts in a band N days before, the share that churned.';
 
+-- Materialized views for dashboards --------------------------------------------------------------
+-- Each has a unique index, so refresh() can use REFRESH MATERIALIZED VIEW CONCURRENTLY and
+-- readers are never blocked. Their columns carry the comments of the views they copy.
+
+CREATE MATERIALIZED VIEW health_score.score_trends_mv AS
+    SELECT * FROM health_score.score_trends;
+CREATE UNIQUE INDEX score_trends_mv_account_id_idx ON health_score.score_trends_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.score_trends_mv IS
+'score_trends as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.alerts_mv AS
+    SELECT * FROM health_score.alerts;
+CREATE UNIQUE INDEX alerts_mv_account_id_idx ON health_score.alerts_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.alerts_mv IS
+'alerts as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN
+        SELECT m.oid::regclass AS mv, a.attname, col_description(v.oid, va.attnum) AS description
+          FROM pg_class m
+          JOIN pg_attribute a ON a.attrelid = m.oid AND a.attnum > 0 AND NOT a.attisdropped
+          JOIN pg_class v ON v.relnamespace = m.relnamespace AND v.relkind = 'v'
+                         AND v.relname = left(m.relname, -3)
+          JOIN pg_attribute va ON va.attrelid = v.oid AND va.attname = a.attname
+         WHERE m.relnamespace = 'health_score'::regnamespace AND m.relkind = 'm'
+           AND m.relname LIKE '%\_mv' AND col_description(v.oid, va.attnum) IS NOT NULL
+    LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', c.mv, c.attname, c.description);
+    END LOOP;
+END
+$$;
+
 -- Scheduled refresh ---------------------------------------------------------------------------
 
 -- refresh(): take today's snapshot and refresh the dashboard materialized views.
