@@ -1,1 +1,836 @@
 -- health_score install script: score history, trends, alerts, backtests and the scheduled refresh.
+--
+-- Everything here reads the scores through account_scores(as_of), metric_scores(as_of) and,
+-- when a churn model exists, account_churn_risk(as_of): a snapshot of a past date is the live
+-- score at that date, never a separate computation.
+
+-- Score history -----------------------------------------------------------------------------
+
+CREATE TABLE health_score.score_history (
+    as_of               date NOT NULL,
+    account_id          text NOT NULL,
+    score               float8,
+    product_score       float8,
+    relationship_score  float8,
+    business_score      float8,
+    band                text,
+    alert_tier          text,
+    coverage            float8,
+    churn_risk          float8,
+    reason              text,
+    config_version      bigint NOT NULL,
+    taken_at            timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (account_id, as_of),
+    CHECK (score IS NULL OR (score >= 0 AND score <= 100)),
+    CHECK (churn_risk IS NULL OR (churn_risk >= 0 AND churn_risk <= 100))
+);
+
+CREATE INDEX score_history_as_of_idx ON health_score.score_history (as_of);
+
+COMMENT ON TABLE health_score.score_history IS
+'One row per account and date: the score as of midnight at the start of that date (session time zone), written by snapshot() and backfill(). Point in time: only observations at or before that instant count.';
+COMMENT ON COLUMN health_score.score_history.as_of IS 'The date scored; the score is as of midnight at its start.';
+COMMENT ON COLUMN health_score.score_history.account_id IS 'The account (health_score.accounts).';
+COMMENT ON COLUMN health_score.score_history.score IS 'Health score 0-100; NULL when there was not enough data (see reason).';
+COMMENT ON COLUMN health_score.score_history.product_score IS 'Product dimension score 0-100, NULL when unknown.';
+COMMENT ON COLUMN health_score.score_history.relationship_score IS 'Relationship dimension score 0-100, NULL when unknown.';
+COMMENT ON COLUMN health_score.score_history.business_score IS 'Business dimension score 0-100, NULL when unknown.';
+COMMENT ON COLUMN health_score.score_history.band IS 'Action band of the score (health_score.bands) at that date.';
+COMMENT ON COLUMN health_score.score_history.alert_tier IS 'Alert tier of the score (health_score.alert_tiers) at that date.';
+COMMENT ON COLUMN health_score.score_history.coverage IS 'Share (0-1) of the metric weight that had data.';
+COMMENT ON COLUMN health_score.score_history.churn_risk IS 'Churn risk 0-100 % from the active account churn model at the time of the snapshot; NULL when no model was trained.';
+COMMENT ON COLUMN health_score.score_history.reason IS 'Why score is NULL, when it is.';
+COMMENT ON COLUMN health_score.score_history.config_version IS 'health_score.config_version() when the row was written: the scoring configuration it was computed with.';
+COMMENT ON COLUMN health_score.score_history.taken_at IS 'When the row was written.';
+
+CREATE TABLE health_score.metric_history (
+    as_of               date NOT NULL,
+    account_id          text NOT NULL,
+    metric              text NOT NULL,
+    dimension           text,
+    raw_value           float8,
+    sub_score           float8,
+    effective_weight    float8,
+    contribution        float8,
+    PRIMARY KEY (account_id, as_of, metric)
+);
+
+CREATE INDEX metric_history_as_of_idx ON health_score.metric_history (as_of);
+
+COMMENT ON TABLE health_score.metric_history IS
+'One row per account, metric and date, written with score_history: the metric-level detail behind each historical score, used to attribute score changes to metrics.';
+COMMENT ON COLUMN health_score.metric_history.as_of IS 'The date scored (as in score_history).';
+COMMENT ON COLUMN health_score.metric_history.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.metric_history.metric IS 'The metric (health_score.metrics).';
+COMMENT ON COLUMN health_score.metric_history.dimension IS 'The dimension the metric belonged to at that date.';
+COMMENT ON COLUMN health_score.metric_history.raw_value IS 'The aggregated raw value at that date, NULL when unobserved.';
+COMMENT ON COLUMN health_score.metric_history.sub_score IS 'The metric sub-score 0-100, NULL when unobserved.';
+COMMENT ON COLUMN health_score.metric_history.effective_weight IS 'The share of the composite the metric carried at that date.';
+COMMENT ON COLUMN health_score.metric_history.contribution IS 'Points of the composite score the metric contributed (effective_weight * sub_score).';
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.score_history', '');
+SELECT pg_catalog.pg_extension_config_dump('health_score.metric_history', '');
+
+-- snapshot(as_of): score every account at a date and store it, replacing that date's rows.
+CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    scored_at timestamptz;
+    day date := snapshot.as_of;
+    version bigint;
+    risk_source text;
+    written integer;
+BEGIN
+    IF day IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF day > current_date THEN
+        RAISE EXCEPTION 'as_of must not be in the future, got %', to_char(day, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    scored_at := day::timestamptz;
+    version := health_score.config_version();
+
+    -- One writer at a time; readers are never blocked.
+    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE ROW EXCLUSIVE MODE;
+
+    DELETE FROM health_score.metric_history h WHERE h.as_of = day;
+    DELETE FROM health_score.score_history h WHERE h.as_of = day;
+
+    IF to_regprocedure('health_score.account_churn_risk(timestamp with time zone)') IS NOT NULL THEN
+        risk_source := 'health_score.account_churn_risk($1)';
+    ELSE
+        risk_source := '(SELECT NULL::text AS account_id, NULL::float8 AS churn_risk WHERE false)';
+    END IF;
+
+    EXECUTE format($sql$
+        INSERT INTO health_score.score_history
+            (as_of, account_id, score, product_score, relationship_score, business_score,
+             band, alert_tier, coverage, churn_risk, reason, config_version)
+        SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
+               s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+          FROM health_score.account_scores($1) s
+          LEFT JOIN %s r ON r.account_id = s.account_id
+    $sql$, risk_source) USING scored_at, day, version;
+    GET DIAGNOSTICS written = ROW_COUNT;
+
+    INSERT INTO health_score.metric_history
+        (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
+    SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
+           m.effective_weight, m.contribution
+      FROM health_score.metric_scores(scored_at) m;
+
+    RETURN written;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.snapshot(date) IS
+'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). Returns the number of accounts written.';
+
+-- backfill(from_date, to_date, step): snapshots for a range of past dates, with progress.
+CREATE FUNCTION health_score.backfill(from_date date, to_date date, step interval DEFAULT interval '1 day')
+RETURNS TABLE (as_of date, accounts integer, seconds float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    day timestamp;
+    total integer;
+    done integer := 0;
+    started timestamptz;
+BEGIN
+    IF from_date IS NULL OR to_date IS NULL OR step IS NULL THEN
+        RAISE EXCEPTION 'from_date, to_date and step must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF from_date > to_date THEN
+        RAISE EXCEPTION 'from_date % is after to_date %',
+            to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_date > current_date THEN
+        RAISE EXCEPTION 'to_date must not be in the future, got %', to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF step < interval '1 day' OR date_trunc('day', step) <> step THEN
+        RAISE EXCEPTION 'step must be a positive whole number of days, weeks, months or years, got %', step
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'History keeps one row per account and date; use e.g. interval ''1 day'' or ''7 days''.';
+    END IF;
+
+    SELECT count(*) INTO total
+      FROM generate_series(from_date::timestamp, to_date::timestamp, step);
+    FOR day IN SELECT d FROM generate_series(from_date::timestamp, to_date::timestamp, step) d LOOP
+        started := clock_timestamp();
+        as_of := day::date;
+        accounts := health_score.snapshot(day::date);
+        seconds := extract(epoch FROM clock_timestamp() - started);
+        done := done + 1;
+        RAISE NOTICE 'backfill: % (% of %), % accounts in % s',
+            to_char(day, 'YYYY-MM-DD'), done, total, accounts, round(seconds::numeric, 3);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backfill(date, date, interval) IS
+'Point-in-time snapshots (see snapshot()) for every date from from_date to to_date, step apart (whole days, default 1 day), reporting progress with a NOTICE per date. Returns one row per date: accounts written and seconds taken. Runs in one transaction: all dates or none.';
+
+-- Sparklines ----------------------------------------------------------------------------------
+
+-- sparkline(values, lo, hi): one block character per value, ▁ at lo up to █ at hi.
+CREATE FUNCTION health_score.sparkline(vals float8[], lo float8 DEFAULT 0, hi float8 DEFAULT 100)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    blocks constant text[] := '{▁,▂,▃,▄,▅,▆,▇,█}';
+    low float8 := lo;
+    high float8 := hi;
+    result text := '';
+    v float8;
+BEGIN
+    IF vals IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF low IS NULL THEN
+        SELECT min(x) INTO low FROM unnest(vals) x;
+    END IF;
+    IF high IS NULL THEN
+        SELECT max(x) INTO high FROM unnest(vals) x;
+    END IF;
+    IF low = 'NaN' OR high = 'NaN' OR low > high
+       OR low IN ('Infinity', '-Infinity') OR high IN ('Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'lo and hi must be finite with lo <= hi, got % and %', low, high
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH v IN ARRAY vals LOOP
+        IF v IS NULL OR v = 'NaN' THEN
+            result := result || ' ';
+        ELSIF high = low THEN
+            result := result || blocks[CASE WHEN v < low THEN 1 WHEN v > high THEN 8 ELSE 4 END];
+        ELSE
+            result := result || blocks[1 + least(7, greatest(0, floor((v - low) / (high - low) * 8)))::int];
+        END IF;
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.sparkline(float8[], float8, float8) IS
+'A text sparkline, one character per value from ▁ (at or below lo) to █ (at or above hi), a space for NULL; lo and hi default to the 0-100 score scale, pass NULL to use the values'' own minimum or maximum. Reads well in psql and BI tables.';
+
+-- Trends --------------------------------------------------------------------------------------
+
+-- band_rank(band): the position of a band, 1 for the lowest (by min_score).
+CREATE FUNCTION health_score.band_rank(band text)
+RETURNS integer
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r FROM (SELECT b.band, row_number() OVER (ORDER BY b.min_score)::int AS r
+                     FROM health_score.bands b) x
+     WHERE x.band = band_rank.band
+$$;
+
+COMMENT ON FUNCTION health_score.band_rank(text) IS
+'Position of an action band from the bottom (1 = the band with the lowest scores), to tell downgrades from upgrades; NULL for an unknown band.';
+
+-- trends(as_of): each account's score at a snapshot date and how it moved before it.
+CREATE FUNCTION health_score.trends(as_of date DEFAULT NULL)
+RETURNS TABLE (account_id text, as_of date, score float8, band text, alert_tier text,
+               change_7d float8, change_30d float8, change_90d float8, slope_30d float8,
+               band_30d_ago text, band_change text, churn_risk float8, churn_risk_change_30d float8,
+               sparkline text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH d AS (
+        SELECT coalesce(trends.as_of, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+    )
+    SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier,
+           h.score - p7.score, h.score - p30.score, h.score - p90.score,
+           w.slope, p30.band,
+           CASE WHEN p30.band IS DISTINCT FROM h.band AND p30.band IS NOT NULL AND h.band IS NOT NULL
+                THEN p30.band || ' → ' || h.band END,
+           h.churn_risk, h.churn_risk - p30.churn_risk,
+           w.spark
+      FROM d
+      JOIN health_score.score_history h ON h.as_of = d.day
+      LEFT JOIN LATERAL (
+          SELECT p.score FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of <= d.day - 7 AND p.as_of >= d.day - 14
+           ORDER BY p.as_of DESC LIMIT 1) p7 ON true
+      LEFT JOIN LATERAL (
+          SELECT p.score, p.band, p.churn_risk FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of <= d.day - 30 AND p.as_of >= d.day - 60
+           ORDER BY p.as_of DESC LIMIT 1) p30 ON true
+      LEFT JOIN LATERAL (
+          SELECT p.score FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of <= d.day - 90 AND p.as_of >= d.day - 180
+           ORDER BY p.as_of DESC LIMIT 1) p90 ON true
+      LEFT JOIN LATERAL (
+          SELECT regr_slope(p.score, p.as_of - d.day) AS slope,
+                 health_score.sparkline(array_agg(p.score ORDER BY p.as_of)) AS spark
+            FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true
+$$;
+
+COMMENT ON FUNCTION health_score.trends(date) IS
+'Each account scored at a snapshot date (default: the latest in score_history) with its score change over 7, 30 and 90 days (against the latest snapshot at or before that many days earlier, no older than twice that), the slope over the last 30 days (points per day, least squares), the band 30 days earlier and the change, the churn risk change, and a sparkline of the last 30 days on the 0-100 scale.';
+
+CREATE VIEW health_score.score_trends AS
+    SELECT * FROM health_score.trends();
+
+COMMENT ON VIEW health_score.score_trends IS
+'Score trends at the latest snapshot: change over 7, 30 and 90 days, 30-day slope, band change and a sparkline per account.';
+COMMENT ON COLUMN health_score.score_trends.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.score_trends.as_of IS 'The latest snapshot date.';
+COMMENT ON COLUMN health_score.score_trends.score IS 'Health score 0-100 at that date, NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.band IS 'Action band at that date.';
+COMMENT ON COLUMN health_score.score_trends.alert_tier IS 'Alert tier at that date.';
+COMMENT ON COLUMN health_score.score_trends.change_7d IS 'Score change in points since 7 days earlier (snapshot at or before, within 14 days); NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.change_30d IS 'Score change in points since 30 days earlier (snapshot at or before, within 60 days); NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.change_90d IS 'Score change in points since 90 days earlier (snapshot at or before, within 180 days); NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.slope_30d IS 'Least-squares slope of the score over the last 30 days, in points per day; NULL with fewer than two scores.';
+COMMENT ON COLUMN health_score.score_trends.band_30d_ago IS 'Action band 30 days earlier.';
+COMMENT ON COLUMN health_score.score_trends.band_change IS 'e.g. "yellow → orange" when the band differs from 30 days earlier, else NULL.';
+COMMENT ON COLUMN health_score.score_trends.churn_risk IS 'Churn risk 0-100 % at that date, NULL without a model.';
+COMMENT ON COLUMN health_score.score_trends.churn_risk_change_30d IS 'Churn risk change in percentage points since 30 days earlier.';
+COMMENT ON COLUMN health_score.score_trends.sparkline IS 'The scores of the last 30 days as a text sparkline, ▁ = 0 to █ = 100, a space where unknown.';
+
+CREATE VIEW health_score.band_changes AS
+    SELECT c.account_id, c.as_of, c.previous_as_of, c.from_band, c.to_band,
+           CASE WHEN health_score.band_rank(c.to_band) < health_score.band_rank(c.from_band)
+                THEN 'downgrade' ELSE 'upgrade' END AS direction,
+           c.score_before, c.score_after
+      FROM (SELECT h.account_id, h.as_of,
+                   lag(h.as_of) OVER w AS previous_as_of,
+                   lag(h.band) OVER w AS from_band, h.band AS to_band,
+                   lag(h.score) OVER w AS score_before, h.score AS score_after
+              FROM health_score.score_history h
+            WINDOW w AS (PARTITION BY h.account_id ORDER BY h.as_of)) c
+     WHERE c.from_band IS NOT NULL AND c.to_band IS NOT NULL AND c.from_band <> c.to_band;
+
+COMMENT ON VIEW health_score.band_changes IS
+'Every change of action band between two consecutive snapshots of an account.';
+COMMENT ON COLUMN health_score.band_changes.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.band_changes.as_of IS 'The snapshot date where the new band first shows.';
+COMMENT ON COLUMN health_score.band_changes.previous_as_of IS 'The previous snapshot date of the account.';
+COMMENT ON COLUMN health_score.band_changes.from_band IS 'The band at the previous snapshot.';
+COMMENT ON COLUMN health_score.band_changes.to_band IS 'The band at as_of.';
+COMMENT ON COLUMN health_score.band_changes.direction IS 'downgrade (to a band of lower scores) or upgrade.';
+COMMENT ON COLUMN health_score.band_changes.score_before IS 'The score at the previous snapshot.';
+COMMENT ON COLUMN health_score.band_changes.score_after IS 'The score at as_of.';
+
+-- Alerts --------------------------------------------------------------------------------------
+
+CREATE TABLE health_score.alert_rules (
+    rule        text PRIMARY KEY
+                CHECK (rule IN ('score_drop', 'churn_risk_rise', 'band_downgrade', 'low_score')),
+    enabled     boolean NOT NULL DEFAULT true,
+    threshold   float8 NOT NULL CHECK (threshold >= 0 AND threshold <= 100),
+    window_days integer NOT NULL CHECK (window_days > 0),
+    weight      float8 NOT NULL DEFAULT 1 CHECK (weight >= 0)
+);
+
+COMMENT ON TABLE health_score.alert_rules IS
+'Your changes to the alert rules: a row here overrides the built-in default of that rule (see the view effective_alert_rules), e.g. INSERT INTO health_score.alert_rules VALUES (''score_drop'', true, 15, 14) ON CONFLICT (rule) DO UPDATE SET threshold = excluded.threshold, window_days = excluded.window_days. Empty at install; kept by pg_dump.';
+COMMENT ON COLUMN health_score.alert_rules.rule IS 'score_drop, churn_risk_rise, band_downgrade or low_score.';
+COMMENT ON COLUMN health_score.alert_rules.enabled IS 'Whether the rule raises alerts.';
+COMMENT ON COLUMN health_score.alert_rules.threshold IS 'score_drop: points lost from the window''s highest score; churn_risk_rise: percentage points gained from the window''s lowest risk; band_downgrade: bands lost from the window''s best band; low_score: the score at or below which an account alerts.';
+COMMENT ON COLUMN health_score.alert_rules.window_days IS 'How many days back the rule looks (ignored by low_score).';
+COMMENT ON COLUMN health_score.alert_rules.weight IS 'Priority points per point of drop or rise (score_drop, churn_risk_rise); ignored by the other rules.';
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.alert_rules', '');
+
+CREATE VIEW health_score.effective_alert_rules AS
+    SELECT d.rule, coalesce(r.enabled, d.enabled) AS enabled,
+           coalesce(r.threshold, d.threshold) AS threshold,
+           coalesce(r.window_days, d.window_days) AS window_days,
+           coalesce(r.weight, d.weight) AS weight,
+           r.rule IS NULL AS is_default, d.description
+      FROM (VALUES
+            ('score_drop', true, 20::float8, 30, 1::float8,
+             'the score fell by threshold points or more from its highest within the window'),
+            ('churn_risk_rise', true, 15::float8, 30, 1::float8,
+             'the churn risk rose by threshold percentage points or more from its lowest within the window'),
+            ('band_downgrade', true, 1::float8, 30, 0::float8,
+             'the band is threshold bands or more below the best band within the window'),
+            ('low_score', true, 60::float8, 1, 0::float8,
+             'the score is at or below threshold'))
+           AS d(rule, enabled, threshold, window_days, weight, description)
+      LEFT JOIN health_score.alert_rules r ON r.rule = d.rule;
+
+COMMENT ON VIEW health_score.effective_alert_rules IS
+'The alert rules in force: the built-in defaults (a drop of 20 points within 30 days, churn risk up 15 points within 30 days, any band downgrade within 30 days, a score at or below 60) with your overrides from alert_rules.';
+COMMENT ON COLUMN health_score.effective_alert_rules.rule IS 'Rule name.';
+COMMENT ON COLUMN health_score.effective_alert_rules.enabled IS 'Whether the rule raises alerts.';
+COMMENT ON COLUMN health_score.effective_alert_rules.threshold IS 'The rule''s threshold (see alert_rules.threshold).';
+COMMENT ON COLUMN health_score.effective_alert_rules.window_days IS 'How many days back the rule looks.';
+COMMENT ON COLUMN health_score.effective_alert_rules.weight IS 'Priority points per point of drop or rise.';
+COMMENT ON COLUMN health_score.effective_alert_rules.is_default IS 'True when no override is set in alert_rules.';
+COMMENT ON COLUMN health_score.effective_alert_rules.description IS 'What triggers the rule.';
+
+-- alerts_at(as_of): the accounts that trigger an alert rule at a snapshot date, by priority.
+CREATE FUNCTION health_score.alerts_at(as_of date DEFAULT NULL)
+RETURNS TABLE (priority_rank bigint, account_id text, as_of date, score float8, band text,
+               alert_tier text, score_drop float8, churn_risk float8, churn_risk_rise float8,
+               best_band text, rules text[], priority float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH d AS (
+        SELECT coalesce(alerts_at.as_of, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+    ), r AS (
+        SELECT
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'score_drop') AS drop_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'score_drop') AS drop_min,
+          min(e.window_days) FILTER (WHERE e.rule = 'score_drop') AS drop_days,
+          min(e.weight) FILTER (WHERE e.rule = 'score_drop') AS drop_weight,
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_min,
+          min(e.window_days) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_days,
+          min(e.weight) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_weight,
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'band_downgrade') AS band_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'band_downgrade') AS band_min,
+          min(e.window_days) FILTER (WHERE e.rule = 'band_downgrade') AS band_days,
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'low_score') AS low_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'low_score') AS low_max
+        FROM health_score.effective_alert_rules e
+    ), a AS (
+        SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier, h.churn_risk,
+               greatest(0, (SELECT max(p.score) FROM health_score.score_history p
+                             WHERE p.account_id = h.account_id
+                               AND p.as_of >= d.day - r.drop_days AND p.as_of <= d.day) - h.score) AS score_drop,
+               greatest(0, h.churn_risk - (SELECT min(p.churn_risk) FROM health_score.score_history p
+                             WHERE p.account_id = h.account_id
+                               AND p.as_of >= d.day - r.rise_days AND p.as_of <= d.day)) AS churn_risk_rise,
+               (SELECT p.band FROM health_score.score_history p
+                 WHERE p.account_id = h.account_id AND p.band IS NOT NULL
+                   AND p.as_of >= d.day - r.band_days AND p.as_of <= d.day
+                 ORDER BY health_score.band_rank(p.band) DESC LIMIT 1) AS best_band,
+               r.*
+          FROM d CROSS JOIN r
+          JOIN health_score.score_history h ON h.as_of = d.day
+         WHERE h.score IS NOT NULL
+    ), t AS (
+        SELECT a.*,
+               array_remove(ARRAY[
+                   CASE WHEN a.drop_on AND a.score_drop >= a.drop_min AND a.score_drop > 0 THEN 'score_drop' END,
+                   CASE WHEN a.rise_on AND a.churn_risk_rise >= a.rise_min AND a.churn_risk_rise > 0 THEN 'churn_risk_rise' END,
+                   CASE WHEN a.band_on AND health_score.band_rank(a.best_band) - health_score.band_rank(a.band)
+                                           >= greatest(a.band_min, 1) THEN 'band_downgrade' END,
+                   CASE WHEN a.low_on AND a.score <= a.low_max THEN 'low_score' END], NULL) AS rules
+          FROM a
+    )
+    SELECT row_number() OVER (ORDER BY p.priority DESC, t.score, t.account_id),
+           t.account_id, t.as_of, t.score, t.band, t.alert_tier, t.score_drop,
+           t.churn_risk, t.churn_risk_rise, t.best_band, t.rules, p.priority
+      FROM t
+      CROSS JOIN LATERAL (
+          SELECT (100 - t.score)
+                 + coalesce(t.drop_weight, 0) * coalesce(t.score_drop, 0)
+                 + coalesce(t.rise_weight, 0) * coalesce(t.churn_risk_rise, 0) AS priority) p
+     WHERE cardinality(t.rules) > 0
+     ORDER BY 1
+$$;
+
+COMMENT ON FUNCTION health_score.alerts_at(date) IS
+'The accounts that trigger at least one enabled alert rule (effective_alert_rules) at a snapshot date (default: the latest), ranked by priority = points below 100 + weight * points lost within the score_drop window + weight * churn-risk points gained within the churn_risk_rise window: a fast decline from 85 to 65 (35 + 20 = 55) ranks above a stable 60 (40).';
+
+CREATE VIEW health_score.alerts AS
+    SELECT * FROM health_score.alerts_at();
+
+COMMENT ON VIEW health_score.alerts IS
+'Accounts needing attention at the latest snapshot, most urgent first: score drops, fast-rising churn risk, band downgrades and low scores (rules in effective_alert_rules).';
+COMMENT ON COLUMN health_score.alerts.priority_rank IS 'Position in the list, 1 = most urgent.';
+COMMENT ON COLUMN health_score.alerts.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.alerts.as_of IS 'The snapshot date.';
+COMMENT ON COLUMN health_score.alerts.score IS 'Health score 0-100 at that date.';
+COMMENT ON COLUMN health_score.alerts.band IS 'Action band at that date.';
+COMMENT ON COLUMN health_score.alerts.alert_tier IS 'Alert tier at that date (who acts, how fast).';
+COMMENT ON COLUMN health_score.alerts.score_drop IS 'Points lost from the highest score within the score_drop window (0 when none).';
+COMMENT ON COLUMN health_score.alerts.churn_risk IS 'Churn risk 0-100 %, NULL without a model.';
+COMMENT ON COLUMN health_score.alerts.churn_risk_rise IS 'Percentage points gained from the lowest churn risk within the churn_risk_rise window.';
+COMMENT ON COLUMN health_score.alerts.best_band IS 'The best band within the band_downgrade window.';
+COMMENT ON COLUMN health_score.alerts.rules IS 'The rules triggered: score_drop, churn_risk_rise, band_downgrade, low_score.';
+COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighted points of drop and of churn-risk rise: higher is more urgent.';
+
+-- Change attribution --------------------------------------------------------------------------
+
+-- attribution(from_date, to_date): the score change of each account split per metric, with the
+-- part due to a configuration change apart.
+CREATE FUNCTION health_score.attribution(from_date date, to_date date)
+RETURNS TABLE (account_id text, component text, dimension text, metric text,
+               from_sub_score float8, to_sub_score float8, from_weight float8, to_weight float8,
+               change float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF from_date IS NULL OR to_date IS NULL THEN
+        RAISE EXCEPTION 'from_date and to_date must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF from_date > to_date THEN
+        RAISE EXCEPTION 'from_date % is after to_date %',
+            to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM health_score.score_history h WHERE h.as_of = from_date) THEN
+        RAISE EXCEPTION 'no snapshot for from_date %', to_char(from_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM health_score.score_history h WHERE h.as_of = to_date) THEN
+        RAISE EXCEPTION 'no snapshot for to_date %', to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
+    END IF;
+
+    RETURN QUERY
+    WITH pair AS (
+        -- Accounts scored at both dates.
+        SELECT f.account_id, f.score AS from_score, t.score AS to_score,
+               f.config_version <> t.config_version AS reconfigured
+          FROM health_score.score_history f
+          JOIN health_score.score_history t ON t.account_id = f.account_id AND t.as_of = to_date
+         WHERE f.as_of = from_date AND f.score IS NOT NULL AND t.score IS NOT NULL
+    ), base AS (
+        -- The from side under the to side's configuration: as recorded when the configuration
+        -- did not change, else from_date rescored now (with the current configuration).
+        SELECT m.account_id, m.metric, m.dimension, m.sub_score, m.effective_weight, m.contribution
+          FROM health_score.metric_history m JOIN pair p ON p.account_id = m.account_id
+         WHERE m.as_of = from_date AND NOT p.reconfigured
+        UNION ALL
+        SELECT m.account_id, m.metric, m.dimension, m.sub_score, m.effective_weight, m.contribution
+          FROM health_score.metric_scores(from_date::timestamptz) m
+          JOIN pair p ON p.account_id = m.account_id
+         WHERE p.reconfigured
+    ), rescored AS (
+        SELECT b.account_id, sum(b.contribution) AS score FROM base b GROUP BY b.account_id
+    ), cur AS (
+        SELECT m.account_id, m.metric, m.dimension, m.sub_score, m.effective_weight, m.contribution
+          FROM health_score.metric_history m JOIN pair p ON p.account_id = m.account_id
+         WHERE m.as_of = to_date
+    )
+    SELECT coalesce(c.account_id, b.account_id), 'metric'::text,
+           coalesce(c.dimension, b.dimension), coalesce(c.metric, b.metric),
+           b.sub_score, c.sub_score, b.effective_weight, c.effective_weight,
+           coalesce(c.contribution, 0) - coalesce(b.contribution, 0)
+      FROM cur c FULL JOIN base b ON b.account_id = c.account_id AND b.metric = c.metric
+    UNION ALL
+    SELECT p.account_id, 'configuration', NULL, NULL, NULL, NULL, NULL, NULL,
+           CASE WHEN p.reconfigured THEN coalesce(r.score, 0) - p.from_score ELSE 0 END
+      FROM pair p LEFT JOIN rescored r ON r.account_id = p.account_id;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.attribution(date, date) IS
+'Splits each account''s score change between two snapshot dates: one metric row per metric (its change of contribution in points, with sub-scores and effective weights at both ends) and one configuration row (the change due to a configuration change, measured by rescoring from_date with the current configuration; 0 when both dates were scored with the same configuration version). For every account the rows sum exactly to the score change. Accounts without a score at either date are left out.';
+
+CREATE FUNCTION health_score.attribution_summary(from_date date, to_date date)
+RETURNS TABLE (account_id text, from_score float8, to_score float8, change float8,
+               product_change float8, relationship_change float8, business_change float8,
+               configuration_change float8, top_metric text, top_metric_change float8)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT f.account_id, f.score, t.score, t.score - f.score,
+           coalesce(sum(a.change) FILTER (WHERE a.dimension = 'product'), 0),
+           coalesce(sum(a.change) FILTER (WHERE a.dimension = 'relationship'), 0),
+           coalesce(sum(a.change) FILTER (WHERE a.dimension = 'business'), 0),
+           sum(a.change) FILTER (WHERE a.component = 'configuration'),
+           (array_agg(a.metric ORDER BY abs(a.change) DESC, a.metric) FILTER (WHERE a.component = 'metric'))[1],
+           (array_agg(a.change ORDER BY abs(a.change) DESC, a.metric) FILTER (WHERE a.component = 'metric'))[1]
+      FROM health_score.attribution(from_date, to_date) a
+      JOIN health_score.score_history f ON f.account_id = a.account_id AND f.as_of = from_date
+      JOIN health_score.score_history t ON t.account_id = a.account_id AND t.as_of = to_date
+     GROUP BY f.account_id, f.score, t.score
+$$;
+
+COMMENT ON FUNCTION health_score.attribution_summary(date, date) IS
+'One row per account: its score change between two snapshot dates, split per dimension and configuration (the parts of attribution()), and the metric that moved it most.';
+
+-- Backtest ------------------------------------------------------------------------------------
+
+-- backtest_check(horizons): refuses horizons a backtest cannot use.
+CREATE FUNCTION health_score.backtest_check(horizons integer[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_day date;
+    last_day date;
+    h integer;
+BEGIN
+    IF horizons IS NULL OR cardinality(horizons) = 0 THEN
+        RAISE EXCEPTION 'horizons must name at least one horizon in days'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT min(s.as_of), max(s.as_of) INTO first_day, last_day FROM health_score.score_history s;
+    IF first_day IS NULL THEN
+        RAISE EXCEPTION 'score_history is empty'
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Fill it with health_score.backfill(from_date, to_date, step) first.';
+    END IF;
+    FOREACH h IN ARRAY horizons LOOP
+        IF h IS NULL OR h <= 0 THEN
+            RAISE EXCEPTION 'horizons must be positive numbers of days, got %', coalesce(h::text, 'NULL')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF h > last_day - first_day THEN
+            RAISE EXCEPTION 'horizon of % days is longer than the score history (% to %, % days)',
+                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD'), last_day - first_day
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Backfill further back, or ask for a shorter horizon.';
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_check(integer[]) IS
+'Raises an error unless horizons is a non-empty list of positive numbers of days, none longer than the span of score_history; used by the backtest functions.';
+
+-- backtest_points(horizons): the scored points a backtest compares.
+CREATE FUNCTION health_score.backtest_points(horizons integer[] DEFAULT '{30,60,90}')
+RETURNS TABLE (horizon_days integer, as_of date, account_id text, score float8, band text,
+               churned boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.backtest_check(horizons);
+
+    RETURN QUERY
+    WITH hz AS (
+        SELECT DISTINCT x AS days FROM unnest(horizons) x
+    ), positive AS (
+        -- Each account that churned, at its latest snapshot at least `days` days before.
+        SELECT hz.days, a.account_id,
+               (SELECT max(s.as_of) FROM health_score.score_history s
+                 WHERE s.account_id = a.account_id AND s.as_of <= a.churned_on - hz.days
+                   AND s.score IS NOT NULL) AS day
+          FROM hz CROSS JOIN health_score.accounts a
+         WHERE a.churned_on IS NOT NULL
+    ), days AS (
+        SELECT DISTINCT p.days, p.day FROM positive p WHERE p.day IS NOT NULL
+    )
+    SELECT p.days, p.day, p.account_id, s.score, s.band, true
+      FROM positive p
+      JOIN health_score.score_history s ON s.account_id = p.account_id AND s.as_of = p.day
+    UNION ALL
+    -- At those same dates, the accounts still there `days` days later.
+    SELECT d.days, d.day, s.account_id, s.score, s.band, false
+      FROM days d
+      JOIN health_score.score_history s ON s.as_of = d.day AND s.score IS NOT NULL
+      JOIN health_score.accounts a ON a.account_id = s.account_id
+     WHERE (a.churned_on IS NULL OR a.churned_on > d.day + d.days)
+       -- with sparse snapshots a churner's date can be further back than N days: it is a
+       -- churned point there, never also a stayed one.
+       AND NOT EXISTS (SELECT 1 FROM positive p
+                        WHERE p.days = d.days AND p.day = d.day AND p.account_id = s.account_id);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_points(integer[]) IS
+'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Horizons must be positive and no longer than the span of score_history.';
+
+-- backtest(horizons): did the scores predict churn N days ahead?
+CREATE FUNCTION health_score.backtest(horizons integer[] DEFAULT '{30,60,90}')
+RETURNS TABLE (horizon_days integer, churned bigint, stayed bigint, auc float8,
+               churn_rate float8, false_positives bigint, false_positive_rate float8,
+               false_negatives bigint, false_negative_rate float8,
+               top_decile_churn_rate float8, top_decile_lift float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.backtest_check(horizons);
+    -- auc() is the churn part's ROC AUC aggregate.
+    RETURN QUERY
+    WITH p AS (
+        SELECT b.*, ntile(10) OVER (PARTITION BY b.horizon_days ORDER BY b.score, b.account_id, b.as_of) AS decile
+          FROM health_score.backtest_points(horizons) b
+    ), top_band AS (
+        SELECT band FROM health_score.bands ORDER BY max_score DESC, min_score DESC LIMIT 1
+    ), bottom_band AS (
+        SELECT band FROM health_score.bands ORDER BY min_score, max_score LIMIT 1
+    )
+    SELECT p.horizon_days,
+           count(*) FILTER (WHERE p.churned),
+           count(*) FILTER (WHERE NOT p.churned),
+           health_score.auc(100 - p.score, p.churned),
+           avg(p.churned::int)::float8,
+           count(*) FILTER (WHERE p.churned AND p.band = (SELECT band FROM top_band)),
+           (count(*) FILTER (WHERE p.churned AND p.band = (SELECT band FROM top_band)))::float8
+               / nullif(count(*) FILTER (WHERE p.churned), 0),
+           count(*) FILTER (WHERE NOT p.churned AND p.band = (SELECT band FROM bottom_band)),
+           (count(*) FILTER (WHERE NOT p.churned AND p.band = (SELECT band FROM bottom_band)))::float8
+               / nullif(count(*) FILTER (WHERE NOT p.churned), 0),
+           avg(p.churned::int) FILTER (WHERE p.decile = 1)::float8,
+           avg(p.churned::int) FILTER (WHERE p.decile = 1)::float8 / nullif(avg(p.churned::int), 0)
+      FROM p
+     GROUP BY p.horizon_days
+     ORDER BY p.horizon_days;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest(integer[]) IS
+'Backtest of the scores against real churn, per horizon in days (see backtest_points): churned and stayed points, ROC AUC of (100 - score) as a churn predictor (0.5 = chance, 1 = perfect), the churn rate of the compared points, false positives (churned accounts that were in the top band, green by default) and false negatives (stayed accounts in the bottom band, red by default) with their rates among churned resp. stayed, and the churn rate of the lowest-scored decile with its lift over the overall rate.';
+
+CREATE FUNCTION health_score.backtest_bands(horizons integer[] DEFAULT '{30,60,90}')
+RETURNS TABLE (horizon_days integer, band text, points bigint, churned bigint, churn_rate float8)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.horizon_days, p.band, count(*), count(*) FILTER (WHERE p.churned),
+           avg(p.churned::int)::float8
+      FROM health_score.backtest_points(horizons) p
+      LEFT JOIN health_score.bands b ON b.band = p.band
+     GROUP BY p.horizon_days, p.band, b.min_score
+     ORDER BY p.horizon_days, b.min_score DESC NULLS LAST
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_bands(integer[]) IS
+'Churn rate per action band and horizon among the backtest points (see backtest_points): of the accounts in a band N days before, the share that churned.';
+
+-- Materialized views for dashboards --------------------------------------------------------------
+-- Each has a unique index, so refresh() can use REFRESH MATERIALIZED VIEW CONCURRENTLY and
+-- readers are never blocked. Their columns carry the comments of the views they copy.
+
+CREATE MATERIALIZED VIEW health_score.score_trends_mv AS
+    SELECT * FROM health_score.score_trends;
+CREATE UNIQUE INDEX score_trends_mv_account_id_idx ON health_score.score_trends_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.score_trends_mv IS
+'score_trends as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.alerts_mv AS
+    SELECT * FROM health_score.alerts;
+CREATE UNIQUE INDEX alerts_mv_account_id_idx ON health_score.alerts_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.alerts_mv IS
+'alerts as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN
+        SELECT m.oid::regclass AS mv, a.attname, col_description(v.oid, va.attnum) AS description
+          FROM pg_class m
+          JOIN pg_attribute a ON a.attrelid = m.oid AND a.attnum > 0 AND NOT a.attisdropped
+          JOIN pg_class v ON v.relnamespace = m.relnamespace AND v.relkind = 'v'
+                         AND v.relname = left(m.relname, -3)
+          JOIN pg_attribute va ON va.attrelid = v.oid AND va.attname = a.attname
+         WHERE m.relnamespace = 'health_score'::regnamespace AND m.relkind = 'm'
+           AND m.relname LIKE '%\_mv' AND col_description(v.oid, va.attnum) IS NOT NULL
+    LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', c.mv, c.attname, c.description);
+    END LOOP;
+END
+$$;
+
+-- Scheduled refresh ---------------------------------------------------------------------------
+
+-- refresh(): take today's snapshot and refresh the dashboard materialized views.
+CREATE FUNCTION health_score.refresh()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    written integer;
+    mv record;
+BEGIN
+    written := health_score.snapshot(current_date);
+    FOR mv IN
+        SELECT c.oid::regclass AS name, c.relispopulated
+          FROM pg_class c
+         WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm'
+         ORDER BY c.relname
+    LOOP
+        IF mv.relispopulated THEN
+            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', mv.name);
+        ELSE
+            EXECUTE format('REFRESH MATERIALIZED VIEW %s', mv.name);
+        END IF;
+    END LOOP;
+    RETURN written;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refresh() IS
+'The daily job: takes today''s snapshot (snapshot(current_date)) and refreshes every materialized view of the schema concurrently, so readers are never blocked. Returns the number of accounts snapshotted.';
+
+-- schedule_refresh(cron): run refresh() on a pg_cron schedule.
+CREATE FUNCTION health_score.schedule_refresh(cron text DEFAULT '0 3 * * *')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    package text := format('postgresql-%s-cron', current_setting('server_version_num')::int / 10000);
+    job bigint;
+BEGIN
+    IF cron IS NULL OR btrim(cron) = '' THEN
+        RAISE EXCEPTION 'cron must be a schedule such as ''0 3 * * *'''
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron') THEN
+        RAISE EXCEPTION 'schedule_refresh needs pg_cron, which is not installed on this server (package %)', package
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = format('Install the package %s (apt-get install %s), add pg_cron to shared_preload_libraries, restart, then CREATE EXTENSION pg_cron.', package, package);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'schedule_refresh needs the pg_cron extension (package %) in this database', package
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = format('pg_cron comes from the package %s: add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.', package);
+    END IF;
+    BEGIN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+           INTO job
+          USING 'health_score_refresh', cron, 'SELECT health_score.refresh()';
+    EXCEPTION WHEN invalid_parameter_value OR syntax_error OR data_exception THEN
+        RAISE EXCEPTION 'cron must be a valid cron schedule, got ''%''', cron
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM;
+    END;
+    RETURN job;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.schedule_refresh(text) IS
+'Schedules health_score.refresh() with pg_cron (package postgresql-NN-cron) as the job health_score_refresh, daily at 03:00 by default; scheduling again replaces the schedule. Returns the pg_cron job id. Errors, naming the package, when pg_cron is missing.';
+
+CREATE FUNCTION health_score.unschedule_refresh()
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_job boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1 AND username = current_user)'
+       INTO found_job USING 'health_score_refresh';
+    IF NOT found_job THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' INTO found_job USING 'health_score_refresh';
+    RETURN found_job;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.unschedule_refresh() IS
+'Removes the pg_cron job health_score_refresh; returns true when a job was removed, false when there was none (or pg_cron is not there).';

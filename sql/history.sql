@@ -1,0 +1,55 @@
+-- The history functions' argument checks: every bad argument is refused with an SQLSTATE and a
+-- message naming it.
+
+-- snapshot
+SELECT error_of($$SELECT health_score.snapshot(NULL)$$);
+SELECT error_of($$SELECT health_score.snapshot('9999-01-01')$$);
+
+-- backfill
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-03-01', '2024-02-01', '1 day')$$);
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', '0 days')$$);
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', '-1 day')$$);
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', '6 hours')$$);
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', '1 day 6 hours')$$);
+SELECT error_of($$SELECT * FROM health_score.backfill(NULL, '2024-02-01', '1 day')$$);
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', NULL)$$);
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '9999-01-01', '1 day')$$);
+
+-- attribution
+SELECT error_of($$SELECT * FROM health_score.attribution('2024-03-01', '2024-02-01')$$);
+SELECT error_of($$SELECT * FROM health_score.attribution('2024-01-01', NULL)$$);
+SELECT error_of($$SELECT * FROM health_score.attribution('2024-01-01', '2024-02-01')$$);
+SELECT error_of($$SELECT * FROM health_score.attribution_summary('2024-03-01', '2024-02-01')$$);
+
+-- backtest
+SELECT error_of($$SELECT * FROM health_score.backtest()$$);
+INSERT INTO health_score.score_history (as_of, account_id, score, config_version)
+VALUES ('2024-01-01', 'a', 50, 1), ('2024-04-01', 'a', 50, 1);
+SELECT error_of($$SELECT * FROM health_score.backtest('{0}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30,-1}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30,NULL}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest(NULL)$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30,365}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_points('{92}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_bands('{-30}')$$);
+DELETE FROM health_score.score_history;
+
+-- sparkline
+SELECT health_score.sparkline('{0,20,40,60,80,100}') AS scale,
+       health_score.sparkline('{3,1,NULL,2}', NULL, NULL) AS own_range;
+SELECT error_of($$SELECT health_score.sparkline('{1,2}', 10, 0)$$);
+SELECT error_of($$SELECT health_score.sparkline('{1,2}', 0, 'Infinity')$$);
+
+-- scheduling: pg_cron is preloaded in the test cluster but its extension lives in another
+-- database, so here it is missing.
+SELECT error_of($$SELECT health_score.schedule_refresh()$$);
+SELECT error_of($$SELECT health_score.schedule_refresh(NULL)$$);
+SELECT health_score.unschedule_refresh() AS removed;
+
+-- alert rules
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_jump', true, 20, 30, 1)$$);
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 120, 30, 1)$$);
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 20, 0, 1)$$);
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 20, 30, -1)$$);
+SELECT rule, enabled, threshold, window_days, weight, is_default FROM health_score.effective_alert_rules ORDER BY rule;
