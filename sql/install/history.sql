@@ -164,16 +164,23 @@ BEGIN
                   HINT = 'History keeps one row per account and date; use e.g. interval ''1 day'' or ''7 days''.';
     END IF;
 
+    -- from_date + i * step, so that monthly steps follow the calendar (31 Jan, 29 Feb, 31 Mar).
     SELECT count(*) INTO total
-      FROM generate_series(from_date::timestamp, to_date::timestamp, step);
-    FOR day IN SELECT d FROM generate_series(from_date::timestamp, to_date::timestamp, step) d LOOP
+      FROM generate_series(0, to_date - from_date) i
+     WHERE from_date + i * step <= to_date;
+    FOR day IN
+        SELECT from_date + i * step
+          FROM generate_series(0, to_date - from_date) i
+         WHERE from_date + i * step <= to_date
+         ORDER BY i
+    LOOP
         started := clock_timestamp();
         as_of := day::date;
         accounts := health_score.snapshot(day::date);
         seconds := extract(epoch FROM clock_timestamp() - started);
         done := done + 1;
-        RAISE NOTICE 'backfill: % (% of %), % accounts in % s',
-            to_char(day, 'YYYY-MM-DD'), done, total, accounts, round(seconds::numeric, 3);
+        RAISE NOTICE 'backfill: % (% of %), % accounts',
+            to_char(day, 'YYYY-MM-DD'), done, total, accounts;
         RETURN NEXT;
     END LOOP;
 END
