@@ -1,37 +1,123 @@
 -- health_score install script, part 2: the catalog (the user's configuration).
+--
+-- Every table here is the user's to change. Rows seeded by CREATE EXTENSION carry
+-- is_default = true; any insert or update by the user makes a row the user's (is_default =
+-- false). pg_dump keeps only the user's rows (pg_extension_config_dump with a filter), and a
+-- restore lays them over the freshly seeded defaults: inserting a row whose key matches a
+-- seeded row replaces that row instead of failing. Deleting a seeded row leaves a tombstone in
+-- removed_defaults, which is dumped too, so a restore deletes it again.
 
--- Action bands ------------------------------------------------------------------------------
+-- Dimensions ---------------------------------------------------------------------------------
+
+CREATE TABLE health_score.dimensions (
+    name        text PRIMARY KEY,
+    weight      float8 NOT NULL,
+    description text,
+    is_default  boolean NOT NULL DEFAULT false
+);
+
+COMMENT ON TABLE health_score.dimensions IS
+'The dimensions of the health score and their default weights (relative; they need not sum to 100).';
+COMMENT ON COLUMN health_score.dimensions.name IS 'Dimension name, e.g. product.';
+COMMENT ON COLUMN health_score.dimensions.weight IS 'Weight of the dimension in the account score, positive; segment_dimension_weights overrides it per segment.';
+COMMENT ON COLUMN health_score.dimensions.description IS 'What the dimension measures.';
+COMMENT ON COLUMN health_score.dimensions.is_default IS 'True for a row as seeded by the extension; any change by the user makes it false.';
+
+-- Metrics ------------------------------------------------------------------------------------
+
+CREATE TABLE health_score.metrics (
+    name            text PRIMARY KEY,
+    dimension       text NOT NULL REFERENCES health_score.dimensions (name) ON UPDATE CASCADE,
+    weight          float8 NOT NULL,
+    input           text NOT NULL,
+    aggregation     text NOT NULL DEFAULT 'decayed_avg',
+    half_life       interval NOT NULL DEFAULT interval '30 days',
+    max_age         interval,
+    curve           text NOT NULL DEFAULT 'linear',
+    breakpoints     float8[] NOT NULL,
+    scores          float8[] NOT NULL,
+    direction       text NOT NULL,
+    expansion_at    float8,
+    enabled         boolean NOT NULL DEFAULT true,
+    unit            text,
+    description     text,
+    is_default      boolean NOT NULL DEFAULT false
+);
+
+COMMENT ON TABLE health_score.metrics IS
+'The metrics of the health score: which observations each reads, how they become one raw value, and the curve that maps that value onto a 0-100 sub-score.';
+COMMENT ON COLUMN health_score.metrics.name IS 'Metric name, e.g. seat_penetration.';
+COMMENT ON COLUMN health_score.metrics.dimension IS 'The dimension (health_score.dimensions) the metric belongs to.';
+COMMENT ON COLUMN health_score.metrics.weight IS 'Weight of the metric within its dimension, positive; segment_metric_weights overrides it per segment.';
+COMMENT ON COLUMN health_score.metrics.input IS 'The observations the metric reads: observations.metric = input (usually the metric''s own name; two metrics may read the same input).';
+COMMENT ON COLUMN health_score.metrics.aggregation IS 'How observations become one raw value: decayed_avg, decayed_sum, decayed_rate (decayed events per day), latest, or days_since (days since the latest observation).';
+COMMENT ON COLUMN health_score.metrics.half_life IS 'Half-life of the exponential time decay (decayed_* aggregations).';
+COMMENT ON COLUMN health_score.metrics.max_age IS 'Observations older than this at scoring time are ignored; NULL for no limit.';
+COMMENT ON COLUMN health_score.metrics.curve IS 'linear (health_score.scale, interpolated) or banded (health_score.scale_banded, steps).';
+COMMENT ON COLUMN health_score.metrics.breakpoints IS 'Raw values of the curve, strictly increasing.';
+COMMENT ON COLUMN health_score.metrics.scores IS 'Sub-score 0-100 at each breakpoint.';
+COMMENT ON COLUMN health_score.metrics.direction IS 'higher (higher is better: scores never fall), lower (lower is better: scores never rise) or target (best in the middle).';
+COMMENT ON COLUMN health_score.metrics.expansion_at IS 'A raw value at or above this is an expansion signal (upsell_candidates); NULL when the metric is not one.';
+COMMENT ON COLUMN health_score.metrics.enabled IS 'False leaves the metric out of scoring.';
+COMMENT ON COLUMN health_score.metrics.unit IS 'Unit of the raw value.';
+COMMENT ON COLUMN health_score.metrics.description IS 'What the metric measures and how to feed it.';
+COMMENT ON COLUMN health_score.metrics.is_default IS 'True for a row as seeded by the extension; any change by the user makes it false.';
+
+-- Segment profiles -----------------------------------------------------------------------------
+
+CREATE TABLE health_score.segment_dimension_weights (
+    segment     text NOT NULL,
+    dimension   text NOT NULL REFERENCES health_score.dimensions (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    weight      float8 NOT NULL,
+    is_default  boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (segment, dimension)
+);
+
+COMMENT ON TABLE health_score.segment_dimension_weights IS
+'Per-segment dimension weights; a dimension without a row here uses dimensions.weight.';
+COMMENT ON COLUMN health_score.segment_dimension_weights.segment IS 'Segment, as in accounts.segment.';
+COMMENT ON COLUMN health_score.segment_dimension_weights.dimension IS 'The dimension whose weight this overrides.';
+COMMENT ON COLUMN health_score.segment_dimension_weights.weight IS 'The weight for accounts of this segment, positive.';
+COMMENT ON COLUMN health_score.segment_dimension_weights.is_default IS 'True for a row as seeded by the extension.';
+
+CREATE TABLE health_score.segment_metric_weights (
+    segment     text NOT NULL,
+    metric      text NOT NULL REFERENCES health_score.metrics (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    weight      float8 NOT NULL,
+    is_default  boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (segment, metric)
+);
+
+COMMENT ON TABLE health_score.segment_metric_weights IS
+'Per-segment metric weights within their dimension; a metric without a row here uses metrics.weight.';
+COMMENT ON COLUMN health_score.segment_metric_weights.segment IS 'Segment, as in accounts.segment.';
+COMMENT ON COLUMN health_score.segment_metric_weights.metric IS 'The metric whose weight this overrides.';
+COMMENT ON COLUMN health_score.segment_metric_weights.weight IS 'The weight for accounts of this segment, positive.';
+COMMENT ON COLUMN health_score.segment_metric_weights.is_default IS 'True for a row as seeded by the extension.';
+
+-- Action bands and alert tiers -----------------------------------------------------------------
 
 CREATE TABLE health_score.bands (
-    band        text PRIMARY KEY,
-    min_score   float8 NOT NULL,
-    max_score   float8 NOT NULL,
-    focus       text NOT NULL,
-    cadence     text NOT NULL,
-    playbook    text NOT NULL,
-    CHECK (min_score >= 0 AND max_score <= 100 AND min_score < max_score)
+    band            text PRIMARY KEY,
+    min_score       float8 NOT NULL,
+    max_score       float8 NOT NULL,
+    needs_action    boolean NOT NULL DEFAULT false,
+    focus           text NOT NULL,
+    cadence         text NOT NULL,
+    playbook        text NOT NULL,
+    is_default      boolean NOT NULL DEFAULT false
 );
 
 COMMENT ON TABLE health_score.bands IS
-'Action bands: each owns the scores from min_score (inclusive) to max_score (exclusive; the band ending at 100 owns 100 too). Together they must cover 0-100 without gap or overlap.';
+'Action bands: each owns the scores from min_score (inclusive) to max_score (exclusive; the band ending at 100 owns 100 too). Together they must cover 0-100 without gap or overlap (checked at commit).';
 COMMENT ON COLUMN health_score.bands.band IS 'Band name, e.g. green.';
 COMMENT ON COLUMN health_score.bands.min_score IS 'Lowest score of the band, inclusive.';
 COMMENT ON COLUMN health_score.bands.max_score IS 'Upper end of the band, exclusive (inclusive when it is 100).';
+COMMENT ON COLUMN health_score.bands.needs_action IS 'True when accounts in this band go to the action queue.';
 COMMENT ON COLUMN health_score.bands.focus IS 'What the customer-success team aims at in this band.';
 COMMENT ON COLUMN health_score.bands.cadence IS 'How often the account owner touches base.';
 COMMENT ON COLUMN health_score.bands.playbook IS 'The actions to take for accounts in this band.';
-
-INSERT INTO health_score.bands (band, min_score, max_score, focus, cadence, playbook) VALUES
- ('green', 80, 100, 'expansion', 'monthly check-in',
-  'quarterly business review; look for expansion opportunities; ask for case studies and references'),
- ('yellow', 60, 80, 'stabilise', 'check-in every two weeks',
-  'optimise adoption; develop an executive sponsor; enable integrations'),
- ('orange', 40, 60, 'intervene', 'weekly touchpoint',
-  'align with executives; review business value; optimise product use; consider pricing flexibility'),
- ('red', 0, 40, 'executive escalation', 'immediate',
-  'escalate to management now; engage the sponsor; assess the full account; prepare a win-back offer');
-
--- Alert tiers -------------------------------------------------------------------------------
+COMMENT ON COLUMN health_score.bands.is_default IS 'True for a row as seeded by the extension.';
 
 CREATE TABLE health_score.alert_tiers (
     tier            text PRIMARY KEY,
@@ -39,23 +125,400 @@ CREATE TABLE health_score.alert_tiers (
     max_score       float8 NOT NULL,
     respond_within  interval,
     responder       text NOT NULL,
-    CHECK (min_score >= 0 AND max_score <= 100 AND min_score < max_score),
-    CHECK (respond_within IS NULL OR respond_within > interval '0')
+    is_default      boolean NOT NULL DEFAULT false
 );
 
 COMMENT ON TABLE health_score.alert_tiers IS
-'Alert tiers: who acts and how fast. Each owns the scores from min_score (inclusive) to max_score (exclusive; the tier ending at 100 owns 100 too); together they cover 0-100.';
+'Alert tiers: who acts and how fast. Each owns the scores from min_score (inclusive) to max_score (exclusive; the tier ending at 100 owns 100 too); together they cover 0-100 (checked at commit).';
 COMMENT ON COLUMN health_score.alert_tiers.tier IS 'Tier name, e.g. critical.';
 COMMENT ON COLUMN health_score.alert_tiers.min_score IS 'Lowest score of the tier, inclusive.';
 COMMENT ON COLUMN health_score.alert_tiers.max_score IS 'Upper end of the tier, exclusive (inclusive when it is 100).';
-COMMENT ON COLUMN health_score.alert_tiers.respond_within IS 'How soon someone must act; zero-length not allowed, NULL for the standard cadence.';
+COMMENT ON COLUMN health_score.alert_tiers.respond_within IS 'How soon someone must act (zero for at once); NULL for the standard cadence.';
 COMMENT ON COLUMN health_score.alert_tiers.responder IS 'Who acts.';
+COMMENT ON COLUMN health_score.alert_tiers.is_default IS 'True for a row as seeded by the extension.';
 
-INSERT INTO health_score.alert_tiers (tier, min_score, max_score, respond_within, responder) VALUES
- ('healthy', 75, 100, NULL, 'account owner, standard cadence'),
- ('warning', 60, 75, interval '7 days', 'account owner, proactive outreach'),
- ('at_risk', 40, 60, interval '48 hours', 'customer success manager'),
- ('critical', 0, 40, interval '1 minute', 'management escalation');
+-- Settings ---------------------------------------------------------------------------------------
+
+CREATE TABLE health_score.settings (
+    id              boolean PRIMARY KEY DEFAULT true CHECK (id),
+    min_coverage    float8 NOT NULL DEFAULT 0.5,
+    is_default      boolean NOT NULL DEFAULT false
+);
+
+COMMENT ON TABLE health_score.settings IS 'Scoring settings: one row.';
+COMMENT ON COLUMN health_score.settings.id IS 'Always true: the table holds one row.';
+COMMENT ON COLUMN health_score.settings.min_coverage IS 'Below this coverage (share 0-1 of the configured weight that has data) an account''s score is NULL, with a reason.';
+COMMENT ON COLUMN health_score.settings.is_default IS 'True while the row is as seeded by the extension.';
+
+CREATE TABLE health_score.removed_defaults (
+    catalog     text NOT NULL,
+    key         jsonb NOT NULL,
+    removed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (catalog, key)
+);
+
+COMMENT ON TABLE health_score.removed_defaults IS
+'Seeded catalog rows the user deleted, so that a restore from pg_dump deletes them again.';
+COMMENT ON COLUMN health_score.removed_defaults.catalog IS 'The catalog table, e.g. metrics.';
+COMMENT ON COLUMN health_score.removed_defaults.key IS 'The deleted row''s key columns and values.';
+COMMENT ON COLUMN health_score.removed_defaults.removed_at IS 'When the row was deleted.';
+
+-- The defaults --------------------------------------------------------------------------------
+-- The framework's three dimensions (40/30/30) and its metrics. Within a dimension, the weights
+-- rank the metrics by how well they predict renewal; the curves follow the framework's bands.
+
+INSERT INTO health_score.dimensions (name, weight, description, is_default) VALUES
+ ('product', 40, 'How much and how deeply the customer uses the product.', true),
+ ('relationship', 30, 'How engaged the customer''s people are with yours.', true),
+ ('business', 30, 'Whether the customer gets the value it pays for and can keep paying.', true);
+
+INSERT INTO health_score.metrics (name, dimension, weight, input, aggregation, half_life, curve,
+                                  breakpoints, scores, direction, expansion_at, unit, description, is_default) VALUES
+ ('login_frequency', 'product', 3, 'login', 'decayed_rate', '30 days', 'linear',
+  '{0,0.033,0.07,0.143,0.7,1}', '{0,30,50,70,90,100}', 'higher', NULL, 'login days per day',
+  'How often the account logs in: one observation (value 1) per day with a login; daily use scores 90-100, weekly 70, monthly 30.', true),
+ ('login_recency', 'product', 2, 'login', 'days_since', '30 days', 'linear',
+  '{0,1,7,14,30,60}', '{100,95,75,55,35,0}', 'lower', NULL, 'days',
+  'Days since the last login, read from the same login observations; weeks of silence pull the score down whatever the history.', true),
+ ('feature_adoption', 'product', 2, 'feature_adoption', 'latest', '30 days', 'linear',
+  '{0,3,10,15}', '{0,30,80,100}', 'higher', NULL, 'features used',
+  'Number of the product''s key features in regular use: 3 is thin, 10 or more is broad.', true),
+ ('seat_penetration', 'product', 3, 'seat_penetration', 'latest', '30 days', 'banded',
+  '{0,40,60,80}', '{25,60,80,95}', 'higher', 80, '% of purchased seats active',
+  'Share of purchased seats that are active; 80 % or more is also an expansion signal.', true),
+ ('workflow_completion', 'product', 1, 'workflow_completion', 'decayed_avg', '30 days', 'linear',
+  '{0,50,80,95}', '{0,40,80,100}', 'higher', NULL, '% of workflows completed',
+  'Share of started key workflows that users finish; unfinished workflows point at adoption blockers.', true),
+ ('integrations', 'product', 2, 'integrations', 'latest', '30 days', 'linear',
+  '{0,1,3,5}', '{20,60,85,100}', 'higher', NULL, 'active integrations',
+  'Integrations with the customer''s other systems in use; integrated products are hard to replace.', true),
+ ('power_users', 'product', 2, 'power_users', 'latest', '30 days', 'banded',
+  '{0,1,3}', '{10,60,95}', 'higher', NULL, 'users',
+  'Users who use the product heavily; three or more rarely churn, none often cancel.', true),
+ ('executive_sponsor', 'relationship', 3, 'executive_sponsor', 'latest', '30 days', 'banded',
+  '{0,1,2,3}', '{25,60,80,95}', 'higher', NULL, 'level 0-3',
+  'Executive sponsor engagement: 0 none, 1 aware, 2 meets yearly, 3 meets quarterly.', true),
+ ('qbr_participation', 'relationship', 2, 'qbr_participation', 'decayed_avg', '180 days', 'linear',
+  '{0,0.5,1}', '{0,60,100}', 'higher', NULL, 'share attended',
+  'One observation per scheduled business review: 1 attended, 0 cancelled or ignored.', true),
+ ('support_tickets', 'relationship', 1, 'support_tickets', 'decayed_rate', '30 days', 'linear',
+  '{0,0.033,0.1,0.5}', '{60,90,75,20}', 'target', NULL, 'tickets per day',
+  'Support tickets opened (value 1 each): a few a month is healthy, none may mean little use, many mean frustration.', true),
+ ('support_sentiment', 'relationship', 2, 'support_sentiment', 'decayed_avg', '30 days', 'linear',
+  '{-1,0,1}', '{0,50,100}', 'higher', NULL, 'sentiment -1 to 1',
+  'Sentiment of support conversations, from -1 (negative) to 1 (positive).', true),
+ ('nps', 'relationship', 2, 'nps', 'decayed_avg', '90 days', 'linear',
+  '{0,6,8,10}', '{0,40,75,100}', 'higher', NULL, 'score 0-10',
+  'Net Promoter survey answers: 9-10 promoters, 0-6 detractors.', true),
+ ('csat', 'relationship', 1, 'csat', 'decayed_avg', '90 days', 'linear',
+  '{1,3,4,5}', '{0,40,75,100}', 'higher', NULL, 'rating 1-5',
+  'Customer satisfaction ratings; below 3 of 5 signals a relationship problem.', true),
+ ('response_time', 'relationship', 2, 'response_time', 'decayed_avg', '30 days', 'linear',
+  '{0,24,72,336}', '{100,85,50,0}', 'lower', NULL, 'hours',
+  'Hours the customer takes to answer outreach; within a day is engaged, weeks is disengaged.', true),
+ ('champion_advocacy', 'relationship', 1, 'champion_advocacy', 'decayed_sum', '180 days', 'linear',
+  '{0,1,3}', '{40,75,100}', 'higher', NULL, 'acts (decayed)',
+  'Advocacy by the customer''s champion (value 1 each): references, case studies, talks.', true),
+ ('outcome_achievement', 'business', 4, 'outcome_achievement', 'latest', '30 days', 'linear',
+  '{0,40,70,100}', '{0,30,75,100}', 'higher', NULL, '% of goals met',
+  'Share of the customer''s stated goals met: the strongest predictor of renewal.', true),
+ ('roi', 'business', 2, 'roi', 'latest', '30 days', 'linear',
+  '{0,1,3,5}', '{0,40,85,100}', 'higher', NULL, 'return / cost',
+  'Return on the subscription: 3x or more rarely meets budget trouble, under 1x struggles at renewal.', true),
+ ('budget_trend', 'business', 2, 'budget_trend', 'latest', '30 days', 'linear',
+  '{-50,0,20}', '{0,60,100}', 'higher', 10, '% change of budget',
+  'Change of the customer''s budget for the product; 10 % growth or more is also an expansion signal.', true),
+ ('expansion_conversations', 'business', 1, 'expansion_conversations', 'decayed_sum', '60 days', 'linear',
+  '{0,1,3}', '{50,80,100}', 'higher', 1, 'conversations (decayed)',
+  'Conversations about more seats, tiers or products (value 1 each); also an expansion signal.', true),
+ ('contract_term', 'business', 1, 'contract_term', 'latest', '30 days', 'banded',
+  '{0,12,24,36}', '{40,70,90,100}', 'higher', NULL, 'months',
+  'Length of the current contract: multi-year beats annual beats monthly.', true),
+ ('payment_behaviour', 'business', 2, 'payment_behaviour', 'decayed_avg', '90 days', 'linear',
+  '{0,7,30,60}', '{100,80,40,0}', 'lower', NULL, 'days late',
+  'Days each invoice was paid after its due date (0 when on time).', true);
+
+-- Enterprise accounts weigh the relationship more, small businesses the product.
+INSERT INTO health_score.segment_dimension_weights (segment, dimension, weight, is_default) VALUES
+ ('enterprise', 'product', 30, true), ('enterprise', 'relationship', 40, true), ('enterprise', 'business', 30, true),
+ ('smb', 'product', 50, true), ('smb', 'relationship', 20, true), ('smb', 'business', 30, true);
+
+INSERT INTO health_score.segment_metric_weights (segment, metric, weight, is_default) VALUES
+ ('enterprise', 'executive_sponsor', 4, true),
+ ('enterprise', 'qbr_participation', 3, true),
+ ('smb', 'login_frequency', 4, true);
+
+INSERT INTO health_score.bands (band, min_score, max_score, needs_action, focus, cadence, playbook, is_default) VALUES
+ ('green', 80, 100, false, 'expansion', 'monthly check-in',
+  'quarterly business review; look for expansion opportunities; ask for case studies and references', true),
+ ('yellow', 60, 80, false, 'stabilise', 'check-in every two weeks',
+  'optimise adoption; develop an executive sponsor; enable integrations', true),
+ ('orange', 40, 60, true, 'intervene', 'weekly touchpoint',
+  'align with executives; review business value; optimise product use; consider pricing flexibility', true),
+ ('red', 0, 40, true, 'executive escalation', 'immediate',
+  'escalate to management now; engage the sponsor; assess the full account; prepare a win-back offer', true);
+
+INSERT INTO health_score.alert_tiers (tier, min_score, max_score, respond_within, responder, is_default) VALUES
+ ('healthy', 75, 100, NULL, 'account owner, standard cadence', true),
+ ('warning', 60, 75, interval '7 days', 'account owner, proactive outreach', true),
+ ('at_risk', 40, 60, interval '48 hours', 'customer success manager', true),
+ ('critical', 0, 40, interval '0', 'management escalation', true);
+
+INSERT INTO health_score.settings (id, min_coverage, is_default) VALUES (true, 0.5, true);
+
+-- Configuration version ---------------------------------------------------------------------------
+-- Every statement that changes the catalog bumps this sequence, so history can record which
+-- configuration a score was computed with (0: the defaults as installed).
+
+CREATE SEQUENCE health_score.config_version_seq;
+
+COMMENT ON SEQUENCE health_score.config_version_seq IS
+'Bumped by every statement that changes the scoring catalog; read it with config_version().';
+
+CREATE FUNCTION health_score.bump_config_version() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM nextval('health_score.config_version_seq');
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.bump_config_version() IS
+'Trigger: bumps the configuration version after a change to the catalog.';
+
+CREATE FUNCTION health_score.config_version() RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM health_score.config_version_seq
+$$;
+
+COMMENT ON FUNCTION health_score.config_version() IS
+'The current configuration version: 0 as installed, then higher after every change to the scoring catalog.';
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.config_version_seq', '');
+
+-- Validation: bad configuration is refused with a message naming the row -------------------------
+
+CREATE FUNCTION health_score.check_positive_weight() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.weight IS NULL OR NOT (NEW.weight > 0 AND NEW.weight < 'Infinity') THEN
+        RAISE EXCEPTION '%: weight must be a positive finite number, got %', TG_TABLE_NAME, NEW.weight
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_positive_weight() IS
+'Trigger: refuses a weight that is not a positive finite number.';
+
+CREATE FUNCTION health_score.check_metric() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    i int;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM health_score.dimensions d WHERE d.name = NEW.dimension) THEN
+        RAISE EXCEPTION 'metric "%": unknown dimension "%"', NEW.name, NEW.dimension
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Dimensions are listed in health_score.dimensions.';
+    END IF;
+    IF NOT (NEW.weight > 0 AND NEW.weight < 'Infinity') THEN
+        RAISE EXCEPTION 'metric "%": weight must be a positive finite number, got %', NEW.name, NEW.weight
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.aggregation NOT IN ('decayed_avg', 'decayed_sum', 'decayed_rate', 'latest', 'days_since') THEN
+        RAISE EXCEPTION 'metric "%": unknown aggregation "%"', NEW.name, NEW.aggregation
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Use decayed_avg, decayed_sum, decayed_rate, latest or days_since.';
+    END IF;
+    IF NOT (NEW.half_life > interval '0') OR NEW.half_life = 'infinity'::interval THEN
+        RAISE EXCEPTION 'metric "%": half_life must be positive and finite, got %', NEW.name, NEW.half_life
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.max_age IS NOT NULL AND NOT (NEW.max_age > interval '0') THEN
+        RAISE EXCEPTION 'metric "%": max_age must be positive or NULL, got %', NEW.name, NEW.max_age
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.curve NOT IN ('linear', 'banded') THEN
+        RAISE EXCEPTION 'metric "%": curve must be linear or banded, got "%"', NEW.name, NEW.curve
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.direction NOT IN ('higher', 'lower', 'target') THEN
+        RAISE EXCEPTION 'metric "%": direction must be higher, lower or target, got "%"', NEW.name, NEW.direction
+            USING ERRCODE = 'check_violation';
+    END IF;
+    -- The kernel knows what a valid curve is; ask it, and say which metric failed.
+    BEGIN
+        PERFORM health_score.scale(0, NEW.breakpoints, NEW.scores);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'metric "%": invalid curve: %', NEW.name, SQLERRM USING ERRCODE = SQLSTATE;
+    END;
+    FOR i IN 2 .. cardinality(NEW.scores) LOOP
+        IF (NEW.direction = 'higher' AND NEW.scores[i] < NEW.scores[i - 1])
+           OR (NEW.direction = 'lower' AND NEW.scores[i] > NEW.scores[i - 1]) THEN
+            RAISE EXCEPTION 'metric "%": scores must never % along a % curve', NEW.name,
+                  CASE NEW.direction WHEN 'higher' THEN 'fall' ELSE 'rise' END,
+                  CASE NEW.direction WHEN 'higher' THEN 'higher-is-better' ELSE 'lower-is-better' END
+                USING ERRCODE = 'check_violation',
+                      HINT = 'Use direction = ''target'' for a curve that peaks in the middle.';
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_metric() IS
+'Trigger: refuses a metric with an unknown dimension, a non-positive weight or half-life, an unknown aggregation, or an invalid curve.';
+
+-- Bands and tiers must cover 0-100 without gap or overlap. Checked at commit (a deferred
+-- constraint trigger) so that moving a boundary can take several UPDATEs.
+CREATE FUNCTION health_score.check_ranges() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    expected_min float8 := 0;
+    what text := CASE TG_TABLE_NAME WHEN 'bands' THEN 'band' ELSE 'alert tier' END;
+BEGIN
+    FOR r IN EXECUTE format('SELECT %I AS name, min_score, max_score FROM health_score.%I ORDER BY min_score, max_score',
+                            CASE TG_TABLE_NAME WHEN 'bands' THEN 'band' ELSE 'tier' END, TG_TABLE_NAME) LOOP
+        IF NOT (r.min_score >= 0 AND r.max_score <= 100 AND r.min_score < r.max_score) THEN
+            RAISE EXCEPTION '% "%": range [%, %) must lie within 0-100 and not be empty', what, r.name, r.min_score, r.max_score
+                USING ERRCODE = 'check_violation';
+        ELSIF r.min_score < expected_min THEN
+            RAISE EXCEPTION '% "%" overlaps the % below it at %', what, r.name, what, r.min_score
+                USING ERRCODE = 'check_violation';
+        ELSIF r.min_score > expected_min THEN
+            RAISE EXCEPTION '%s leave scores from % to % without a %', what, expected_min, r.min_score, what
+                USING ERRCODE = 'check_violation';
+        END IF;
+        expected_min := r.max_score;
+    END LOOP;
+    IF expected_min < 100 THEN
+        RAISE EXCEPTION '%s leave scores from % to 100 without a %', what, expected_min, what
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_ranges() IS
+'Constraint trigger: the bands (or alert tiers) must cover 0-100 without gap or overlap.';
+
+CREATE FUNCTION health_score.check_settings() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT (NEW.min_coverage >= 0 AND NEW.min_coverage <= 1) THEN
+        RAISE EXCEPTION 'settings: min_coverage must be within 0 and 1, got %', NEW.min_coverage
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1.';
+
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.dimensions
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_positive_weight();
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.metrics
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_metric();
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.segment_dimension_weights
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_positive_weight();
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.segment_metric_weights
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_positive_weight();
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.settings
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_settings();
+CREATE CONSTRAINT TRIGGER cover_0_to_100 AFTER INSERT OR UPDATE OR DELETE ON health_score.bands
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION health_score.check_ranges();
+CREATE CONSTRAINT TRIGGER cover_0_to_100 AFTER INSERT OR UPDATE OR DELETE ON health_score.alert_tiers
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION health_score.check_ranges();
+
+-- Seeded rows and the user's rows (see the top of this file) --------------------------------------
+
+CREATE FUNCTION health_score.catalog_user_row() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_match text;
+    columns text;
+BEGIN
+    NEW.is_default := false;
+    IF TG_OP = 'INSERT' THEN
+        -- TG_ARGV names the key columns. A user row with a seeded row's key replaces it.
+        SELECT string_agg(format('t.%1$I = ($1).%1$I', k), ' AND '), NULL INTO key_match
+          FROM unnest(TG_ARGV) AS k;
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+          FROM pg_attribute a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
+        EXECUTE format('UPDATE health_score.%I t SET (%s) = (SELECT %s FROM (SELECT ($1).*) n) WHERE t.is_default AND %s',
+                       TG_TABLE_NAME, columns, columns, key_match)
+            USING NEW;
+        IF FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.catalog_user_row() IS
+'Trigger: marks inserted and updated catalog rows as the user''s; an inserted row whose key matches a seeded row replaces that row (how a restore lays dumped rows over the defaults).';
+
+CREATE FUNCTION health_score.catalog_remember_removed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF OLD.is_default THEN
+        INSERT INTO health_score.removed_defaults (catalog, key)
+        SELECT TG_TABLE_NAME, jsonb_object_agg(k, to_jsonb(OLD) -> k) FROM unnest(TG_ARGV) AS k
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.catalog_remember_removed() IS
+'Trigger: records the key of a deleted seeded row in removed_defaults.';
+
+CREATE FUNCTION health_score.catalog_apply_removal() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Only a still-seeded row goes: a row the user re-created under that key stays.
+    EXECUTE format('DELETE FROM health_score.%I t WHERE t.is_default AND to_jsonb(t) @> $1', NEW.catalog)
+        USING NEW.key;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.catalog_apply_removal() IS
+'Trigger: a tombstone inserted into removed_defaults (as by a restore) deletes the seeded row it names.';
+
+CREATE TRIGGER apply_removal AFTER INSERT ON health_score.removed_defaults
+    FOR EACH ROW EXECUTE FUNCTION health_score.catalog_apply_removal();
+
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('dimensions', '''name'''), ('metrics', '''name'''),
+                                   ('segment_dimension_weights', '''segment'', ''dimension'''),
+                                   ('segment_metric_weights', '''segment'', ''metric'''),
+                                   ('bands', '''band'''), ('alert_tiers', '''tier'''), ('settings', '''id''')) AS v(tab, keys) LOOP
+        EXECUTE format('CREATE TRIGGER user_row BEFORE INSERT OR UPDATE ON health_score.%I FOR EACH ROW EXECUTE FUNCTION health_score.catalog_user_row(%s)', t.tab, t.keys);
+        EXECUTE format('CREATE TRIGGER remember_removed AFTER DELETE ON health_score.%I FOR EACH ROW EXECUTE FUNCTION health_score.catalog_remember_removed(%s)', t.tab, t.keys);
+        EXECUTE format('CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health_score.%I FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version()', t.tab);
+        EXECUTE format('SELECT pg_catalog.pg_extension_config_dump(%L, %L)', 'health_score.' || t.tab, 'WHERE NOT is_default');
+    END LOOP;
+END
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.removed_defaults', '');
 
 -- Score to band / tier ------------------------------------------------------------------------
 
@@ -103,5 +566,3 @@ $$;
 COMMENT ON FUNCTION health_score.alert_tier(float8) IS
 'The alert tier (health_score.alert_tiers) that owns a score 0-100; NULL in, NULL out.';
 
-SELECT pg_catalog.pg_extension_config_dump('health_score.bands', '');
-SELECT pg_catalog.pg_extension_config_dump('health_score.alert_tiers', '');

@@ -164,16 +164,23 @@ BEGIN
                   HINT = 'History keeps one row per account and date; use e.g. interval ''1 day'' or ''7 days''.';
     END IF;
 
+    -- from_date + i * step, so that monthly steps follow the calendar (31 Jan, 29 Feb, 31 Mar).
     SELECT count(*) INTO total
-      FROM generate_series(from_date::timestamp, to_date::timestamp, step);
-    FOR day IN SELECT d FROM generate_series(from_date::timestamp, to_date::timestamp, step) d LOOP
+      FROM generate_series(0, to_date - from_date) i
+     WHERE from_date + i * step <= to_date;
+    FOR day IN
+        SELECT from_date + i * step
+          FROM generate_series(0, to_date - from_date) i
+         WHERE from_date + i * step <= to_date
+         ORDER BY i
+    LOOP
         started := clock_timestamp();
         as_of := day::date;
         accounts := health_score.snapshot(day::date);
         seconds := extract(epoch FROM clock_timestamp() - started);
         done := done + 1;
-        RAISE NOTICE 'backfill: % (% of %), % accounts in % s',
-            to_char(day, 'YYYY-MM-DD'), done, total, accounts, round(seconds::numeric, 3);
+        RAISE NOTICE 'backfill: % (% of %), % accounts',
+            to_char(day, 'YYYY-MM-DD'), done, total, accounts;
         RETURN NEXT;
     END LOOP;
 END
@@ -704,6 +711,41 @@ $$;
 
 COMMENT ON FUNCTION health_score.backtest_bands(integer[]) IS
 'Churn rate per action band and horizon among the backtest points (see backtest_points): of the accounts in a band N days before, the share that churned.';
+
+-- Materialized views for dashboards --------------------------------------------------------------
+-- Each has a unique index, so refresh() can use REFRESH MATERIALIZED VIEW CONCURRENTLY and
+-- readers are never blocked. Their columns carry the comments of the views they copy.
+
+CREATE MATERIALIZED VIEW health_score.score_trends_mv AS
+    SELECT * FROM health_score.score_trends;
+CREATE UNIQUE INDEX score_trends_mv_account_id_idx ON health_score.score_trends_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.score_trends_mv IS
+'score_trends as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.alerts_mv AS
+    SELECT * FROM health_score.alerts;
+CREATE UNIQUE INDEX alerts_mv_account_id_idx ON health_score.alerts_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.alerts_mv IS
+'alerts as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN
+        SELECT m.oid::regclass AS mv, a.attname, col_description(v.oid, va.attnum) AS description
+          FROM pg_class m
+          JOIN pg_attribute a ON a.attrelid = m.oid AND a.attnum > 0 AND NOT a.attisdropped
+          JOIN pg_class v ON v.relnamespace = m.relnamespace AND v.relkind = 'v'
+                         AND v.relname = left(m.relname, -3)
+          JOIN pg_attribute va ON va.attrelid = v.oid AND va.attname = a.attname
+         WHERE m.relnamespace = 'health_score'::regnamespace AND m.relkind = 'm'
+           AND m.relname LIKE '%\_mv' AND col_description(v.oid, va.attnum) IS NOT NULL
+    LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', c.mv, c.attname, c.description);
+    END LOOP;
+END
+$$;
 
 -- Scheduled refresh ---------------------------------------------------------------------------
 

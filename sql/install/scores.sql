@@ -1,1 +1,297 @@
--- health_score install script: account scores: metric_scores() and account_scores().
+-- health_score install script, part 3: the inputs (accounts, observations, feeds) and the
+-- scoring of every account at a point in time: metric_scores() and account_scores().
+
+-- Inputs ---------------------------------------------------------------------------------------
+
+CREATE TABLE health_score.accounts (
+    account_id  text PRIMARY KEY,
+    name        text,
+    segment     text,
+    plan        text,
+    owner       name,
+    mrr         numeric CHECK (mrr >= 0),
+    started_on  date,
+    churned_on  date,
+    CHECK (churned_on >= started_on)
+);
+
+COMMENT ON TABLE health_score.accounts IS
+'The accounts to score. An account is scored at as_of when it had started by then (or started_on is NULL) and had not churned yet.';
+COMMENT ON COLUMN health_score.accounts.account_id IS 'Your key for the account, as text; join scores back to your tables on it.';
+COMMENT ON COLUMN health_score.accounts.name IS 'Display name.';
+COMMENT ON COLUMN health_score.accounts.segment IS 'Segment, e.g. enterprise, mid_market, smb; picks the segment weights, if any.';
+COMMENT ON COLUMN health_score.accounts.plan IS 'Subscription plan.';
+COMMENT ON COLUMN health_score.accounts.owner IS 'The database role of the account''s customer-success manager (row-level security can restrict each CSM to their own accounts).';
+COMMENT ON COLUMN health_score.accounts.mrr IS 'Monthly recurring revenue, not negative; NULL when unknown.';
+COMMENT ON COLUMN health_score.accounts.started_on IS 'First day of the subscription.';
+COMMENT ON COLUMN health_score.accounts.churned_on IS 'Day the account cancelled; NULL while it is a customer.';
+
+CREATE TABLE health_score.observations (
+    account_id  text NOT NULL,
+    metric      text NOT NULL,
+    observed_at timestamptz NOT NULL,
+    value       float8
+);
+
+CREATE INDEX ON health_score.observations (account_id, metric, observed_at);
+
+COMMENT ON TABLE health_score.observations IS
+'Raw observations of the metrics: one row per account, metric input and time. Views over your own tables can be added as feeds instead of copying rows here.';
+COMMENT ON COLUMN health_score.observations.account_id IS 'The account observed (accounts.account_id).';
+COMMENT ON COLUMN health_score.observations.metric IS 'The metric input observed (metrics.input, usually the metric''s name).';
+COMMENT ON COLUMN health_score.observations.observed_at IS 'When the value was observed; scoring at as_of ignores later observations.';
+COMMENT ON COLUMN health_score.observations.value IS 'The observed value, in the metric''s unit; NULL (unknown) rows are skipped.';
+
+CREATE TABLE health_score.feeds (
+    name        text PRIMARY KEY,
+    relation    text NOT NULL,
+    enabled     boolean NOT NULL DEFAULT true,
+    description text
+);
+
+COMMENT ON TABLE health_score.feeds IS
+'Your own tables or views read as observations, without copying rows: each must have the columns account_id, metric, observed_at and value (cast to text, text, timestamptz, float8).';
+COMMENT ON COLUMN health_score.feeds.name IS 'Name of the feed.';
+COMMENT ON COLUMN health_score.feeds.relation IS 'The table or view, schema-qualified, e.g. analytics.health_logins.';
+COMMENT ON COLUMN health_score.feeds.enabled IS 'False leaves the feed out of scoring.';
+COMMENT ON COLUMN health_score.feeds.description IS 'Where the data comes from.';
+
+CREATE FUNCTION health_score.check_feed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+    missing text;
+BEGIN
+    BEGIN
+        rel := NEW.relation::regclass;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'feed "%": relation "%" does not exist', NEW.name, NEW.relation
+            USING ERRCODE = 'undefined_table';
+    END;
+    SELECT string_agg(c, ', ') INTO missing
+      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'feed "%": relation % lacks the column(s) %', NEW.name, rel, missing
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    -- Store the name as PostgreSQL spells it, schema-qualified, so the feed survives a search_path change.
+    NEW.relation := format('%I.%I', (SELECT nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid WHERE c.oid = rel),
+                           (SELECT relname FROM pg_class WHERE oid = rel));
+    EXECUTE format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0', NEW.relation);
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_feed() IS
+'Trigger: refuses a feed whose relation does not exist or lacks the observation columns.';
+
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.feeds
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_feed();
+CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health_score.feeds
+    FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.accounts', '');
+SELECT pg_catalog.pg_extension_config_dump('health_score.observations', '');
+SELECT pg_catalog.pg_extension_config_dump('health_score.feeds', '');
+
+-- Scoring ------------------------------------------------------------------------------------------
+
+CREATE FUNCTION health_score.observations_sql() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'SELECT account_id, metric, observed_at, value FROM health_score.observations'
+           || coalesce(string_agg(format(' UNION ALL SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s',
+                                         f.relation), '' ORDER BY f.name), '')
+      FROM health_score.feeds f
+     WHERE f.enabled
+$$;
+
+COMMENT ON FUNCTION health_score.observations_sql() IS
+'The query that reads every observation: the observations table and the enabled feeds.';
+
+-- The scoring query, per account and metric, at as_of ($1). One grouped pass over the
+-- observations turns them into raw values with the C aggregates; the rest works on one row
+-- per account and metric. Effective weight = the dimension's share among the account's
+-- dimensions that have data x the metric's share among its dimension's metrics that have data;
+-- coverage_share is the same product over all configured weights, data or not.
+CREATE FUNCTION health_score.metric_scores_sql() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT format($q$
+WITH live AS NOT MATERIALIZED (
+    SELECT a.account_id, a.segment
+      FROM health_score.accounts a
+     WHERE (a.started_on IS NULL OR a.started_on <= $1)
+       AND (a.churned_on IS NULL OR a.churned_on > $1)
+), metric AS NOT MATERIALIZED (
+    SELECT m.*, d.weight AS default_dimension_weight,
+           CASE m.aggregation WHEN 'decayed_rate'
+                THEN ln(2) * 86400 / extract(epoch FROM m.half_life)::float8 ELSE 1 END AS sum_factor,
+           m.aggregation = 'decayed_avg' AS is_avg,
+           m.aggregation IN ('decayed_sum', 'decayed_rate') AS is_sum,
+           m.aggregation = 'latest' AS is_latest,
+           m.aggregation = 'days_since' AS is_days_since
+      FROM health_score.metrics m JOIN health_score.dimensions d ON d.name = m.dimension
+     WHERE m.enabled
+), raw AS (
+    SELECT o.account_id, m.name AS metric,
+           coalesce(health_score.decayed_avg(o.value, o.observed_at, $1, m.half_life) FILTER (WHERE m.is_avg),
+                    health_score.decayed_sum(o.value * m.sum_factor, o.observed_at, $1, m.half_life) FILTER (WHERE m.is_sum),
+                    health_score.latest_value(o.value, o.observed_at, $1) FILTER (WHERE m.is_latest),
+                    extract(epoch FROM $1 - max(o.observed_at) FILTER (WHERE m.is_days_since AND o.value IS NOT NULL))::float8 / 86400
+           ) AS raw_value
+      FROM (%s) o
+      JOIN metric m ON m.input = o.metric
+     WHERE o.observed_at <= $1
+       AND (m.max_age IS NULL OR o.observed_at > $1 - m.max_age)
+     GROUP BY o.account_id, m.name
+), weights AS (
+    -- the configured weights for each segment in use, for coverage
+    SELECT s.segment, m.name AS metric, m.dimension,
+           coalesce(sm.weight, m.weight) AS metric_weight,
+           coalesce(sd.weight, m.default_dimension_weight) AS dimension_weight
+      FROM (SELECT DISTINCT segment FROM live) s
+     CROSS JOIN metric m
+      LEFT JOIN health_score.segment_metric_weights sm ON sm.segment = s.segment AND sm.metric = m.name
+      LEFT JOIN health_score.segment_dimension_weights sd ON sd.segment = s.segment AND sd.dimension = m.dimension
+), configured AS (
+    SELECT w.*, w.metric_weight / sum(w.metric_weight) OVER (PARTITION BY w.segment, w.dimension)
+                * w.dimension_weight / sum(w.dimension_weight / n.metrics) OVER (PARTITION BY w.segment) AS coverage_share
+      FROM weights w
+      JOIN (SELECT segment, dimension, count(*) AS metrics FROM weights GROUP BY 1, 2) n
+        ON n.segment IS NOT DISTINCT FROM w.segment AND n.dimension = w.dimension
+), scored AS (
+    SELECT r.account_id, r.metric, c.dimension, r.raw_value,
+           CASE m.curve WHEN 'banded' THEN health_score.scale_banded(r.raw_value, m.breakpoints, m.scores)
+                        ELSE health_score.scale(r.raw_value, m.breakpoints, m.scores) END AS sub_score,
+           c.metric_weight, c.dimension_weight, c.coverage_share
+      FROM raw r
+      JOIN live l ON l.account_id = r.account_id
+      JOIN metric m ON m.name = r.metric
+      JOIN configured c ON c.segment IS NOT DISTINCT FROM l.segment AND c.metric = r.metric
+     WHERE r.raw_value IS NOT NULL
+), shares AS (
+    SELECT s.*, s.metric_weight / sum(s.metric_weight) OVER (PARTITION BY s.account_id, s.dimension) AS share_in_dimension
+      FROM scored s
+)
+SELECT account_id, metric, dimension, raw_value, sub_score,
+       share_in_dimension * dimension_weight
+         / sum(share_in_dimension * dimension_weight) OVER (PARTITION BY account_id) AS effective_weight,
+       share_in_dimension * dimension_weight
+         / sum(share_in_dimension * dimension_weight) OVER (PARTITION BY account_id) * sub_score AS contribution,
+       coverage_share
+  FROM shares
+$q$, health_score.observations_sql())
+$$;
+
+COMMENT ON FUNCTION health_score.metric_scores_sql() IS
+'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores.';
+
+CREATE FUNCTION health_score.check_as_of(as_of timestamptz) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF as_of IS NULL OR as_of IN ('infinity', '-infinity') THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp, got %', coalesce(as_of::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_as_of(timestamptz) IS
+'Refuses a NULL or infinite as_of, naming it.';
+
+CREATE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+               effective_weight float8, contribution float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    RETURN QUERY EXECUTE format(
+        'SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution FROM (%s) s',
+        health_score.metric_scores_sql())
+        USING as_of;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
+'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score). Metrics with no observations are left out.';
+
+CREATE FUNCTION health_score.account_scores(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, score float8, band text, alert_tier text, coverage float8,
+               product_score float8, relationship_score float8, business_score float8,
+               reason text, dimension_scores jsonb, weakest_metrics text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    RETURN QUERY EXECUTE format($q$
+WITH metric_scores AS (%s
+), by_dimension AS (
+    SELECT ms.account_id, ms.dimension, sum(ms.contribution) / sum(ms.effective_weight) AS score
+      FROM metric_scores ms
+     GROUP BY 1, 2
+), by_account AS (
+    SELECT ms.account_id, sum(ms.contribution) AS score, sum(ms.coverage_share) AS coverage
+      FROM metric_scores ms
+     GROUP BY 1
+), dimensions AS (
+    SELECT d.account_id, jsonb_object_agg(d.dimension, round(d.score::numeric, 2)) AS dimension_scores
+      FROM by_dimension d
+     GROUP BY 1
+), lost AS (
+    -- points each metric costs the score: effective_weight x (100 - sub_score)
+    SELECT ms.account_id, ms.metric, ms.sub_score,
+           row_number() OVER (PARTITION BY ms.account_id
+                              ORDER BY ms.effective_weight * (100 - ms.sub_score) DESC, ms.metric) AS rank
+      FROM metric_scores ms
+     WHERE ms.sub_score < 100
+), weakest AS (
+    SELECT w.account_id, string_agg(format('%%s %%s', w.metric, round(w.sub_score::numeric)), ', ' ORDER BY w.rank) AS metrics
+      FROM lost w
+     WHERE w.rank <= 3
+     GROUP BY 1
+), scored AS (
+    SELECT l.account_id, b.score AS raw_score, coalesce(least(b.coverage, 1), 0) AS coverage, st.min_coverage,
+           d.dimension_scores, w.metrics AS weakest_metrics
+      FROM health_score.accounts l
+      LEFT JOIN by_account b ON b.account_id = l.account_id
+      LEFT JOIN dimensions d ON d.account_id = l.account_id
+      LEFT JOIN weakest w ON w.account_id = l.account_id
+     CROSS JOIN health_score.settings st
+     WHERE (l.started_on IS NULL OR l.started_on <= $1)
+       AND (l.churned_on IS NULL OR l.churned_on > $1)
+), final AS (
+    -- Scores are rounded to two decimals: the float noise of summing in a different order
+    -- (parallel plans, a restored table) never shows, and the auc aggregate is exact on them.
+    SELECT s.*, CASE WHEN s.coverage >= s.min_coverage THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
+      FROM scored s
+)
+SELECT f.account_id, round(f.score::numeric, 2)::float8, b.band, t.tier, round(f.coverage::numeric, 4)::float8,
+       round((f.dimension_scores ->> 'product')::numeric, 2)::float8,
+       round((f.dimension_scores ->> 'relationship')::numeric, 2)::float8,
+       round((f.dimension_scores ->> 'business')::numeric, 2)::float8,
+       CASE WHEN f.raw_score IS NULL THEN 'no observations'
+            WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', round(f.coverage::numeric, 3), f.min_coverage)
+       END,
+       f.dimension_scores, f.weakest_metrics
+  FROM final f
+  LEFT JOIN health_score.bands b
+    ON f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))
+  LEFT JOIN health_score.alert_tiers t
+    ON f.score >= t.min_score AND (f.score < t.max_score OR (f.score = 100 AND t.max_score = 100))
+$q$, health_score.metric_scores_sql())
+        USING as_of;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_scores(timestamptz) IS
+'Per account live at as_of: the health score 0-100, to two decimals (NULL, with a reason, when the coverage is below settings.min_coverage), its band and alert tier, the coverage (share 0-1 of the configured weight that had data), the product, relationship and business scores, every dimension''s score as jsonb, and the three metrics that cost the score most points (name and sub-score).';
