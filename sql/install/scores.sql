@@ -57,30 +57,37 @@ COMMENT ON COLUMN health_score.feeds.enabled IS 'False leaves the feed out of sc
 COMMENT ON COLUMN health_score.feeds.description IS 'Where the data comes from.';
 
 CREATE FUNCTION health_score.check_feed() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql
+-- No fixed search_path: the relation name resolves as the user who wrote it sees it.
 AS $$
 DECLARE
-    rel regclass;
+    rel regclass := pg_catalog.to_regclass(NEW.relation);
     missing text;
 BEGIN
-    BEGIN
-        rel := NEW.relation::regclass;
-    EXCEPTION WHEN OTHERS THEN
+    IF rel IS NULL THEN
         RAISE EXCEPTION 'feed "%": relation "%" does not exist', NEW.name, NEW.relation
             USING ERRCODE = 'undefined_table';
-    END;
-    SELECT string_agg(c, ', ') INTO missing
-      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
-     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+    END IF;
+    SELECT pg_catalog.string_agg(c, ', ') INTO missing
+      FROM pg_catalog.unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                         WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'feed "%": relation % lacks the column(s) %', NEW.name, rel, missing
             USING ERRCODE = 'undefined_column';
     END IF;
-    -- Store the name as PostgreSQL spells it, schema-qualified, so the feed survives a search_path change.
-    NEW.relation := format('%I.%I', (SELECT nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid WHERE c.oid = rel),
-                           (SELECT relname FROM pg_class WHERE oid = rel));
-    EXECUTE format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0', NEW.relation);
+    -- Store the name schema-qualified, so scoring finds it whatever the search_path.
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO NEW.relation
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel;
+    -- The columns must cast to the observation types.
+    BEGIN
+        EXECUTE pg_catalog.format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0',
+                                  NEW.relation);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'feed "%": the columns of % must cast to text, text, timestamptz and float8: %', NEW.name, rel, SQLERRM
+            USING ERRCODE = SQLSTATE;
+    END;
     RETURN NEW;
 END
 $$;
