@@ -218,6 +218,7 @@ RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, s
                effective_weight float8, contribution float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off   -- compiling this query costs seconds and saves nothing: the work is in the C aggregates
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
@@ -237,6 +238,7 @@ RETURNS TABLE (account_id text, score float8, band text, alert_tier text, covera
                reason text, dimension_scores jsonb, weakest_metrics text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off   -- compiling this query costs seconds and saves nothing: the work is in the C aggregates
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
@@ -267,7 +269,7 @@ WITH metric_scores AS (%s
      WHERE w.rank <= 3
      GROUP BY 1
 ), scored AS (
-    SELECT l.account_id, b.score AS raw_score, coalesce(least(b.coverage, 1), 0) AS coverage, st.min_coverage,
+    SELECT l.account_id, b.score AS raw_score, least(coalesce(b.coverage, 0), 1) AS coverage, st.min_coverage,
            d.dimension_scores, w.metrics AS weakest_metrics
       FROM health_score.accounts l
       LEFT JOIN by_account b ON b.account_id = l.account_id
@@ -279,7 +281,8 @@ WITH metric_scores AS (%s
 ), final AS (
     -- Scores are rounded to two decimals: the float noise of summing in a different order
     -- (parallel plans, a restored table) never shows, and the auc aggregate is exact on them.
-    SELECT s.*, CASE WHEN s.coverage >= s.min_coverage THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
+    SELECT s.*, CASE WHEN s.raw_score IS NOT NULL AND s.coverage >= s.min_coverage
+                     THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
       FROM scored s
 )
 SELECT f.account_id, round(f.score::numeric, 2)::float8, b.band, t.tier, round(f.coverage::numeric, 4)::float8,
