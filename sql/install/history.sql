@@ -13,6 +13,7 @@ CREATE TABLE health_score.score_history (
     product_score       float8,
     relationship_score  float8,
     business_score      float8,
+    dimension_scores    jsonb,
     band                text,
     alert_tier          text,
     coverage            float8,
@@ -35,6 +36,7 @@ COMMENT ON COLUMN health_score.score_history.score IS 'Health score 0-100; NULL 
 COMMENT ON COLUMN health_score.score_history.product_score IS 'Product dimension score 0-100, NULL when unknown.';
 COMMENT ON COLUMN health_score.score_history.relationship_score IS 'Relationship dimension score 0-100, NULL when unknown.';
 COMMENT ON COLUMN health_score.score_history.business_score IS 'Business dimension score 0-100, NULL when unknown.';
+COMMENT ON COLUMN health_score.score_history.dimension_scores IS 'Every dimension''s score 0-100 at that date, as jsonb (custom dimensions included).';
 COMMENT ON COLUMN health_score.score_history.band IS 'Action band of the score (health_score.bands) at that date.';
 COMMENT ON COLUMN health_score.score_history.alert_tier IS 'Alert tier of the score (health_score.alert_tiers) at that date.';
 COMMENT ON COLUMN health_score.score_history.coverage IS 'Share (0-1) of the metric weight that had data.';
@@ -76,6 +78,8 @@ CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- The scoring queries are short; JIT compilation would cost more than it saves.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -111,9 +115,9 @@ BEGIN
     EXECUTE format($sql$
         INSERT INTO health_score.score_history
             (as_of, account_id, score, product_score, relationship_score, business_score,
-             band, alert_tier, coverage, churn_risk, reason, config_version)
+             dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
         SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
-               s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+               s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
           FROM health_score.account_scores($1) s
           LEFT JOIN %s r ON r.account_id = s.account_id
     $sql$, risk_source) USING scored_at, day, version;
