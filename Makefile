@@ -7,7 +7,8 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is assembled from one file per layer, in this order, so each layer
 # (kernels, catalog, scores, views, ...) can be read and reviewed on its own.
 EXT_SQL_PARTS = sql/install/kernels.sql sql/install/catalog.sql sql/install/scores.sql \
-                sql/install/churn.sql sql/install/views.sql sql/install/history.sql
+                sql/install/churn.sql sql/install/views.sql sql/install/history.sql \
+                sql/install/access.sql
 EXT_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 DATA = $(EXT_SQL)

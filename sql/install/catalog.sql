@@ -336,7 +336,7 @@ BEGIN
             USING ERRCODE = 'check_violation',
                   HINT = 'Use decayed_avg, decayed_sum, decayed_rate, latest or days_since.';
     END IF;
-    IF NOT (NEW.half_life > interval '0') OR NEW.half_life = 'infinity'::interval THEN
+    IF NOT (NEW.half_life > interval '0' AND isfinite(NEW.half_life)) THEN
         RAISE EXCEPTION 'metric "%": half_life must be positive and finite, got %', NEW.name, NEW.half_life
             USING ERRCODE = 'check_violation';
     END IF;
@@ -384,6 +384,7 @@ DECLARE
     r record;
     expected_min float8 := 0;
     what text := CASE TG_TABLE_NAME WHEN 'bands' THEN 'band' ELSE 'alert tier' END;
+    whats text := CASE TG_TABLE_NAME WHEN 'bands' THEN 'bands' ELSE 'alert tiers' END;
 BEGIN
     FOR r IN EXECUTE format('SELECT %I AS name, min_score, max_score FROM health_score.%I ORDER BY min_score, max_score',
                             CASE TG_TABLE_NAME WHEN 'bands' THEN 'band' ELSE 'tier' END, TG_TABLE_NAME) LOOP
@@ -394,13 +395,13 @@ BEGIN
             RAISE EXCEPTION '% "%" overlaps the % below it at %', what, r.name, what, r.min_score
                 USING ERRCODE = 'check_violation';
         ELSIF r.min_score > expected_min THEN
-            RAISE EXCEPTION '%s leave scores from % to % without a %', what, expected_min, r.min_score, what
+            RAISE EXCEPTION '% leave the scores from % to % uncovered', whats, expected_min, r.min_score
                 USING ERRCODE = 'check_violation';
         END IF;
         expected_min := r.max_score;
     END LOOP;
     IF expected_min < 100 THEN
-        RAISE EXCEPTION '%s leave scores from % to 100 without a %', what, expected_min, what
+        RAISE EXCEPTION '% leave the scores from % to 100 uncovered', whats, expected_min
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
@@ -447,18 +448,20 @@ AS $$
 DECLARE
     key_match text;
     columns text;
+    replaced bigint;
 BEGIN
     NEW.is_default := false;
     IF TG_OP = 'INSERT' THEN
         -- TG_ARGV names the key columns. A user row with a seeded row's key replaces it.
-        SELECT string_agg(format('t.%1$I = ($1).%1$I', k), ' AND '), NULL INTO key_match
+        SELECT string_agg(format('t.%1$I = ($1).%1$I', k), ' AND ') INTO key_match
           FROM unnest(TG_ARGV) AS k;
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
           FROM pg_attribute a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
         EXECUTE format('UPDATE health_score.%I t SET (%s) = (SELECT %s FROM (SELECT ($1).*) n) WHERE t.is_default AND %s',
                        TG_TABLE_NAME, columns, columns, key_match)
             USING NEW;
-        IF FOUND THEN
+        GET DIAGNOSTICS replaced = ROW_COUNT;
+        IF replaced > 0 THEN
             RETURN NULL;
         END IF;
     END IF;

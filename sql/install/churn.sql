@@ -1,1 +1,810 @@
--- health_score install script: churn risk: logistic regression, model catalog, AUC.
+-- health_score install script, part 4: churn risk: logistic regression, model catalog, AUC.
+
+-- Evaluation aggregates: ROC AUC and rates at a threshold -----------------------------------
+
+CREATE FUNCTION health_score.auc_accum(state float8[], score float8, churned boolean)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'auc_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.auc_accum(float8[], float8, boolean) IS
+'Transition function of auc: counts the row in its 0.01-wide bin of the 0-100 grid, per class (higher score = riskier).';
+
+CREATE FUNCTION health_score.auc_health_accum(state float8[], score float8, churned boolean)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'auc_health_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.auc_health_accum(float8[], float8, boolean) IS
+'Transition function of auc_health: as auc_accum with the grid reversed (lower score = riskier).';
+
+CREATE FUNCTION health_score.auc_combine(state1 float8[], state2 float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'auc_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.auc_combine(float8[], float8[]) IS
+'Combine function of auc and auc_health: adds two histograms.';
+
+CREATE FUNCTION health_score.auc_final(state float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'auc_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.auc_final(float8[]) IS
+'Final function of auc and auc_health: the probability that a churned row ranks riskier than a retained one, ties counting one half; NULL unless both classes are present.';
+
+CREATE AGGREGATE health_score.auc(score float8, churned boolean) (
+    SFUNC = health_score.auc_accum,
+    STYPE = float8[],
+    FINALFUNC = health_score.auc_final,
+    COMBINEFUNC = health_score.auc_combine,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.auc(float8, boolean) IS
+'ROC AUC of a risk score 0-100 (higher = more likely to churn, e.g. churn probability * 100) against the churn outcome. Scores are rounded to the nearest 0.01, so the result equals the rank-sum AUC (scikit-learn''s roc_auc_score) exactly for scores with at most two decimals. Rows with a NULL score or outcome are skipped; NULL unless both classes occur. Fixed-size state (2 x 10,001 bins), combinable and parallel safe.';
+
+CREATE AGGREGATE health_score.auc_health(score float8, churned boolean) (
+    SFUNC = health_score.auc_health_accum,
+    STYPE = float8[],
+    FINALFUNC = health_score.auc_final,
+    COMBINEFUNC = health_score.auc_combine,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.auc_health(float8, boolean) IS
+'ROC AUC of a health score 0-100 (lower = more likely to churn) against the churn outcome: auc_health(score, churned) = auc(100 - score, churned). Same grid, rounding and NULL handling as auc.';
+
+CREATE FUNCTION health_score.rates_accum(state float8[], score float8, churned boolean, threshold float8)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'auc_rates_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.rates_accum(float8[], float8, boolean, float8) IS
+'Transition function of the threshold rates; state {true positives, false positives, true negatives, false negatives, threshold}; a row is flagged when score >= threshold.';
+
+CREATE FUNCTION health_score.rates_combine(state1 float8[], state2 float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'auc_rates_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.rates_combine(float8[], float8[]) IS
+'Combine function of the threshold rates: adds the counts.';
+
+CREATE FUNCTION health_score.rates_precision_final(state float8[])
+RETURNS float8 AS 'MODULE_PATHNAME', 'auc_precision_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.rates_precision_final(float8[]) IS
+'Final function of precision_at: flagged rows that churned / flagged rows; NULL when nothing was flagged.';
+
+CREATE FUNCTION health_score.rates_recall_final(state float8[])
+RETURNS float8 AS 'MODULE_PATHNAME', 'auc_recall_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.rates_recall_final(float8[]) IS
+'Final function of recall_at: churned rows flagged / churned rows; NULL when none churned.';
+
+CREATE FUNCTION health_score.rates_fpr_final(state float8[])
+RETURNS float8 AS 'MODULE_PATHNAME', 'auc_fpr_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.rates_fpr_final(float8[]) IS
+'Final function of false_positive_rate_at: retained rows flagged / retained rows; NULL when all churned.';
+
+CREATE FUNCTION health_score.rates_fnr_final(state float8[])
+RETURNS float8 AS 'MODULE_PATHNAME', 'auc_fnr_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION health_score.rates_fnr_final(float8[]) IS
+'Final function of false_negative_rate_at: churned rows not flagged / churned rows; NULL when none churned.';
+
+CREATE AGGREGATE health_score.precision_at(score float8, churned boolean, threshold float8) (
+    SFUNC = health_score.rates_accum, STYPE = float8[], FINALFUNC = health_score.rates_precision_final,
+    COMBINEFUNC = health_score.rates_combine, INITCOND = '{0,0,0,0,NaN}', PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.precision_at(float8, boolean, float8) IS
+'Precision of the flag score >= threshold (a risk score: higher = riskier; for a health score pass -score and -threshold to flag score <= threshold): the share of flagged rows that churned. threshold must be the same on every row; rows with a NULL score or outcome are skipped.';
+
+CREATE AGGREGATE health_score.recall_at(score float8, churned boolean, threshold float8) (
+    SFUNC = health_score.rates_accum, STYPE = float8[], FINALFUNC = health_score.rates_recall_final,
+    COMBINEFUNC = health_score.rates_combine, INITCOND = '{0,0,0,0,NaN}', PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.recall_at(float8, boolean, float8) IS
+'Recall (true-positive rate) of the flag score >= threshold: the share of churned rows that were flagged. Orientation and NULLs as precision_at.';
+
+CREATE AGGREGATE health_score.false_positive_rate_at(score float8, churned boolean, threshold float8) (
+    SFUNC = health_score.rates_accum, STYPE = float8[], FINALFUNC = health_score.rates_fpr_final,
+    COMBINEFUNC = health_score.rates_combine, INITCOND = '{0,0,0,0,NaN}', PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.false_positive_rate_at(float8, boolean, float8) IS
+'False-positive rate of the flag score >= threshold: the share of retained rows that were flagged. Orientation and NULLs as precision_at.';
+
+CREATE AGGREGATE health_score.false_negative_rate_at(score float8, churned boolean, threshold float8) (
+    SFUNC = health_score.rates_accum, STYPE = float8[], FINALFUNC = health_score.rates_fnr_final,
+    COMBINEFUNC = health_score.rates_combine, INITCOND = '{0,0,0,0,NaN}', PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE health_score.false_negative_rate_at(float8, boolean, float8) IS
+'False-negative rate of the flag score >= threshold: the share of churned rows that were not flagged (1 - recall). Orientation and NULLs as precision_at.';
+
+-- Logistic regression kernels ----------------------------------------------------------------
+
+CREATE FUNCTION health_score.logit_step_accum(state float8[], features float8[], churned boolean,
+                                              coefficients float8[], center float8[], scale float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_step_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_step_accum(float8[], float8[], boolean, float8[], float8[], float8[]) IS
+'Transition function of logit_step: adds one row''s score vector, information matrix and log-likelihood at the given coefficients.';
+
+CREATE FUNCTION health_score.logit_step_combine(state1 float8[], state2 float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_step_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_step_combine(float8[], float8[]) IS
+'Combine function of logit_step: adds two partial states.';
+
+CREATE FUNCTION health_score.logit_step_final(state float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_step_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_step_final(float8[]) IS
+'Final function of logit_step: the accumulated state (copied).';
+
+CREATE AGGREGATE health_score.logit_step(features float8[], churned boolean, coefficients float8[],
+                                         center float8[], scale float8[]) (
+    SFUNC = health_score.logit_step_accum,
+    STYPE = float8[],
+    FINALFUNC = health_score.logit_step_final,
+    COMBINEFUNC = health_score.logit_step_combine,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.logit_step(float8[], boolean, float8[], float8[], float8[]) IS
+'One pass of a logistic regression fit (IRLS / Newton): features are standardised as (x - center) / scale, coefficients (intercept first) apply to the standardised features. Returns {p, rows used, rows skipped (a NULL feature or label), positive rows, log-likelihood, score vector X''(y - mu) (p + 1 values), upper triangle of X''WX row by row}. Feed it to logit_solve for the next coefficients. Combinable and parallel safe.';
+
+CREATE FUNCTION health_score.logit_solve(state float8[], coefficients float8[], l2 float8, names text[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_solve'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_solve(float8[], float8[], float8, text[]) IS
+'The coefficients after one Newton step from a logit_step state taken at coefficients: coefficients + (H + l2 I)^-1 (g - l2 coefficients), the intercept unpenalised (Cholesky). A feature that is a linear combination of the ones before it is an error naming it (names: the feature names, for the message).';
+
+CREATE FUNCTION health_score.logit_covariance(state float8[], l2 float8, center float8[], scale float8[], names text[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_covariance'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_covariance(float8[], float8, float8[], float8[], text[]) IS
+'Covariance matrix (row-major (p+1) x (p+1), intercept first) of the coefficients on the original scale of the features: the inverse (penalised) information matrix of a logit_step state taken at the fitted coefficients, mapped back through center and scale.';
+
+CREATE FUNCTION health_score.logit_condition(state float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'logit_condition'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_condition(float8[]) IS
+'2-norm condition number (largest / smallest eigenvalue) of the information matrix of a logit_step state on the standardised features; large values (say above 1e6) warn of near-collinear features.';
+
+CREATE FUNCTION health_score.logit_predict(coefficients float8[], features float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'logit_predict'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_predict(float8[], float8[]) IS
+'Probability 0-1 of the positive class: 1 / (1 + exp(-(b0 + sum b_j x_j))), coefficients intercept first, features on their original scale.';
+
+CREATE FUNCTION health_score.logit_p_value(z float8)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'logit_p_value'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_p_value(float8) IS
+'Two-sided p-value of a Wald z statistic under the standard normal, erfc(|z| / sqrt 2).';
+
+CREATE FUNCTION health_score.logit_label(value float8)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'logit_label'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_label(float8) IS
+'A 0/1 churn label as a boolean (1 = churned); any other value is an error.';
+
+CREATE FUNCTION health_score.logit_describe_accum(state float8[], features float8[], churned boolean)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_describe_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_describe_accum(float8[], float8[], boolean) IS
+'Transition function of logit_describe.';
+
+CREATE FUNCTION health_score.logit_describe_combine(state1 float8[], state2 float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_describe_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_describe_combine(float8[], float8[]) IS
+'Combine function of logit_describe (means and squared deviations merged with Chan''s formula).';
+
+CREATE AGGREGATE health_score.logit_describe(features float8[], churned boolean) (
+    SFUNC = health_score.logit_describe_accum,
+    STYPE = float8[],
+    COMBINEFUNC = health_score.logit_describe_combine,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.logit_describe(float8[], boolean) IS
+'The pass before a fit: {p, complete rows with finite features, rows skipped (a NULL feature or label), positive rows, rows with a NaN or infinite feature}, then 7 values per feature: mean, sum of squared deviations, min and max among retained rows, min and max among churned rows, NaN or infinite count.';
+
+-- Model catalog ------------------------------------------------------------------------------
+
+CREATE TABLE health_score.churn_models (
+    name                text NOT NULL CHECK (name <> ''),
+    version             int NOT NULL CHECK (version > 0),
+    active              boolean NOT NULL DEFAULT true,
+    kind                text NOT NULL DEFAULT 'table' CHECK (kind IN ('table', 'account')),
+    trained_at          timestamptz NOT NULL DEFAULT now(),
+    source              text NOT NULL,
+    label               text NOT NULL,
+    features            text[] NOT NULL,
+    coefficients        float8[] NOT NULL,
+    std_errors          float8[] NOT NULL,
+    center              float8[] NOT NULL,
+    scale               float8[] NOT NULL,
+    l2                  float8 NOT NULL DEFAULT 0 CHECK (l2 >= 0),
+    ridge_fallback      boolean NOT NULL DEFAULT false,
+    fallback_reason     text,
+    loglik              float8 NOT NULL,
+    null_loglik         float8 NOT NULL,
+    null_deviance       float8 NOT NULL,
+    residual_deviance   float8 NOT NULL,
+    pseudo_r2           float8 NOT NULL,
+    aic                 float8 NOT NULL,
+    iterations          int NOT NULL,
+    rows_used           bigint NOT NULL,
+    rows_skipped        bigint NOT NULL,
+    positives           bigint NOT NULL,
+    churn_rate          float8 NOT NULL,
+    condition_number    float8,
+    auc                 float8,
+    auc_std_error       float8,
+    auc_ci_low          float8,
+    auc_ci_high         float8,
+    brier               float8,
+    as_of               timestamptz,
+    horizon             interval,
+    PRIMARY KEY (name, version)
+);
+
+COMMENT ON TABLE health_score.churn_models IS
+'Trained churn models (logistic regression), one row per name and version, with the fit statistics and the evidence for trusting it. Training a new version of a name makes it the active one.';
+COMMENT ON COLUMN health_score.churn_models.name IS 'Model name.';
+COMMENT ON COLUMN health_score.churn_models.version IS 'Version within the name, 1 for the first training, increasing.';
+COMMENT ON COLUMN health_score.churn_models.active IS 'Whether this version is the one churn_probability and the account views use (one active version per name).';
+COMMENT ON COLUMN health_score.churn_models.kind IS 'table: trained on a table''s columns (train_churn_model); account: trained on the accounts'' metric sub-scores (train_account_churn_model).';
+COMMENT ON COLUMN health_score.churn_models.trained_at IS 'When the model was trained (transaction time).';
+COMMENT ON COLUMN health_score.churn_models.source IS 'The relation (or description of the rows) the model was trained on.';
+COMMENT ON COLUMN health_score.churn_models.label IS 'The churn label: a boolean or 0/1 column, or how account churn was defined.';
+COMMENT ON COLUMN health_score.churn_models.features IS 'Feature names, in the order of coefficients[2:] and of the features array churn_probability takes.';
+COMMENT ON COLUMN health_score.churn_models.coefficients IS 'Coefficients on the original scale of the features, intercept first (log-odds per unit).';
+COMMENT ON COLUMN health_score.churn_models.std_errors IS 'Standard errors of the coefficients (from the inverse information matrix; penalised when l2 > 0), intercept first.';
+COMMENT ON COLUMN health_score.churn_models.center IS 'Mean of each feature over the training rows: the average account the drivers compare against.';
+COMMENT ON COLUMN health_score.churn_models.scale IS 'Standard deviation (population) of each feature over the training rows, used for the internal standardisation.';
+COMMENT ON COLUMN health_score.churn_models.l2 IS 'L2 penalty used, on the standardised coefficients (objective: log-likelihood - l2/2 * sum of squared standardised coefficients, intercept unpenalised); 0 for plain maximum likelihood.';
+COMMENT ON COLUMN health_score.churn_models.ridge_fallback IS 'True when the plain fit failed (separation or collinearity) and the ridge fall-back penalty was used instead.';
+COMMENT ON COLUMN health_score.churn_models.fallback_reason IS 'Why the ridge fall-back was used (the error of the plain fit), NULL otherwise.';
+COMMENT ON COLUMN health_score.churn_models.loglik IS 'Log-likelihood at the fitted coefficients (unpenalised).';
+COMMENT ON COLUMN health_score.churn_models.null_loglik IS 'Log-likelihood of the intercept-only model (the churn rate for everyone).';
+COMMENT ON COLUMN health_score.churn_models.null_deviance IS 'Null deviance, -2 * null_loglik.';
+COMMENT ON COLUMN health_score.churn_models.residual_deviance IS 'Residual deviance, -2 * loglik.';
+COMMENT ON COLUMN health_score.churn_models.pseudo_r2 IS 'McFadden''s pseudo R-squared, 1 - loglik / null_loglik.';
+COMMENT ON COLUMN health_score.churn_models.aic IS 'Akaike information criterion, 2 * (number of coefficients) - 2 * loglik.';
+COMMENT ON COLUMN health_score.churn_models.iterations IS 'Newton (IRLS) iterations until the largest change of a standardised coefficient fell below the tolerance.';
+COMMENT ON COLUMN health_score.churn_models.rows_used IS 'Rows used: every feature and the label known.';
+COMMENT ON COLUMN health_score.churn_models.rows_skipped IS 'Rows skipped because a feature or the label was NULL.';
+COMMENT ON COLUMN health_score.churn_models.positives IS 'Rows used that churned.';
+COMMENT ON COLUMN health_score.churn_models.churn_rate IS 'positives / rows_used.';
+COMMENT ON COLUMN health_score.churn_models.condition_number IS 'Condition number of the information matrix on the standardised features; above about 1e6 the features are nearly collinear and the coefficients unstable.';
+COMMENT ON COLUMN health_score.churn_models.auc IS 'ROC AUC of the fitted probabilities on the training rows, exact (rank-sum with ties counting one half).';
+COMMENT ON COLUMN health_score.churn_models.auc_std_error IS 'Standard error of the AUC (Hanley and McNeil, 1982).';
+COMMENT ON COLUMN health_score.churn_models.auc_ci_low IS 'Lower end of the 95 % confidence interval of the AUC (auc - 1.96 * auc_std_error, at least 0).';
+COMMENT ON COLUMN health_score.churn_models.auc_ci_high IS 'Upper end of the 95 % confidence interval of the AUC (at most 1).';
+COMMENT ON COLUMN health_score.churn_models.brier IS 'Brier score: mean squared difference between the fitted probability and the outcome (0 is perfect; the churn rate times one minus it is what a constant guess scores).';
+COMMENT ON COLUMN health_score.churn_models.as_of IS 'Account models: the date whose metric values were the features.';
+COMMENT ON COLUMN health_score.churn_models.horizon IS 'Account models: churn was counted when it happened within this interval after as_of.';
+
+CREATE UNIQUE INDEX churn_models_one_active ON health_score.churn_models (name) WHERE active;
+
+CREATE TABLE health_score.churn_model_terms (
+    name                    text NOT NULL,
+    version                 int NOT NULL,
+    position                int NOT NULL,
+    term                    text NOT NULL,
+    coefficient             float8 NOT NULL,
+    std_error               float8 NOT NULL,
+    z                       float8 NOT NULL,
+    p_value                 float8 NOT NULL,
+    ci_low                  float8 NOT NULL,
+    ci_high                 float8 NOT NULL,
+    odds_ratio              float8 NOT NULL,
+    odds_ratio_ci_low       float8 NOT NULL,
+    odds_ratio_ci_high      float8 NOT NULL,
+    standardized_coefficient float8,
+    mean                    float8,
+    sd                      float8,
+    PRIMARY KEY (name, version, position),
+    FOREIGN KEY (name, version) REFERENCES health_score.churn_models (name, version) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE health_score.churn_model_terms IS
+'One row per coefficient of each churn model (the intercept is position 0): estimate, standard error, Wald z and p-value, 95 % confidence interval, odds ratio.';
+COMMENT ON COLUMN health_score.churn_model_terms.name IS 'Model name.';
+COMMENT ON COLUMN health_score.churn_model_terms.version IS 'Model version.';
+COMMENT ON COLUMN health_score.churn_model_terms.position IS '0 for the intercept, then the position of the feature in features.';
+COMMENT ON COLUMN health_score.churn_model_terms.term IS 'Feature name, or (intercept).';
+COMMENT ON COLUMN health_score.churn_model_terms.coefficient IS 'Change in log-odds of churn per unit of the feature, others held equal.';
+COMMENT ON COLUMN health_score.churn_model_terms.std_error IS 'Standard error of the coefficient.';
+COMMENT ON COLUMN health_score.churn_model_terms.z IS 'Wald statistic, coefficient / std_error.';
+COMMENT ON COLUMN health_score.churn_model_terms.p_value IS 'Two-sided p-value of z under the standard normal.';
+COMMENT ON COLUMN health_score.churn_model_terms.ci_low IS 'Lower end of the 95 % confidence interval of the coefficient (coefficient - 1.959964 * std_error).';
+COMMENT ON COLUMN health_score.churn_model_terms.ci_high IS 'Upper end of the 95 % confidence interval of the coefficient.';
+COMMENT ON COLUMN health_score.churn_model_terms.odds_ratio IS 'exp(coefficient): how the odds of churn multiply per unit of the feature.';
+COMMENT ON COLUMN health_score.churn_model_terms.odds_ratio_ci_low IS 'exp(ci_low).';
+COMMENT ON COLUMN health_score.churn_model_terms.odds_ratio_ci_high IS 'exp(ci_high).';
+COMMENT ON COLUMN health_score.churn_model_terms.standardized_coefficient IS 'Change in log-odds per standard deviation of the feature (coefficient * sd): comparable across features; NULL for the intercept.';
+COMMENT ON COLUMN health_score.churn_model_terms.mean IS 'Mean of the feature over the training rows; NULL for the intercept.';
+COMMENT ON COLUMN health_score.churn_model_terms.sd IS 'Standard deviation of the feature over the training rows; NULL for the intercept.';
+
+CREATE TABLE health_score.churn_model_calibration (
+    name            text NOT NULL,
+    version         int NOT NULL,
+    decile          int NOT NULL CHECK (decile BETWEEN 1 AND 10),
+    rows            bigint NOT NULL,
+    churned         bigint NOT NULL,
+    mean_predicted  float8 NOT NULL,
+    observed_rate   float8 NOT NULL,
+    PRIMARY KEY (name, version, decile),
+    FOREIGN KEY (name, version) REFERENCES health_score.churn_models (name, version) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE health_score.churn_model_calibration IS
+'Calibration of each churn model on its training rows: the rows split into ten equal groups by fitted probability (1 = lowest), with the mean predicted probability and the observed churn rate of each. A well-calibrated model has the two close in every decile.';
+COMMENT ON COLUMN health_score.churn_model_calibration.name IS 'Model name.';
+COMMENT ON COLUMN health_score.churn_model_calibration.version IS 'Model version.';
+COMMENT ON COLUMN health_score.churn_model_calibration.decile IS 'Decile of fitted probability, 1 (lowest risk) to 10 (highest).';
+COMMENT ON COLUMN health_score.churn_model_calibration.rows IS 'Training rows in the decile.';
+COMMENT ON COLUMN health_score.churn_model_calibration.churned IS 'Of those, rows that churned.';
+COMMENT ON COLUMN health_score.churn_model_calibration.mean_predicted IS 'Mean fitted churn probability (0-1) in the decile.';
+COMMENT ON COLUMN health_score.churn_model_calibration.observed_rate IS 'Observed churn rate (0-1) in the decile.';
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.churn_models', '');
+SELECT pg_catalog.pg_extension_config_dump('health_score.churn_model_terms', '');
+SELECT pg_catalog.pg_extension_config_dump('health_score.churn_model_calibration', '');
+
+-- Fitting ------------------------------------------------------------------------------------
+
+CREATE TYPE health_score.churn_fit_result AS (
+    coefficients        float8[],
+    std_errors          float8[],
+    standardized        float8[],
+    center              float8[],
+    scale               float8[],
+    l2                  float8,
+    loglik              float8,
+    null_loglik         float8,
+    iterations          int,
+    rows_used           bigint,
+    rows_skipped        bigint,
+    positives           bigint,
+    condition_number    float8
+);
+
+COMMENT ON TYPE health_score.churn_fit_result IS
+'Result of churn_fit: coefficients and standard errors on the original scale (intercept first), the standardised coefficients, the centre and scale used, and the fit statistics.';
+
+CREATE FUNCTION health_score.churn_fit(from_sql text, feature_exprs text[], names text[], label_expr text,
+                                       max_iter int, tol float8, l2 float8)
+RETURNS health_score.churn_fit_result
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p int := cardinality(names);
+    k int := cardinality(names) + 1;
+    x_expr text := 'ARRAY[' || array_to_string(feature_exprs, ', ') || ']::float8[]';
+    d float8[];
+    used bigint;
+    pos bigint;
+    o int;
+    sd float8;
+    center float8[] := '{}';
+    scale float8[] := '{}';
+    beta float8[];
+    newbeta float8[];
+    prev_beta float8[];
+    prev_obj float8;
+    obj float8;
+    st float8[];
+    cov float8[];
+    step float8;
+    big int;
+    it int := 0;
+    halvings int := 0;
+    converged boolean := false;
+    q text;
+    r health_score.churn_fit_result;
+BEGIN
+    -- One pass for the counts, moments and class ranges: everything is checked before a fit.
+    EXECUTE format('SELECT health_score.logit_describe(%s, %s) FROM %s', x_expr, label_expr, from_sql) INTO d;
+    IF d IS NULL OR cardinality(d) = 0 THEN
+        RAISE EXCEPTION 'source has no rows to fit' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR j IN 1..p LOOP
+        o := 6 + (j - 1) * 7;
+        IF d[o + 6] > 0 THEN
+            RAISE EXCEPTION 'feature "%" has % NaN or infinite values', names[j], d[o + 6]::bigint
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Replace them with NULL (the row is then skipped) or with a finite value.';
+        END IF;
+    END LOOP;
+    used := d[2]::bigint;
+    pos := d[4]::bigint;
+    IF used = 0 THEN
+        RAISE EXCEPTION 'no complete rows: each of the % rows has a NULL feature or label', d[3]::bigint
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF used <= k THEN
+        RAISE EXCEPTION 'more features than rows: % features and an intercept need more than % complete rows, got %',
+            p, k, used
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pos = 0 OR pos = used THEN
+        RAISE EXCEPTION 'label has a single class over the % rows used (% churned)', used, pos
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A churn model needs rows that churned and rows that did not.';
+    END IF;
+    FOR j IN 1..p LOOP
+        o := 6 + (j - 1) * 7;
+        sd := sqrt(d[o + 1] / used);
+        IF NOT (sd > 1e-12 * greatest(abs(d[o]), 1e-300)) THEN
+            RAISE EXCEPTION 'feature "%" is constant (%) over the rows used', names[j], d[o]
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave it out: it cannot explain churn.';
+        END IF;
+        center := center || d[o];
+        scale := scale || sd;
+        IF l2 = 0 AND (d[o + 3] <= d[o + 4] OR d[o + 5] <= d[o + 2]) THEN
+            RAISE EXCEPTION 'feature "%" separates the classes perfectly: churned rows lie in [%, %], the others in [%, %]',
+                names[j], d[o + 4], d[o + 5], d[o + 2], d[o + 3]
+                USING ERRCODE = 'data_exception',
+                      HINT = 'The maximum-likelihood coefficient is infinite: leave the feature out, or fit with an l2 penalty (l2 or ridge_fallback).';
+        END IF;
+    END LOOP;
+
+    beta := array_fill(0::float8, ARRAY[k]);
+    beta[1] := ln(pos::float8 / (used - pos));
+    q := format('SELECT health_score.logit_step(%s, %s, $1, $2, $3) FROM %s', x_expr, label_expr, from_sql);
+    LOOP
+        EXECUTE q INTO st USING beta, center, scale;
+        obj := st[5] - l2 / 2 * (SELECT coalesce(sum(b * b), 0) FROM unnest(beta[2:k]) b);
+        -- Newton steps on a concave objective rarely overshoot; when one does, halve it.
+        IF prev_obj IS NOT NULL AND obj < prev_obj - 1e-9 * abs(prev_obj) AND halvings < 30 THEN
+            halvings := halvings + 1;
+            SELECT array_agg((a + b) / 2 ORDER BY i) INTO beta
+              FROM unnest(prev_beta, beta) WITH ORDINALITY AS u(a, b, i);
+            CONTINUE;
+        END IF;
+        EXIT WHEN converged;
+        IF it >= max_iter THEN
+            SELECT i - 1 INTO big FROM unnest(beta) WITH ORDINALITY AS u(b, i)
+             WHERE i > 1 ORDER BY abs(b) DESC LIMIT 1;
+            RAISE EXCEPTION 'the fit did not converge in % iterations; feature "%" has the largest standardised coefficient (%)',
+                max_iter, names[big], round(beta[big + 1]::numeric, 2)
+                USING ERRCODE = 'data_exception',
+                      HINT = 'The classes may be separated by a combination of features: leave that feature out, raise max_iter, or fit with an l2 penalty (l2 or ridge_fallback).';
+        END IF;
+        newbeta := health_score.logit_solve(st, beta, l2, names);
+        it := it + 1;
+        SELECT max(abs(a - b)) INTO step FROM unnest(newbeta, beta) AS u(a, b);
+        IF l2 = 0 THEN
+            SELECT i - 1 INTO big FROM unnest(newbeta) WITH ORDINALITY AS u(b, i)
+             WHERE i > 1 AND abs(b) > 30 ORDER BY abs(b) DESC LIMIT 1;
+            IF big IS NOT NULL THEN
+                RAISE EXCEPTION 'the classes are (nearly) perfectly separated: feature "%" has a standardised coefficient of % after % iterations',
+                    names[big], round(newbeta[big + 1]::numeric, 2), it
+                    USING ERRCODE = 'data_exception',
+                          HINT = 'Leave the feature out, or fit with an l2 penalty (l2 or ridge_fallback).';
+            END IF;
+        END IF;
+        prev_beta := beta;
+        prev_obj := obj;
+        beta := newbeta;
+        converged := step < tol;
+    END LOOP;
+
+    -- st was taken at the final coefficients: its information matrix gives the covariance.
+    cov := health_score.logit_covariance(st, l2, center, scale, names);
+    r.standardized := beta;
+    r.coefficients := ARRAY[beta[1] - (SELECT coalesce(sum(beta[j + 1] * center[j] / scale[j]), 0)
+                                         FROM generate_series(1, p) j)]
+                      || (SELECT array_agg(beta[j + 1] / scale[j] ORDER BY j) FROM generate_series(1, p) j);
+    r.std_errors := (SELECT array_agg(sqrt(cov[(j - 1) * k + j]) ORDER BY j) FROM generate_series(1, k) j);
+    r.center := center;
+    r.scale := scale;
+    r.l2 := l2;
+    r.loglik := st[5];
+    r.null_loglik := pos * ln(pos::float8 / used) + (used - pos) * ln((used - pos)::float8 / used);
+    r.iterations := it;
+    r.rows_used := st[2]::bigint;
+    r.rows_skipped := st[3]::bigint;
+    r.positives := st[4]::bigint;
+    r.condition_number := health_score.logit_condition(st);
+    RETURN r;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_fit(text, text[], text[], text, int, float8, float8) IS
+'The fitting engine behind train_churn_model and churn_cross_validate: checks the rows (NaN or infinite values, constant features, a single class, too few rows, a feature that separates the classes), then iterates logit_step and logit_solve on standardised features until the largest change of a coefficient is below tol. from_sql is the FROM clause, feature_exprs one float8 expression per feature, label_expr a boolean expression. Errors with SQLSTATE 22000 mean separation or collinearity (what a ridge penalty cures).';
+
+CREATE TYPE health_score.churn_evaluation AS (
+    auc                 float8,
+    rows_used           bigint,
+    positives           bigint,
+    brier               float8,
+    decile_rows         bigint[],
+    decile_churned      bigint[],
+    decile_predicted    float8[],
+    decile_observed     float8[]
+);
+
+COMMENT ON TYPE health_score.churn_evaluation IS
+'Result of churn_evaluate: exact AUC, rows, positives, Brier score and calibration by decile of predicted probability.';
+
+CREATE FUNCTION health_score.churn_evaluate(from_sql text, feature_exprs text[], label_expr text,
+                                            coefficients float8[])
+RETURNS health_score.churn_evaluation
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r health_score.churn_evaluation;
+    rank_sum float8;
+BEGIN
+    EXECUTE format($q$
+        WITH p AS (
+            SELECT health_score.logit_predict($1, x) AS p, y
+              FROM (SELECT %s AS x, %s AS y FROM %s) s
+             WHERE y IS NOT NULL AND array_position(x, NULL) IS NULL),
+        r AS MATERIALIZED (
+            SELECT p, y,
+                   rank() OVER (ORDER BY p) + (count(*) OVER (PARTITION BY p) - 1) / 2.0::float8 AS rk,
+                   ntile(10) OVER (ORDER BY p) AS decile
+              FROM p),
+        cal AS (
+            SELECT decile, count(*) AS n, count(*) FILTER (WHERE y) AS churned, avg(p) AS mp
+              FROM r GROUP BY decile)
+        SELECT a.*, c.*
+          FROM (SELECT sum(rk) FILTER (WHERE y), count(*), count(*) FILTER (WHERE y),
+                       avg((p - y::int) ^ 2) FROM r) a,
+               (SELECT array_agg(n ORDER BY decile), array_agg(churned ORDER BY decile),
+                       array_agg(mp ORDER BY decile), array_agg(churned::float8 / n ORDER BY decile)
+                  FROM cal) c$q$,
+        'ARRAY[' || array_to_string(feature_exprs, ', ') || ']::float8[]', label_expr, from_sql)
+    INTO rank_sum, r.rows_used, r.positives, r.brier,
+         r.decile_rows, r.decile_churned, r.decile_predicted, r.decile_observed
+    USING coefficients;
+    IF r.positives > 0 AND r.positives < r.rows_used THEN
+        -- Mann-Whitney: AUC = (R1 - n1 (n1 + 1) / 2) / (n1 n0), ranks averaged over ties.
+        r.auc := (rank_sum - r.positives * (r.positives + 1) / 2.0::float8)
+                 / (r.positives::float8 * (r.rows_used - r.positives));
+    END IF;
+    RETURN r;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_evaluate(text, text[], text, float8[]) IS
+'Evaluates coefficients on rows (from_sql, feature_exprs and label_expr as in churn_fit): exact rank-sum AUC (ties count one half, as scikit-learn''s roc_auc_score), Brier score and calibration by decile (ntile of the predicted probability). Rows with a NULL feature or label are left out.';
+
+CREATE FUNCTION health_score.churn_train(name text, kind text, source_desc text, label_desc text,
+                                         from_sql text, feature_exprs text[], names text[], label_expr text,
+                                         max_iter int, tol float8, l2 float8, ridge_fallback float8,
+                                         as_of timestamptz DEFAULT NULL, horizon interval DEFAULT NULL)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f health_score.churn_fit_result;
+    e health_score.churn_evaluation;
+    m health_score.churn_models;
+    k int := cardinality(names) + 1;
+    reason text;
+    state text;
+    q1 float8;
+    q2 float8;
+    n1 float8;
+    n0 float8;
+    zq constant float8 := 1.959963984540054;   -- the 97.5 % quantile of the standard normal
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION 'name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
+        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
+        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ridge_fallback IS NOT NULL AND NOT (ridge_fallback > 0 AND ridge_fallback < 'Infinity') THEN
+        RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF ridge_fallback IS NULL OR l2 > 0 THEN
+        f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, l2);
+    ELSE
+        BEGIN
+            f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, l2);
+        EXCEPTION WHEN data_exception THEN
+            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, reason = MESSAGE_TEXT;
+            IF state <> '22000' THEN
+                RAISE;
+            END IF;
+            RAISE WARNING 'churn model "%": %; fitting with the ridge fall-back l2 = %', name, reason, ridge_fallback;
+            f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, ridge_fallback);
+        END;
+    END IF;
+
+    e := health_score.churn_evaluate(from_sql, feature_exprs, label_expr, f.coefficients);
+
+    PERFORM 1 FROM health_score.churn_models c WHERE c.name = churn_train.name FOR UPDATE;
+    UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
+    m.name := name;
+    m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
+                            WHERE c.name = churn_train.name), 0) + 1;
+    m.active := true;
+    m.kind := kind;
+    m.trained_at := now();
+    m.source := source_desc;
+    m.label := label_desc;
+    m.features := names;
+    m.coefficients := f.coefficients;
+    m.std_errors := f.std_errors;
+    m.center := f.center;
+    m.scale := f.scale;
+    m.l2 := f.l2;
+    m.ridge_fallback := reason IS NOT NULL;
+    m.fallback_reason := reason;
+    m.loglik := f.loglik;
+    m.null_loglik := f.null_loglik;
+    m.null_deviance := -2 * f.null_loglik;
+    m.residual_deviance := -2 * f.loglik;
+    m.pseudo_r2 := 1 - f.loglik / f.null_loglik;
+    m.aic := 2 * k - 2 * f.loglik;
+    m.iterations := f.iterations;
+    m.rows_used := f.rows_used;
+    m.rows_skipped := f.rows_skipped;
+    m.positives := f.positives;
+    m.churn_rate := f.positives::float8 / f.rows_used;
+    m.condition_number := f.condition_number;
+    m.auc := e.auc;
+    IF e.auc IS NOT NULL THEN
+        -- Hanley and McNeil (1982).
+        n1 := e.positives;
+        n0 := e.rows_used - e.positives;
+        q1 := e.auc / (2 - e.auc);
+        q2 := 2 * e.auc ^ 2 / (1 + e.auc);
+        m.auc_std_error := sqrt((e.auc * (1 - e.auc) + (n1 - 1) * (q1 - e.auc ^ 2)
+                                 + (n0 - 1) * (q2 - e.auc ^ 2)) / (n1 * n0));
+        m.auc_ci_low := greatest(0, e.auc - zq * m.auc_std_error);
+        m.auc_ci_high := least(1, e.auc + zq * m.auc_std_error);
+    END IF;
+    m.brier := e.brier;
+    m.as_of := as_of;
+    m.horizon := horizon;
+    INSERT INTO health_score.churn_models SELECT m.*;
+
+    INSERT INTO health_score.churn_model_terms
+    SELECT m.name, m.version, j - 1,
+           CASE WHEN j = 1 THEN '(intercept)' ELSE names[j - 1] END,
+           b, se, b / se, health_score.logit_p_value(b / se),
+           b - zq * se, b + zq * se, exp(b), exp(b - zq * se), exp(b + zq * se),
+           CASE WHEN j > 1 THEN f.standardized[j] END,
+           CASE WHEN j > 1 THEN f.center[j - 1] END,
+           CASE WHEN j > 1 THEN f.scale[j - 1] END
+      FROM unnest(f.coefficients, f.std_errors) WITH ORDINALITY AS u(b, se, j);
+
+    INSERT INTO health_score.churn_model_calibration
+    SELECT m.name, m.version, i, nr, nc, mp, ob
+      FROM unnest(e.decile_rows, e.decile_churned, e.decile_predicted, e.decile_observed)
+           WITH ORDINALITY AS u(nr, nc, mp, ob, i);
+    RETURN m;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_train(text, text, text, text, text, text[], text[], text, int, float8, float8, float8, timestamptz, interval) IS
+'Shared by train_churn_model and train_account_churn_model: fits (churn_fit, with the ridge fall-back when asked), evaluates on the training rows (churn_evaluate) and records the new active version in churn_models, churn_model_terms and churn_model_calibration, all or nothing.';
+
+CREATE FUNCTION health_score.train_churn_model(name text, source regclass, features text[], label text,
+                                               max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
+                                               l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    exprs text[] := '{}';
+    typ regtype;
+    label_expr text;
+    f text;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'features must name at least one column' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_ndims(features) <> 1 OR array_position(features, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'features must be a one-dimensional array without NULLs' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(features) > 500 THEN
+        RAISE EXCEPTION 'features must name at most 500 columns, got %', cardinality(features)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u INTO f FROM unnest(features) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
+    IF f IS NOT NULL THEN
+        RAISE EXCEPTION 'feature "%" is listed twice', f USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF label IS NULL THEN
+        RAISE EXCEPTION 'label must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF label = ANY (features) THEN
+        RAISE EXCEPTION 'label "%" must not also be a feature', label USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH f IN ARRAY features LOOP
+        SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
+         WHERE a.attrelid = source AND a.attname = f AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature "%" is not a column of %', f, source USING ERRCODE = 'undefined_column';
+        END IF;
+        IF typ = 'boolean'::regtype THEN
+            exprs := exprs || format('(%I)::int::float8', f);
+        ELSIF typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
+                      'double precision'::regtype, 'numeric'::regtype) THEN
+            exprs := exprs || format('(%I)::float8', f);
+        ELSE
+            RAISE EXCEPTION 'feature "%" must be numeric or boolean, % is %', f, source, typ
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END LOOP;
+    SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
+     WHERE a.attrelid = source AND a.attname = label AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'label "%" is not a column of %', label, source USING ERRCODE = 'undefined_column';
+    END IF;
+    IF typ = 'boolean'::regtype THEN
+        label_expr := format('%I', label);
+    ELSIF typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
+                  'double precision'::regtype, 'numeric'::regtype) THEN
+        label_expr := format('health_score.logit_label((%I)::float8)', label);
+    ELSE
+        RAISE EXCEPTION 'label "%" must be boolean or 0/1, % is %', label, source, typ
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    RETURN health_score.churn_train(name, 'table', source::text, label, source::text || ' AS s',
+                                    exprs, features, label_expr, max_iter, tol, l2, ridge_fallback);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.train_churn_model(text, regclass, text[], text, int, float8, float8, float8) IS
+'Trains a churn model (logistic regression with an intercept) on a table or view: features are numeric or boolean columns, label a boolean or 0/1 column (true/1 = churned). Rows with a NULL feature or label are skipped and counted. Features are standardised internally; coefficients are reported on the original scale. Iterates Newton steps until the largest change of a standardised coefficient is below tol (at most max_iter). l2 > 0 adds a ridge penalty on the standardised coefficients; ridge_fallback, when given, is the penalty to fall back on (with a warning) if the plain fit meets separation or collinearity. Bad input (unknown column, constant feature, NaN or infinite values, a single class, more features than rows, perfect separation, collinearity) is an error naming the culprit, and nothing is written. Returns the new catalog row (the active version of name).';

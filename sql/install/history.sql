@@ -13,6 +13,7 @@ CREATE TABLE health_score.score_history (
     product_score       float8,
     relationship_score  float8,
     business_score      float8,
+    dimension_scores    jsonb,
     band                text,
     alert_tier          text,
     coverage            float8,
@@ -35,6 +36,7 @@ COMMENT ON COLUMN health_score.score_history.score IS 'Health score 0-100; NULL 
 COMMENT ON COLUMN health_score.score_history.product_score IS 'Product dimension score 0-100, NULL when unknown.';
 COMMENT ON COLUMN health_score.score_history.relationship_score IS 'Relationship dimension score 0-100, NULL when unknown.';
 COMMENT ON COLUMN health_score.score_history.business_score IS 'Business dimension score 0-100, NULL when unknown.';
+COMMENT ON COLUMN health_score.score_history.dimension_scores IS 'Every dimension''s score 0-100 at that date, as jsonb (custom dimensions included).';
 COMMENT ON COLUMN health_score.score_history.band IS 'Action band of the score (health_score.bands) at that date.';
 COMMENT ON COLUMN health_score.score_history.alert_tier IS 'Alert tier of the score (health_score.alert_tiers) at that date.';
 COMMENT ON COLUMN health_score.score_history.coverage IS 'Share (0-1) of the metric weight that had data.';
@@ -76,6 +78,8 @@ CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- The scoring queries are short; JIT compilation would cost more than it saves.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -111,9 +115,9 @@ BEGIN
     EXECUTE format($sql$
         INSERT INTO health_score.score_history
             (as_of, account_id, score, product_score, relationship_score, business_score,
-             band, alert_tier, coverage, churn_risk, reason, config_version)
+             dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
         SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
-               s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+               s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
           FROM health_score.account_scores($1) s
           LEFT JOIN %s r ON r.account_id = s.account_id
     $sql$, risk_source) USING scored_at, day, version;
@@ -522,11 +526,27 @@ BEGIN
           JOIN pair p ON p.account_id = m.account_id
          WHERE p.reconfigured
     ), rescored AS (
-        SELECT b.account_id, sum(b.contribution) AS score FROM base b GROUP BY b.account_id
+        SELECT b.account_id, sum(b.contribution) AS total FROM base b GROUP BY b.account_id
+    ), recorded AS (
+        -- The from side as it was scored, before any configuration change.
+        SELECT m.account_id, sum(m.contribution) AS total
+          FROM health_score.metric_history m JOIN pair p ON p.account_id = m.account_id
+         WHERE m.as_of = from_date
+         GROUP BY m.account_id
     ), cur AS (
         SELECT m.account_id, m.metric, m.dimension, m.sub_score, m.effective_weight, m.contribution
           FROM health_score.metric_history m JOIN pair p ON p.account_id = m.account_id
          WHERE m.as_of = to_date
+    ), current_total AS (
+        SELECT c.account_id, sum(c.contribution) AS total FROM cur c GROUP BY c.account_id
+    ), configuration AS (
+        SELECT p.account_id, p.from_score, p.to_score, coalesce(n.total, 0) AS to_total,
+               coalesce(r.total, 0) AS base_total,
+               CASE WHEN p.reconfigured THEN coalesce(r.total, 0) - coalesce(o.total, 0) ELSE 0 END AS change
+          FROM pair p
+          LEFT JOIN rescored r ON r.account_id = p.account_id
+          LEFT JOIN recorded o ON o.account_id = p.account_id
+          LEFT JOIN current_total n ON n.account_id = p.account_id
     )
     SELECT coalesce(c.account_id, b.account_id), 'metric'::text,
            coalesce(c.dimension, b.dimension), coalesce(c.metric, b.metric),
@@ -534,19 +554,24 @@ BEGIN
            coalesce(c.contribution, 0) - coalesce(b.contribution, 0)
       FROM cur c FULL JOIN base b ON b.account_id = c.account_id AND b.metric = c.metric
     UNION ALL
-    SELECT p.account_id, 'configuration', NULL, NULL, NULL, NULL, NULL, NULL,
-           CASE WHEN p.reconfigured THEN coalesce(r.score, 0) - p.from_score ELSE 0 END
-      FROM pair p LEFT JOIN rescored r ON r.account_id = p.account_id;
+    SELECT g.account_id, 'configuration', NULL, NULL, NULL, NULL, NULL, NULL, g.change
+      FROM configuration g
+    UNION ALL
+    -- Scores are stored rounded (to two decimals); what the rounding moved at either end.
+    SELECT g.account_id, 'rounding', NULL, NULL, NULL, NULL, NULL, NULL,
+           (g.to_score - g.from_score) - (g.to_total - g.base_total) - g.change
+      FROM configuration g;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.attribution(date, date) IS
-'Splits each account''s score change between two snapshot dates: one metric row per metric (its change of contribution in points, with sub-scores and effective weights at both ends) and one configuration row (the change due to a configuration change, measured by rescoring from_date with the current configuration; 0 when both dates were scored with the same configuration version). For every account the rows sum exactly to the score change. Accounts without a score at either date are left out.';
+'Splits each account''s score change between two snapshot dates into rows (component): one metric row per metric (its change of contribution in points, with sub-scores and effective weights at both ends), one configuration row (the change due to a configuration change: from_date rescored with the current configuration minus from_date as recorded; 0 when both dates were scored with the same configuration version) and one rounding row (what rounding the stored scores moved, at most 0.01 points). For every account the rows sum to the score change exactly. Accounts without a score at either date are left out.';
 
 CREATE FUNCTION health_score.attribution_summary(from_date date, to_date date)
 RETURNS TABLE (account_id text, from_score float8, to_score float8, change float8,
                product_change float8, relationship_change float8, business_change float8,
-               configuration_change float8, top_metric text, top_metric_change float8)
+               configuration_change float8, rounding_change float8, top_metric text,
+               top_metric_change float8)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -555,6 +580,7 @@ AS $$
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'relationship'), 0),
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'business'), 0),
            sum(a.change) FILTER (WHERE a.component = 'configuration'),
+           sum(a.change) FILTER (WHERE a.component = 'rounding'),
            (array_agg(a.metric ORDER BY abs(a.change) DESC, a.metric) FILTER (WHERE a.component = 'metric'))[1],
            (array_agg(a.change ORDER BY abs(a.change) DESC, a.metric) FILTER (WHERE a.component = 'metric'))[1]
       FROM health_score.attribution(from_date, to_date) a
@@ -564,7 +590,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION health_score.attribution_summary(date, date) IS
-'One row per account: its score change between two snapshot dates, split per dimension and configuration (the parts of attribution()), and the metric that moved it most.';
+'One row per account: its score change between two snapshot dates, split into the product, relationship and business dimensions, configuration and rounding (the parts of attribution(); they sum to the change), and the metric that moved it most.';
 
 -- Backtest ------------------------------------------------------------------------------------
 

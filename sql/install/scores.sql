@@ -57,30 +57,37 @@ COMMENT ON COLUMN health_score.feeds.enabled IS 'False leaves the feed out of sc
 COMMENT ON COLUMN health_score.feeds.description IS 'Where the data comes from.';
 
 CREATE FUNCTION health_score.check_feed() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql
+-- No fixed search_path: the relation name resolves as the user who wrote it sees it.
 AS $$
 DECLARE
-    rel regclass;
+    rel regclass := pg_catalog.to_regclass(NEW.relation);
     missing text;
 BEGIN
-    BEGIN
-        rel := NEW.relation::regclass;
-    EXCEPTION WHEN OTHERS THEN
+    IF rel IS NULL THEN
         RAISE EXCEPTION 'feed "%": relation "%" does not exist', NEW.name, NEW.relation
             USING ERRCODE = 'undefined_table';
-    END;
-    SELECT string_agg(c, ', ') INTO missing
-      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
-     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+    END IF;
+    SELECT pg_catalog.string_agg(c, ', ') INTO missing
+      FROM pg_catalog.unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                         WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'feed "%": relation % lacks the column(s) %', NEW.name, rel, missing
             USING ERRCODE = 'undefined_column';
     END IF;
-    -- Store the name as PostgreSQL spells it, schema-qualified, so the feed survives a search_path change.
-    NEW.relation := format('%I.%I', (SELECT nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid WHERE c.oid = rel),
-                           (SELECT relname FROM pg_class WHERE oid = rel));
-    EXECUTE format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0', NEW.relation);
+    -- Store the name schema-qualified, so scoring finds it whatever the search_path.
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO NEW.relation
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel;
+    -- The columns must cast to the observation types.
+    BEGIN
+        EXECUTE pg_catalog.format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0',
+                                  NEW.relation);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'feed "%": the columns of % must cast to text, text, timestamptz and float8: %', NEW.name, rel, SQLERRM
+            USING ERRCODE = SQLSTATE;
+    END;
     RETURN NEW;
 END
 $$;
@@ -211,6 +218,7 @@ RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, s
                effective_weight float8, contribution float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off   -- compiling this query costs seconds and saves nothing: the work is in the C aggregates
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
@@ -227,9 +235,10 @@ COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
 CREATE FUNCTION health_score.account_scores(as_of timestamptz DEFAULT now())
 RETURNS TABLE (account_id text, score float8, band text, alert_tier text, coverage float8,
                product_score float8, relationship_score float8, business_score float8,
-               reason text, dimension_scores jsonb)
+               reason text, dimension_scores jsonb, weakest_metrics text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off   -- compiling this query costs seconds and saves nothing: the work is in the C aggregates
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
@@ -244,29 +253,46 @@ WITH metric_scores AS (%s
       FROM metric_scores ms
      GROUP BY 1
 ), dimensions AS (
-    SELECT d.account_id, jsonb_object_agg(d.dimension, d.score) AS dimension_scores
+    SELECT d.account_id, jsonb_object_agg(d.dimension, round(d.score::numeric, 2)) AS dimension_scores
       FROM by_dimension d
      GROUP BY 1
+), lost AS (
+    -- points each metric costs the score: effective_weight x (100 - sub_score)
+    SELECT ms.account_id, ms.metric, ms.sub_score,
+           row_number() OVER (PARTITION BY ms.account_id
+                              ORDER BY ms.effective_weight * (100 - ms.sub_score) DESC, ms.metric) AS rank
+      FROM metric_scores ms
+     WHERE ms.sub_score < 100
+), weakest AS (
+    SELECT w.account_id, string_agg(format('%%s %%s', w.metric, round(w.sub_score::numeric)), ', ' ORDER BY w.rank) AS metrics
+      FROM lost w
+     WHERE w.rank <= 3
+     GROUP BY 1
 ), scored AS (
-    SELECT l.account_id, b.score AS raw_score, coalesce(least(b.coverage, 1), 0) AS coverage, st.min_coverage,
-           d.dimension_scores
+    SELECT l.account_id, b.score AS raw_score, least(coalesce(b.coverage, 0), 1) AS coverage, st.min_coverage,
+           d.dimension_scores, w.metrics AS weakest_metrics
       FROM health_score.accounts l
       LEFT JOIN by_account b ON b.account_id = l.account_id
       LEFT JOIN dimensions d ON d.account_id = l.account_id
+      LEFT JOIN weakest w ON w.account_id = l.account_id
      CROSS JOIN health_score.settings st
      WHERE (l.started_on IS NULL OR l.started_on <= $1)
        AND (l.churned_on IS NULL OR l.churned_on > $1)
 ), final AS (
-    SELECT s.*, CASE WHEN s.coverage >= s.min_coverage THEN least(greatest(s.raw_score, 0), 100) END AS score
+    -- Scores are rounded to two decimals: the float noise of summing in a different order
+    -- (parallel plans, a restored table) never shows, and the auc aggregate is exact on them.
+    SELECT s.*, CASE WHEN s.raw_score IS NOT NULL AND s.coverage >= s.min_coverage
+                     THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
       FROM scored s
 )
-SELECT f.account_id, f.score, b.band, t.tier, f.coverage,
-       (f.dimension_scores ->> 'product')::float8, (f.dimension_scores ->> 'relationship')::float8,
-       (f.dimension_scores ->> 'business')::float8,
+SELECT f.account_id, round(f.score::numeric, 2)::float8, b.band, t.tier, round(f.coverage::numeric, 4)::float8,
+       round((f.dimension_scores ->> 'product')::numeric, 2)::float8,
+       round((f.dimension_scores ->> 'relationship')::numeric, 2)::float8,
+       round((f.dimension_scores ->> 'business')::numeric, 2)::float8,
        CASE WHEN f.raw_score IS NULL THEN 'no observations'
             WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', round(f.coverage::numeric, 3), f.min_coverage)
        END,
-       f.dimension_scores
+       f.dimension_scores, f.weakest_metrics
   FROM final f
   LEFT JOIN health_score.bands b
     ON f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))
@@ -278,4 +304,4 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.account_scores(timestamptz) IS
-'Per account live at as_of: the health score 0-100 (NULL, with a reason, when the coverage is below settings.min_coverage), its band and alert tier, the coverage (share 0-1 of the configured weight that had data), the product, relationship and business scores, and every dimension''s score as jsonb.';
+'Per account live at as_of: the health score 0-100, to two decimals (NULL, with a reason, when the coverage is below settings.min_coverage), its band and alert tier, the coverage (share 0-1 of the configured weight that had data), the product, relationship and business scores, every dimension''s score as jsonb, and the three metrics that cost the score most points (name and sub-score).';
