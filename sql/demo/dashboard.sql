@@ -20,97 +20,65 @@
 \pset border 1
 \timing off
 SET timezone = 'UTC';
--- The scoring queries are planned with large row estimates; compiling them with JIT costs
--- more than it saves on a dataset of this size.
-SET jit = off;
+-- The views score as of this moment instead of now().
+SELECT set_config('health_score.as_of', :'as_of'::timestamptz::text, false) IS NOT NULL AS as_of_set
+\gset
 
--- Score once; every panel below reads these two tables.
-CREATE TEMP TABLE dash_scores AS
-SELECT s.*, a.name, a.segment, a.plan, a.owner, a.mrr
-  FROM health_score.account_scores(:'as_of') s
-  JOIN health_score.accounts a USING (account_id);
-
-CREATE TEMP TABLE dash_metrics AS
-SELECT * FROM health_score.metric_scores(:'as_of');
-
--- The three metrics that cost each account the most points (effective weight x points below 100).
-CREATE TEMP TABLE dash_weakest AS
-SELECT account_id,
-       string_agg(format('%s %s', metric, round(sub_score)), ', ' ORDER BY lost DESC, metric) AS weakest_metrics
-  FROM (SELECT m.*, effective_weight * (100 - sub_score) AS lost,
-               row_number() OVER (PARTITION BY account_id ORDER BY effective_weight * (100 - sub_score) DESC, metric) AS rn
-          FROM dash_metrics m) w
- WHERE rn <= 3
- GROUP BY account_id;
+-- Each view scores every account when read; read each once.
+CREATE TEMP TABLE dash_bands AS SELECT * FROM health_score.band_summary;
+CREATE TEMP TABLE dash_health AS SELECT * FROM health_score.account_health;
+CREATE TEMP TABLE dash_queue AS SELECT row_number() OVER () AS position, * FROM health_score.action_queue;
+CREATE TEMP TABLE dash_upsell AS SELECT row_number() OVER () AS position, * FROM health_score.upsell_candidates;
 
 \echo
-SELECT format('health_score demo: scored as of %s UTC', to_char(:'as_of'::timestamptz, 'YYYY-MM-DD HH24:MI')) AS title
+SELECT format('health_score demo: scored as of %s UTC', to_char(health_score.current_as_of(), 'YYYY-MM-DD HH24:MI')) AS title
 \gset
 \echo :title
 \echo
 
 \pset title 'The book of business'
 SELECT (SELECT count(*) FROM health_score.accounts) AS accounts,
-       (SELECT count(*) FROM dash_scores) AS live,
+       (SELECT count(*) FROM dash_health) AS live,
        (SELECT count(*) FROM health_score.accounts
-         WHERE churned_on <= :'as_of'::timestamptz::date AND churned_on > :'as_of'::timestamptz::date - 365) AS "churned in the year",
+         WHERE churned_on <= health_score.current_as_of() AND churned_on > health_score.current_as_of() - interval '365 days') AS "churned in the year",
        (SELECT count(*) FROM health_score.observations) AS observations,
-       (SELECT to_char(sum(mrr), 'FM999,999,999') FROM dash_scores) AS "live MRR";
+       (SELECT to_char(sum(mrr), 'FM999,999,999') FROM dash_health) AS "live MRR";
 
-\pset title 'Accounts and MRR per band'
-SELECT coalesce(b.band, 'unscored') AS band,
-       CASE WHEN b.band IS NULL THEN 'coverage too low'
+\pset title 'Accounts and MRR per band (band_summary)'
+SELECT b.band,
+       CASE WHEN b.min_score IS NULL THEN 'coverage too low'
             ELSE format('%s-%s', b.min_score, CASE WHEN b.max_score = 100 THEN '100' ELSE '<' || b.max_score END) END AS scores,
-       count(s.account_id) AS accounts,
-       to_char(100.0 * count(s.account_id) / sum(count(s.account_id)) OVER (), 'FM990.0') || ' %' AS "share",
-       to_char(coalesce(sum(s.mrr), 0), 'FM999,999,990') AS mrr,
-       to_char(100.0 * coalesce(sum(s.mrr), 0) / sum(sum(s.mrr)) OVER (), 'FM990.0') || ' %' AS "MRR share",
-       round(avg(s.score)::numeric, 1) AS "mean score",
-       b.focus
-  FROM health_score.bands b
-  FULL JOIN dash_scores s ON s.band = b.band
- GROUP BY b.band, b.min_score, b.max_score, b.focus
+       b.accounts, to_char(100 * b.share_of_accounts, 'FM990.0') || ' %' AS share,
+       to_char(b.mrr, 'FM999,999,990') AS mrr, to_char(100 * b.share_of_mrr, 'FM990.0') || ' %' AS "MRR share",
+       round(b.average_score::numeric, 1) AS "mean score", c.focus
+  FROM dash_bands b
+  LEFT JOIN health_score.bands c USING (band)
  ORDER BY b.min_score DESC NULLS LAST;
 
-\pset title 'The ten riskiest accounts and what pulls them down'
-SELECT s.account_id AS account, s.name, s.segment, s.owner, to_char(s.mrr, 'FM999,990') AS mrr,
-       round(s.score::numeric, 1) AS score, s.band, round(s.coverage::numeric, 2) AS coverage,
-       w.weakest_metrics AS "weakest metrics (sub-score)"
-  FROM dash_scores s
-  LEFT JOIN dash_weakest w USING (account_id)
- WHERE s.score IS NOT NULL
- ORDER BY s.score, s.account_id
+\pset title 'The ten riskiest accounts and what pulls them down (account_health)'
+SELECT h.account_id AS account, h.name, h.segment, h.owner, to_char(h.mrr, 'FM999,990') AS mrr,
+       round(h.score::numeric, 1) AS score, h.band, round(h.coverage::numeric, 2) AS coverage,
+       h.weakest_metrics AS "weakest metrics (sub-score)"
+  FROM dash_health h
+ WHERE h.score IS NOT NULL
+ ORDER BY h.score, h.account_id
  LIMIT 10;
 
-SELECT format('Action queue: %s accounts need action; the first %s, soonest due, largest MRR first',
-              count(*), least(count(*), :top)) AS title
-  FROM dash_scores s JOIN health_score.bands b USING (band) WHERE b.needs_action
+SELECT format('Action queue (action_queue): %s accounts need action (%s); the %s soonest due, largest MRR first',
+              sum(n), string_agg(format('%s %s', n, alert_tier), ', ' ORDER BY due_by), least(sum(n), :top)) AS title
+  FROM (SELECT alert_tier, min(due_by) AS due_by, count(*) AS n FROM dash_queue GROUP BY 1) t
 \gset
 \pset title :title
-SELECT s.account_id AS account, s.name, s.owner, to_char(s.mrr, 'FM999,990') AS mrr,
-       round(s.score::numeric, 1) AS score, s.alert_tier AS tier,
-       CASE WHEN t.respond_within = interval '0' THEN 'now'
-            ELSE to_char(:'as_of'::timestamptz + t.respond_within, 'YYYY-MM-DD HH24:MI') END AS "due by",
-       t.responder, b.cadence
-  FROM dash_scores s
-  JOIN health_score.bands b USING (band)
-  LEFT JOIN health_score.alert_tiers t ON t.tier = s.alert_tier
- WHERE b.needs_action
- ORDER BY :'as_of'::timestamptz + t.respond_within NULLS LAST, s.mrr DESC NULLS LAST, s.score, s.account_id
+SELECT q.account_id AS account, q.name, q.owner, to_char(q.mrr, 'FM999,990') AS mrr,
+       round(q.score::numeric, 1) AS score, q.alert_tier AS tier,
+       CASE WHEN q.respond_within = interval '0' THEN 'now'
+            ELSE to_char(q.due_by, 'YYYY-MM-DD HH24:MI') END AS "due by",
+       q.responder, q.weakest_metrics AS "start with"
+  FROM dash_queue q
+ ORDER BY q.due_by NULLS LAST, q.mrr DESC NULLS LAST, q.position
  LIMIT :top;
 
-CREATE TEMP TABLE dash_upsell AS
-SELECT s.account_id, s.name, s.segment, s.plan, s.owner, s.mrr, s.score,
-       count(*) AS signals,
-       string_agg(format('%s %s', m.metric, round(m.raw_value::numeric, 1)), ', ' ORDER BY m.metric) AS expansion_signals
-  FROM dash_scores s
-  JOIN health_score.bands b USING (band)
-  JOIN dash_metrics m USING (account_id)
-  JOIN health_score.metrics c ON c.name = m.metric
- WHERE b.max_score = 100 AND m.raw_value >= c.expansion_at
- GROUP BY s.account_id, s.name, s.segment, s.plan, s.owner, s.mrr, s.score;
-
-SELECT format('Upsell candidates: %s green accounts with expansion signals; the first %s, most signals, largest MRR first',
+SELECT format('Upsell candidates (upsell_candidates): %s green accounts with expansion signals; the first %s',
               count(*), least(count(*), :top)) AS title
   FROM dash_upsell
 \gset
@@ -118,5 +86,5 @@ SELECT format('Upsell candidates: %s green accounts with expansion signals; the 
 SELECT u.account_id AS account, u.name, u.segment, u.plan, u.owner, to_char(u.mrr, 'FM999,990') AS mrr,
        round(u.score::numeric, 1) AS score, u.expansion_signals AS "expansion signals (raw value)"
   FROM dash_upsell u
- ORDER BY u.signals DESC, u.mrr DESC NULLS LAST, u.account_id
- LIMIT :top;
+ WHERE u.position <= :top
+ ORDER BY u.position;
