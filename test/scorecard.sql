@@ -1,7 +1,7 @@
 -- Scores against hand computation: closed-form decay, curves read off by hand, weights
 -- renormalised over the metrics with data, coverage, segment weights, point in time.
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 
 SET LOCAL timezone = 'UTC';
 CREATE TEMP TABLE t_as_of AS SELECT timestamptz '2025-01-31 00:00+00' AS as_of;
@@ -14,7 +14,15 @@ INSERT INTO health_score.accounts (account_id, name, segment, plan, owner, mrr, 
  ('empty', 'Quiet Co', 'mid_market', 'basic', NULL, 80, '2024-01-01', NULL),
  ('gone', 'Gone Co', 'mid_market', 'basic', NULL, 80, '2024-01-01', '2025-01-15'),
  ('leaving', 'Leaving Co', 'mid_market', 'basic', NULL, 80, '2024-01-01', '2025-02-15'),
- ('future', 'Future Co', 'mid_market', 'basic', NULL, 80, '2025-03-01', NULL);
+ ('future', 'Future Co', 'mid_market', 'basic', NULL, 80, '2025-03-01', NULL),
+ ('star', 'Star Co', 'mid_market', 'pro', NULL, 900, '2024-01-01', NULL);
+
+-- 'star' is healthy and uses 90 % of its seats: an upsell candidate.
+INSERT INTO health_score.observations (account_id, metric, observed_at, value)
+SELECT 'star', 'login', d, 1 FROM generate_series(timestamptz '2024-10-01', '2025-01-30', '1 day') d
+UNION ALL VALUES ('star', 'seat_penetration', timestamptz '2025-01-20', 90), ('star', 'nps', '2025-01-10', 10),
+                 ('star', 'outcome_achievement', '2025-01-10', 95), ('star', 'executive_sponsor', '2025-01-10', 3),
+                 ('star', 'roi', '2025-01-10', 4);
 
 -- The same five metrics for every account but 'empty' (days before as_of):
 --   nps 10 at -90 d and 6 at -0 d (decayed_avg, half-life 90 d); seat_penetration 50 at -60 d,
@@ -104,7 +112,7 @@ SELECT is((SELECT score FROM t_account WHERE account_id = 'odd'), (SELECT score 
 
 -- Who is live at as_of.
 SELECT is((SELECT array_agg(account_id ORDER BY account_id) FROM t_account),
-          '{empty,ent,leaving,mid,odd,small}'::text[],
+          '{empty,ent,leaving,mid,odd,small,star}'::text[],
           'accounts churned by as_of or not yet started are not scored');
 
 -- Point in time: what happens after as_of changes nothing.
@@ -160,6 +168,10 @@ SELECT is((SELECT array_agg(account_id ORDER BY account_id) FROM health_score.ac
 SELECT ok((SELECT bool_and(q.due_by = (SELECT as_of FROM t_as_of) + t.respond_within)
              FROM health_score.action_queue q JOIN health_score.alert_tiers t ON t.tier = q.alert_tier),
           'action_queue: due by as_of plus the tier''s response time');
+SELECT is((SELECT array_agg(account_id) FROM health_score.upsell_candidates), '{star}'::text[],
+          'upsell_candidates: green accounts with an expansion signal');
+SELECT is((SELECT expansion_signals FROM health_score.upsell_candidates), 'seat_penetration 90.0',
+          'upsell_candidates names the signal and its value');
 SELECT is((SELECT round(score::numeric, 2) FROM health_score.dimension_breakdown WHERE account_id = 'mid' AND dimension = 'product'),
           (SELECT product_score::numeric FROM t_account WHERE account_id = 'mid'), 'dimension_breakdown agrees with account_scores');
 

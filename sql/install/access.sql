@@ -44,7 +44,10 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['accounts', 'observations'] LOOP
-        EXECUTE format('DROP POLICY IF EXISTS owner_only ON health_score.%I', t);
+        IF EXISTS (SELECT FROM pg_policies p WHERE p.schemaname = 'health_score' AND p.tablename = t
+                                                AND p.policyname = 'owner_only') THEN
+            EXECUTE format('DROP POLICY owner_only ON health_score.%I', t);
+        END IF;
         EXECUTE format('ALTER TABLE health_score.%I %s ROW LEVEL SECURITY', t,
                        CASE WHEN enable THEN 'ENABLE' ELSE 'DISABLE' END);
     END LOOP;
