@@ -39,24 +39,33 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 SET LOCAL timezone = 'UTC';
 -- Small tables with large row estimates would otherwise pay seconds of JIT compilation.
 SET LOCAL jit = off;
+-- Keep the working tables in memory (possible only before a session's first temporary table).
+DO $$ BEGIN PERFORM set_config('temp_buffers', '256MB', true); EXCEPTION WHEN OTHERS THEN NULL; END $$;
 
--- The parameters, checked.
-CREATE TEMP TABLE demo_params ON COMMIT DROP AS
-SELECT CASE WHEN :'accounts' ~ '^\s*[0-9]{1,7}\s*$' AND trim(:'accounts')::int BETWEEN 1 AND 1000000
-            THEN trim(:'accounts')::int END AS accounts,
-       :'end_date'::date AS end_date,
-       :'end_date'::date - 365 AS first_day;
+-- The parameters, checked before anything is written.
+CREATE TEMP TABLE demo_input ON COMMIT DROP AS
+SELECT :'accounts'::text AS accounts, :'end_date'::text AS end_date;
 
 DO $$
+DECLARE
+    input record;
 BEGIN
-    IF (SELECT accounts FROM demo_params) IS NULL THEN
-        RAISE EXCEPTION 'accounts must be a whole number from 1 to 1000000'
+    SELECT * INTO input FROM demo_input;
+    IF input.accounts !~ '^\s*[0-9]{1,7}\s*$' OR NOT trim(input.accounts)::int BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'accounts must be a whole number from 1 to 1000000, got "%"', input.accounts
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF (SELECT NOT isfinite(end_date) OR end_date < date '1900-01-01' OR end_date > date '9000-01-01' FROM demo_params) THEN
-        RAISE EXCEPTION 'end_date must be a date between 1900 and 9000'
+    -- ISO form only: other forms read differently under other DateStyle settings.
+    IF input.end_date !~ '^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$' THEN
+        RAISE EXCEPTION 'end_date must be a date written YYYY-MM-DD, got "%"', input.end_date
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    BEGIN
+        PERFORM trim(input.end_date)::date;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'end_date must be a valid date, got "%"', input.end_date
+            USING ERRCODE = 'invalid_parameter_value';
+    END;
     IF EXISTS (SELECT 1 FROM health_score.accounts WHERE account_id LIKE 'ACC-%') THEN
         RAISE EXCEPTION 'the demo accounts (ACC-...) already exist in health_score.accounts'
             USING ERRCODE = 'unique_violation',
@@ -64,6 +73,10 @@ BEGIN
     END IF;
 END
 $$;
+
+CREATE TEMP TABLE demo_params ON COMMIT DROP AS
+SELECT trim(accounts)::int AS accounts, trim(end_date)::date AS end_date, trim(end_date)::date - 365 AS first_day
+  FROM demo_input;
 
 -- u(key, k): the k-th (0-3) uniform draw in [0, 1) from the md5 of key; u1(key) = u(key, 0).
 CREATE FUNCTION pg_temp.u(hex text, k int) RETURNS float8
@@ -273,31 +286,34 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
            ) AS m(metric, value)
      WHERE NOT (d.billing_only OR d.no_crm) AND d.dom = d.month_day
     UNION ALL
-    -- quarterly: business reviews (attended or not), NPS and CSAT surveys, outcomes, ROI, budget
+    -- quarterly: business reviews (attended or not), NPS and CSAT surveys
     SELECT d.account_id, q.metric, pg_temp.at(d.day, 10), q.value
       FROM demo_day d,
-           LATERAL (SELECT md5(d.hex || ':q') AS hq, md5(d.hex || ':b') AS hb) h,
+           LATERAL (SELECT md5(d.hex || ':q') AS hq) h,
            LATERAL (VALUES
                ('qbr_participation', CASE WHEN d.has_qbr AND NOT d.no_crm
                                           THEN (pg_temp.u(h.hq, 0) < 0.1 + 0.9 * d.e ^ 1.5)::int::float8 END),
                ('nps', CASE WHEN NOT d.no_surveys THEN round(pg_temp.clamp(1 + 9 * d.e + 3 * (pg_temp.u(h.hq, 1) - 0.5), 0, 10)) END),
                ('csat', CASE WHEN NOT d.no_surveys
-                             THEN round(pg_temp.clamp(1 + 4.3 * d.e + 1.2 * (pg_temp.u(h.hq, 2) - 0.5), 1, 5)::numeric, 1)::float8 END),
-               ('outcome_achievement', CASE WHEN NOT (d.no_crm OR d.no_outcomes)
-                                            THEN round(pg_temp.clamp(5 + 95 * d.e ^ 1.2 + 16 * (pg_temp.u(h.hq, 3) - 0.5), 0, 100)) END),
-               ('roi', CASE WHEN NOT (d.no_crm OR d.no_outcomes)
-                            THEN round(pg_temp.clamp(0.2 + 5 * d.e ^ 1.5 + 0.8 * (pg_temp.u(h.hb, 0) - 0.5), 0, 10)::numeric, 1)::float8 END),
-               ('budget_trend', CASE WHEN NOT (d.no_crm OR d.no_outcomes)
-                                     THEN round(pg_temp.clamp(-40 + 55 * d.e + CASE WHEN d.kind = 'expander' THEN 15 ELSE 0 END
-                                                              + 16 * (pg_temp.u(h.hb, 1) - 0.5), -80, 60)) END)
+                             THEN round(pg_temp.clamp(1 + 4.3 * d.e + 1.2 * (pg_temp.u(h.hq, 2) - 0.5), 1, 5)::numeric, 1)::float8 END)
            ) AS q(metric, value)
      WHERE NOT d.billing_only AND d.dom = d.month_day AND (d.month - 1) % 3 = d.quarter_month
     UNION ALL
     -- Business ----------------------------------------------------------------------------------
-    -- monthly invoices: days paid late
-    SELECT d.account_id, 'payment_behaviour', pg_temp.at(d.day, 12),
-           greatest(0, round(60 * (1 - d.e) ^ 2.2 + 6 * (pg_temp.u(md5(d.hex || ':p'), 0) - 0.6)))
-      FROM demo_day d
+    -- monthly: days the invoice was paid late; from the account review: goals met, ROI, budget change
+    SELECT d.account_id, m.metric, pg_temp.at(d.day, 12), m.value
+      FROM demo_day d,
+           LATERAL (SELECT md5(d.hex || ':b') AS hb) h,
+           LATERAL (VALUES
+               ('payment_behaviour', greatest(0, round(60 * (1 - d.e) ^ 2.2 + 6 * (pg_temp.u(h.hb, 0) - 0.6)))),
+               ('outcome_achievement', CASE WHEN NOT (d.billing_only OR d.no_crm OR d.no_outcomes)
+                                            THEN round(pg_temp.clamp(5 + 95 * d.e ^ 1.2 + 16 * (pg_temp.u(h.hb, 1) - 0.5), 0, 100)) END),
+               ('roi', CASE WHEN NOT (d.billing_only OR d.no_crm OR d.no_outcomes)
+                            THEN round(pg_temp.clamp(0.2 + 5 * d.e ^ 1.5 + 0.8 * (pg_temp.u(h.hb, 2) - 0.5), 0, 10)::numeric, 1)::float8 END),
+               ('budget_trend', CASE WHEN NOT (d.billing_only OR d.no_crm OR d.no_outcomes)
+                                     THEN round(pg_temp.clamp(-40 + 55 * d.e + CASE WHEN d.kind = 'expander' THEN 15 ELSE 0 END
+                                                              + 16 * (pg_temp.u(h.hb, 3) - 0.5), -80, 60)) END)
+           ) AS m(metric, value)
      WHERE d.dom = d.month_day
   ) AS o
  WHERE o.value IS NOT NULL
