@@ -51,7 +51,6 @@ SELECT set_eq(
     $$SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution
         FROM health_score.metric_scores('2024-02-15')$$,
     'the metric history of a date is the live metric_scores() at that date');
-SELECT todo('account_scores() gives an account without observations a score of 0', 1);
 SELECT is((SELECT score FROM health_score.score_history WHERE account_id = 'acc40'), NULL::float8,
           'an account without data has a NULL score, never 0');
 SELECT is((SELECT count(DISTINCT config_version) FROM health_score.score_history

@@ -70,6 +70,16 @@ COMMENT ON COLUMN health_score.metric_history.sub_score IS 'The metric sub-score
 COMMENT ON COLUMN health_score.metric_history.effective_weight IS 'The share of the composite the metric carried at that date.';
 COMMENT ON COLUMN health_score.metric_history.contribution IS 'Points of the composite score the metric contributed (effective_weight * sub_score).';
 
+-- History follows the accounts' row-level security: a role sees the history of the accounts it
+-- can see in health_score.accounts (all of them unless restrict_accounts_to_owners() is on).
+-- The table owner (who takes the snapshots) is not restricted.
+ALTER TABLE health_score.score_history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE health_score.metric_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible_accounts ON health_score.score_history FOR SELECT
+    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
+CREATE POLICY visible_accounts ON health_score.metric_history FOR SELECT
+    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
+
 SELECT pg_catalog.pg_extension_config_dump('health_score.score_history', '');
 SELECT pg_catalog.pg_extension_config_dump('health_score.metric_history', '');
 
@@ -742,6 +752,37 @@ COMMENT ON FUNCTION health_score.backtest_bands(integer[]) IS
 -- Each has a unique index, so refresh() can use REFRESH MATERIALIZED VIEW CONCURRENTLY and
 -- readers are never blocked. Their columns carry the comments of the views they copy.
 
+CREATE MATERIALIZED VIEW health_score.account_health_mv AS
+    SELECT * FROM health_score.account_health;
+CREATE UNIQUE INDEX account_health_mv_account_id_idx ON health_score.account_health_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.account_health_mv IS
+'account_health as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.dimension_breakdown_mv AS
+    SELECT * FROM health_score.dimension_breakdown;
+CREATE UNIQUE INDEX dimension_breakdown_mv_account_id_dimension_idx
+    ON health_score.dimension_breakdown_mv (account_id, dimension);
+COMMENT ON MATERIALIZED VIEW health_score.dimension_breakdown_mv IS
+'dimension_breakdown as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.band_summary_mv AS
+    SELECT * FROM health_score.band_summary;
+CREATE UNIQUE INDEX band_summary_mv_band_idx ON health_score.band_summary_mv (band);
+COMMENT ON MATERIALIZED VIEW health_score.band_summary_mv IS
+'band_summary as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.action_queue_mv AS
+    SELECT * FROM health_score.action_queue;
+CREATE UNIQUE INDEX action_queue_mv_account_id_idx ON health_score.action_queue_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.action_queue_mv IS
+'action_queue as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.upsell_candidates_mv AS
+    SELECT * FROM health_score.upsell_candidates;
+CREATE UNIQUE INDEX upsell_candidates_mv_account_id_idx ON health_score.upsell_candidates_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.upsell_candidates_mv IS
+'upsell_candidates as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
 CREATE MATERIALIZED VIEW health_score.score_trends_mv AS
     SELECT * FROM health_score.score_trends;
 CREATE UNIQUE INDEX score_trends_mv_account_id_idx ON health_score.score_trends_mv (account_id);
@@ -780,6 +821,7 @@ CREATE FUNCTION health_score.refresh()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     written integer;
