@@ -89,6 +89,15 @@ echo "== plan of one pass (logit_step) with parallel workers"
 psql -X -At -c "EXPLAIN (COSTS OFF) SELECT health_score.logit_step(ARRAY[$FEATURES]::float8[], churned, array_fill(0::float8, ARRAY[21]), array_fill(0::float8, ARRAY[20]), array_fill(1::float8, ARRAY[20])) FROM bench_churn"
 
 echo
+echo "== the passes inside churn_fit, as auto_explain logs them (do they get workers?)"
+psql -X -q -o /dev/null -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
+    -c "SET auto_explain.log_nested_statements = on" -c "SET auto_explain.log_analyze = on" \
+    -c "SET auto_explain.log_timing = off" -c "$FIT"
+awk '/Query Text: SELECT health_score\.(logit_step|logit_describe)/ { q = $0; sub(/.*Query Text: SELECT health_score\./, "", q); sub(/\(.*/, "", q); n[q]++ }
+     /Workers Launched:/ && q != "" { w[q] += $NF; q = "" }
+     END { for (k in n) printf "%-16s passes: %d, parallel workers launched in total: %d\n", k, n[k], w[k] }' "$WORK/server.log"
+
+echo
 echo "== in-database fit (churn_fit: checks + Newton passes), serial and with up to $WORKERS workers; full training with evaluation and catalog"
 compare \
     "churn_fit, serial" "$SERIAL $FIT" \
