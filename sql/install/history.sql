@@ -630,9 +630,12 @@ BEGIN
             RAISE EXCEPTION 'horizons must be positive numbers of days, got %', coalesce(h::text, 'NULL')
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        IF h > last_day - first_day THEN
-            RAISE EXCEPTION 'horizon of % days is longer than the score history (% to %, % days)',
-                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD'), last_day - first_day
+        IF NOT EXISTS (SELECT 1 FROM health_score.accounts a
+                         JOIN health_score.score_history s ON s.account_id = a.account_id
+                        WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL
+                          AND s.as_of <= a.churned_on - h) THEN
+            RAISE EXCEPTION 'horizon of % days: no churned account has a score that long before it churned (score history % to %)',
+                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD')
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Backfill further back, or ask for a shorter horizon.';
         END IF;
@@ -641,7 +644,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_check(integer[]) IS
-'Raises an error unless horizons is a non-empty list of positive numbers of days, none longer than the span of score_history; used by the backtest functions.';
+'Raises an error unless horizons is a non-empty list of positive numbers of days, each with at least one churned account scored that many days or more before it churned; used by the backtest functions.';
 
 -- backtest_points(horizons): the scored points a backtest compares.
 CREATE FUNCTION health_score.backtest_points(horizons integer[] DEFAULT '{30,60,90}')
@@ -686,7 +689,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_points(integer[]) IS
-'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Horizons must be positive and no longer than the span of score_history.';
+'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Each horizon must be positive and have at least one churned account scored that long before it churned.';
 
 -- backtest(horizons): did the scores predict churn N days ahead?
 CREATE FUNCTION health_score.backtest(horizons integer[] DEFAULT '{30,60,90}')
