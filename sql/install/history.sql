@@ -197,6 +197,11 @@ BEGIN
             to_char(day, 'YYYY-MM-DD'), done, total, accounts;
         RETURN NEXT;
     END LOOP;
+    -- Fresh statistics, so that backtests and trends over the new rows get sound plans.
+    IF pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
+        ANALYZE health_score.score_history;
+        ANALYZE health_score.metric_history;
+    END IF;
 END
 $$;
 
