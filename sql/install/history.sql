@@ -492,16 +492,12 @@ COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighte
 
 -- Change attribution --------------------------------------------------------------------------
 
--- attribution(from_date, to_date): the score change of each account split per metric, with the
--- part due to a configuration change apart.
-CREATE FUNCTION health_score.attribution(from_date date, to_date date)
-RETURNS TABLE (account_id text, component text, dimension text, metric text,
-               from_sub_score float8, to_sub_score float8, from_weight float8, to_weight float8,
-               change float8)
+-- attribution_check(from_date, to_date): refuses dates attribution cannot compare.
+CREATE FUNCTION health_score.attribution_check(from_date date, to_date date)
+RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
 BEGIN
     IF from_date IS NULL OR to_date IS NULL THEN
         RAISE EXCEPTION 'from_date and to_date must not be NULL'
@@ -520,6 +516,24 @@ BEGIN
         RAISE EXCEPTION 'no snapshot for to_date %', to_char(to_date, 'YYYY-MM-DD')
             USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
     END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.attribution_check(date, date) IS
+'Raises an error unless from_date and to_date are given, in order, and both have a snapshot in score_history; used by attribution() and attribution_summary().';
+
+-- attribution(from_date, to_date): the score change of each account split per metric, with the
+-- part due to a configuration change apart.
+CREATE FUNCTION health_score.attribution(from_date date, to_date date)
+RETURNS TABLE (account_id text, component text, dimension text, metric text,
+               from_sub_score float8, to_sub_score float8, from_weight float8, to_weight float8,
+               change float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.attribution_check(from_date, to_date);
 
     RETURN QUERY
     WITH pair AS (
@@ -587,9 +601,13 @@ RETURNS TABLE (account_id text, from_score float8, to_score float8, change float
                product_change float8, relationship_change float8, business_change float8,
                configuration_change float8, rounding_change float8, top_metric text,
                top_metric_change float8)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.attribution_check(from_date, to_date);
+    RETURN QUERY
     SELECT f.account_id, f.score, t.score, t.score - f.score,
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'product'), 0),
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'relationship'), 0),
@@ -601,7 +619,8 @@ AS $$
       FROM health_score.attribution(from_date, to_date) a
       JOIN health_score.score_history f ON f.account_id = a.account_id AND f.as_of = from_date
       JOIN health_score.score_history t ON t.account_id = a.account_id AND t.as_of = to_date
-     GROUP BY f.account_id, f.score, t.score
+     GROUP BY f.account_id, f.score, t.score;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.attribution_summary(date, date) IS
