@@ -667,7 +667,8 @@ BEGIN
 
     e := health_score.churn_evaluate(from_sql, feature_exprs, label_expr, f.coefficients);
 
-    PERFORM 1 FROM health_score.churn_models c WHERE c.name = churn_train.name FOR UPDATE;
+    -- one training per name at a time, so versions never collide
+    PERFORM pg_advisory_xact_lock(hashtext('health_score.churn_models'), hashtext(name));
     UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
     m.name := name;
     m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
