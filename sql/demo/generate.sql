@@ -302,12 +302,14 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
      WHERE NOT d.billing_only AND d.dom = d.month_day AND (d.month - 1) % 3 = d.quarter_month
     UNION ALL
     -- Business ----------------------------------------------------------------------------------
-    -- monthly: days the invoice was paid late; from the account review: goals met, ROI, budget change
+    -- monthly: from the invoice, days it was paid late and the contract term; from the account
+    -- review, goals met, ROI and budget change
     SELECT d.account_id, m.metric, pg_temp.at(d.day, 12), m.value
       FROM demo_day d,
            LATERAL (SELECT md5(d.hex || ':b') AS hb) h,
            LATERAL (VALUES
                ('payment_behaviour', greatest(0, round(60 * (1 - d.e) ^ 2.2 + 6 * (pg_temp.u(h.hb, 0) - 0.6)))),
+               ('contract_term', d.contract_term),
                ('outcome_achievement', CASE WHEN NOT (d.billing_only OR d.no_crm OR d.no_outcomes)
                                             THEN round(pg_temp.clamp(5 + 95 * d.e ^ 1.2 + 16 * (pg_temp.u(h.hb, 1) - 0.5), 0, 100)) END),
                ('roi', CASE WHEN NOT (d.billing_only OR d.no_crm OR d.no_outcomes)
@@ -320,13 +322,6 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
   ) AS o
  WHERE o.value IS NOT NULL
  ORDER BY o.account_id, o.metric, o.observed_at;
-
--- The contract term, recorded on the first day of the year the account was a customer.
-INSERT INTO health_score.observations (account_id, metric, observed_at, value)
-SELECT a.account_id, 'contract_term', pg_temp.at(greatest(a.first_day, a.started_on), 0), a.contract_term
-  FROM demo_account a
- WHERE greatest(a.first_day, a.started_on) < least(a.end_date, a.churned_on)
- ORDER BY a.i;
 
 COMMIT;
 
