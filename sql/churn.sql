@@ -122,5 +122,6 @@ SELECT health_score.logit_label(1) AS one, health_score.logit_label(0) AS zero;
 SELECT error_of($$SELECT health_score.logit_label(0.5)$$);
 SELECT health_score.logit_p_value(0) AS p0, round(health_score.logit_p_value(1.959963984540054)::numeric, 6) AS p196;
 
+DELETE FROM health_score.churn_models;
 DROP VIEW churn_retained, churn_nan, churn_inf, churn_three, churn_nulls, churn_label2, churn_sep, churn_sep2;
 DROP TABLE churn_t, auc_t;

@@ -667,7 +667,8 @@ BEGIN
 
     e := health_score.churn_evaluate(from_sql, feature_exprs, label_expr, f.coefficients);
 
-    PERFORM 1 FROM health_score.churn_models c WHERE c.name = churn_train.name FOR UPDATE;
+    -- one training per name at a time, so versions never collide
+    PERFORM pg_advisory_xact_lock(hashtext('health_score.churn_models'), hashtext(name));
     UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
     m.name := name;
     m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
@@ -735,17 +736,13 @@ $$;
 COMMENT ON FUNCTION health_score.churn_train(text, text, text, text, text, text[], text[], text, int, float8, float8, float8, timestamptz, interval) IS
 'Shared by train_churn_model and train_account_churn_model: fits (churn_fit, with the ridge fall-back when asked), evaluates on the training rows (churn_evaluate) and records the new active version in churn_models, churn_model_terms and churn_model_calibration, all or nothing.';
 
-CREATE FUNCTION health_score.train_churn_model(name text, source regclass, features text[], label text,
-                                               max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
-                                               l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL)
-RETURNS health_score.churn_models
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+CREATE FUNCTION health_score.churn_columns(source regclass, features text[], label text,
+                                           OUT feature_exprs text[], OUT label_expr text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    exprs text[] := '{}';
     typ regtype;
-    label_expr text;
     f text;
 BEGIN
     IF source IS NULL THEN
@@ -771,6 +768,7 @@ BEGIN
     IF label = ANY (features) THEN
         RAISE EXCEPTION 'label "%" must not also be a feature', label USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    feature_exprs := '{}';
     FOREACH f IN ARRAY features LOOP
         SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
          WHERE a.attrelid = source AND a.attname = f AND a.attnum > 0 AND NOT a.attisdropped;
@@ -778,10 +776,10 @@ BEGIN
             RAISE EXCEPTION 'feature "%" is not a column of %', f, source USING ERRCODE = 'undefined_column';
         END IF;
         IF typ = 'boolean'::regtype THEN
-            exprs := exprs || format('(%I)::int::float8', f);
+            feature_exprs := feature_exprs || format('(%I)::int::float8', f);
         ELSIF typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
                       'double precision'::regtype, 'numeric'::regtype) THEN
-            exprs := exprs || format('(%I)::float8', f);
+            feature_exprs := feature_exprs || format('(%I)::float8', f);
         ELSE
             RAISE EXCEPTION 'feature "%" must be numeric or boolean, % is %', f, source, typ
                 USING ERRCODE = 'datatype_mismatch';
@@ -801,10 +799,405 @@ BEGIN
         RAISE EXCEPTION 'label "%" must be boolean or 0/1, % is %', label, source, typ
             USING ERRCODE = 'datatype_mismatch';
     END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_columns(regclass, text[], text) IS
+'Checks the feature and label columns of a relation (they exist, are numeric or boolean, no duplicates, the label is not a feature) and returns the float8 expression of each feature and the boolean expression of the label.';
+
+CREATE FUNCTION health_score.train_churn_model(name text, source regclass, features text[], label text,
+                                               max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
+                                               l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+BEGIN
+    c := health_score.churn_columns(source, features, label);
     RETURN health_score.churn_train(name, 'table', source::text, label, source::text || ' AS s',
-                                    exprs, features, label_expr, max_iter, tol, l2, ridge_fallback);
+                                    c.feature_exprs, features, c.label_expr, max_iter, tol, l2, ridge_fallback);
 END
 $$;
 
 COMMENT ON FUNCTION health_score.train_churn_model(text, regclass, text[], text, int, float8, float8, float8) IS
 'Trains a churn model (logistic regression with an intercept) on a table or view: features are numeric or boolean columns, label a boolean or 0/1 column (true/1 = churned). Rows with a NULL feature or label are skipped and counted. Features are standardised internally; coefficients are reported on the original scale. Iterates Newton steps until the largest change of a standardised coefficient is below tol (at most max_iter). l2 > 0 adds a ridge penalty on the standardised coefficients; ridge_fallback, when given, is the penalty to fall back on (with a warning) if the plain fit meets separation or collinearity. Bad input (unknown column, constant feature, NaN or infinite values, a single class, more features than rows, perfect separation, collinearity) is an error naming the culprit, and nothing is written. Returns the new catalog row (the active version of name).';
+
+-- Using a model ------------------------------------------------------------------------------
+
+CREATE FUNCTION health_score.churn_model(model text)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models;
+BEGIN
+    SELECT * INTO m FROM health_score.churn_models c WHERE c.name = model AND c.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'churn model "%" does not exist', model
+            USING ERRCODE = 'undefined_object', HINT = 'Train it with train_churn_model or train_account_churn_model.';
+    END IF;
+    RETURN m;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_model(text) IS
+'The active version of a churn model (its catalog row); an error when there is none.';
+
+CREATE FUNCTION health_score.churn_probability(model text, features float8[])
+RETURNS float8
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN health_score.logit_predict((health_score.churn_model(model)).coefficients, features);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_probability(text, float8[]) IS
+'Churn probability 0-1 under the active version of a model, features in the order of churn_models.features (booleans as 0/1). NULL features give NULL. For many rows, join churn_models and call logit_predict(coefficients, features) directly.';
+
+CREATE FUNCTION health_score.churn_drivers(model text, features float8[])
+RETURNS TABLE (rank int, feature text, value float8, average float8, coefficient float8,
+               contribution float8, odds_multiplier float8)
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models := health_score.churn_model(model);
+BEGIN
+    IF cardinality(features) <> cardinality(m.features) THEN
+        RAISE EXCEPTION 'features must have % elements (%), got %', cardinality(m.features),
+            array_to_string(m.features, ', '), cardinality(features)
+            USING ERRCODE = 'array_subscript_error';
+    END IF;
+    RETURN QUERY
+    SELECT (row_number() OVER (ORDER BY d.c DESC NULLS LAST, d.i))::int, d.f, d.x, d.mean, d.b, d.c, exp(d.c)
+      FROM (SELECT u.f, u.x, u.mean, m.coefficients[u.i + 1] AS b,
+                   m.coefficients[u.i + 1] * (u.x - u.mean) AS c, u.i
+              FROM unnest(m.features, features, m.center) WITH ORDINALITY AS u(f, x, mean, i)) d
+     ORDER BY 1;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_drivers(text, float8[]) IS
+'Why this row is at risk: each feature''s contribution to the log-odds of churn relative to the average training row, coefficient x (value - average), largest push towards churn first; odds_multiplier = exp(contribution) is how much that feature alone multiplies the odds. The contributions add up to the row''s log-odds minus the log-odds of the average row. A NULL value gives a NULL contribution (ranked last).';
+
+CREATE FUNCTION health_score.churn_feature_influence(model text)
+RETURNS TABLE (rank int, feature text, standardized_coefficient float8, odds_ratio_per_sd float8,
+               coefficient float8, odds_ratio float8, p_value float8, direction text, significant boolean)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (row_number() OVER (ORDER BY abs(t.standardized_coefficient) DESC, t.position))::int,
+           t.term, t.standardized_coefficient, exp(t.standardized_coefficient), t.coefficient, t.odds_ratio,
+           t.p_value, CASE WHEN t.coefficient > 0 THEN 'raises churn' ELSE 'lowers churn' END,
+           t.p_value < 0.05
+      FROM health_score.churn_model_terms t
+     WHERE (t.name, t.version) = (SELECT m.name, m.version FROM health_score.churn_model(model) m)
+       AND t.position > 0
+     ORDER BY 1
+$$;
+
+COMMENT ON FUNCTION health_score.churn_feature_influence(text) IS
+'Which data drives churn: the features of the active version of a model ranked by the size of their standardised coefficient (change in log-odds per standard deviation), with the odds ratio per standard deviation, the direction and whether p < 0.05.';
+
+CREATE FUNCTION health_score.churn_cross_validate(source regclass, features text[], label text,
+                                                  folds int DEFAULT 5, l2 float8 DEFAULT 0,
+                                                  max_iter int DEFAULT 25, tol float8 DEFAULT 1e-8)
+RETURNS TABLE (fold_count int, auc_mean float8, auc_sd float8, fold_auc float8[], fold_rows bigint[])
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    fit health_score.churn_fit_result;
+    e health_score.churn_evaluation;
+    fold_expr text;
+    aucs float8[] := '{}';
+    nrows bigint[] := '{}';
+    k int := folds;
+BEGIN
+    IF k IS NULL OR k < 2 OR k > 100 THEN
+        RAISE EXCEPTION 'folds must be between 2 and 100, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
+        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
+        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    c := health_score.churn_columns(source, features, label);
+    -- Each row's fold comes from a hash of its content: reproducible, no ORDER BY needed.
+    fold_expr := format('(abs(hashtext(s::text)::bigint) %% %s)', k);
+    FOR i IN 0..k - 1 LOOP
+        fit := health_score.churn_fit(format('%s AS s WHERE %s <> %s', source, fold_expr, i),
+                                      c.feature_exprs, features, c.label_expr, max_iter, tol, l2);
+        e := health_score.churn_evaluate(format('%s AS s WHERE %s = %s', source, fold_expr, i),
+                                         c.feature_exprs, c.label_expr, fit.coefficients);
+        aucs := aucs || e.auc;
+        nrows := nrows || e.rows_used;
+    END LOOP;
+    RETURN QUERY SELECT k, avg(a), stddev_samp(a), aucs, nrows FROM unnest(aucs) a;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_cross_validate(regclass, text[], text, int, float8, int, float8) IS
+'k-fold cross-validated AUC of a model specification (the reliability figure): the rows are split into folds by a hash of their content (reproducible); each fold is scored (exact AUC) by a model fitted on the other folds. Returns the mean and sample standard deviation of the fold AUCs (a fold with a single class has a NULL AUC and is left out of both), each fold''s AUC and its number of rows used. Nothing is written to the catalog.';
+
+CREATE FUNCTION health_score.suggest_weights(model text)
+RETURNS TABLE (feature text, dimension text, standardized_coefficient float8, p_value float8,
+               suggested_weight float8, weight_in_dimension float8, current_weight float8, note text)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH m AS (SELECT * FROM health_score.churn_model(model)),
+    t AS (
+        SELECT tm.term, tm.position, tm.standardized_coefficient AS b, tm.p_value, mt.dimension, mt.weight,
+               -- for an account model the features are sub-scores (higher = healthier): a metric
+               -- earns weight by lowering churn; for other models the size of the effect counts
+               CASE WHEN (SELECT kind FROM m) = 'account'
+                    THEN greatest(-tm.standardized_coefficient, 0)
+                    ELSE abs(tm.standardized_coefficient) END AS strength
+          FROM health_score.churn_model_terms tm
+          LEFT JOIN health_score.metrics mt ON (SELECT kind FROM m) = 'account' AND mt.name = tm.term
+         WHERE (tm.name, tm.version) = (SELECT name, version FROM m) AND tm.position > 0)
+    SELECT t.term, t.dimension, t.b, t.p_value,
+           nullif(t.strength, 0) / nullif(sum(t.strength) OVER (), 0),
+           nullif(t.strength, 0) / nullif(sum(t.strength) OVER (PARTITION BY t.dimension), 0),
+           t.weight,
+           CASE WHEN t.strength = 0 THEN 'higher values go with more churn: check the metric''s curve or leave it out'
+                WHEN t.p_value >= 0.05 THEN 'effect not significant (p >= 0.05): weight uncertain'
+           END
+      FROM t
+     ORDER BY t.strength DESC, t.position
+$$;
+
+COMMENT ON FUNCTION health_score.suggest_weights(text) IS
+'Metric weights derived from a churn model: each feature''s share of the total predictive strength (size of its standardised coefficient; for account models only metrics whose higher sub-score lowers churn count), overall and within its dimension, beside the weight now configured. A metric that goes the wrong way gets no weight and a note; the shares of one dimension can be copied into metrics.weight.';
+
+-- Accounts: train on the health metrics, score every account, revenue at risk ----------------
+
+CREATE FUNCTION health_score.account_features_sql(metrics text[])
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format($q$
+        SELECT a.account_id, a.churned_on,
+               array_agg(ms.sub_score ORDER BY u.i) AS x,
+               array_agg(u.metric ORDER BY u.i) FILTER (WHERE ms.sub_score IS NULL) AS missing
+          FROM health_score.accounts a
+         CROSS JOIN unnest(%L::text[]) WITH ORDINALITY AS u(metric, i)
+          LEFT JOIN (SELECT * FROM health_score.metric_scores($1)) ms
+            ON ms.account_id = a.account_id AND ms.metric = u.metric
+         WHERE (a.started_on IS NULL OR a.started_on <= $1)
+           AND (a.churned_on IS NULL OR a.churned_on > $1)
+         GROUP BY a.account_id, a.churned_on$q$, metrics)
+$$;
+
+COMMENT ON FUNCTION health_score.account_features_sql(text[]) IS
+'The query (parameter $1: as_of) giving, per account live at as_of, its sub-score of each metric (in order, NULL when the metric had no data), the metrics missing, and churned_on: the features of an account churn model.';
+
+CREATE FUNCTION health_score.train_account_churn_model(name text, as_of timestamptz,
+                                                       horizon interval DEFAULT interval '90 days',
+                                                       metrics text[] DEFAULT NULL,
+                                                       max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
+                                                       l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chosen text[] := metrics;
+    unknown text;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    IF horizon IS NULL OR horizon <= interval '0' THEN
+        RAISE EXCEPTION 'horizon must be a positive interval, got %', coalesce(horizon::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF as_of + horizon > now() THEN
+        RAISE EXCEPTION 'as_of + horizon (%) is in the future: the accounts that will churn by then are not known yet', as_of + horizon
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Train on an earlier as_of, or a shorter horizon.';
+    END IF;
+    IF chosen IS NULL THEN
+        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
+        IF chosen IS NULL THEN
+            RAISE EXCEPTION 'no enabled metric in health_score.metrics' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u
+     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics m WHERE m.name = u) LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is not in health_score.metrics', unknown USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The training rows, computed once: every pass of the fit reads them again.
+    IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
+        DROP TABLE pg_temp.health_score_account_training;
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE health_score_account_training ON COMMIT DROP AS
+                    SELECT f.account_id, f.x,
+                           f.churned_on IS NOT NULL AND f.churned_on <= $1 + $2 AS churned
+                      FROM (%s) f', health_score.account_features_sql(chosen))
+        USING as_of, horizon;
+    RETURN health_score.churn_train(
+        name, 'account', format('account metric sub-scores at %s', as_of),
+        format('churned within %s after as_of', horizon),
+        'pg_temp.health_score_account_training AS s',
+        (SELECT array_agg(format('x[%s]', i) ORDER BY i) FROM generate_series(1, cardinality(chosen)) i),
+        chosen, 'churned', max_iter, tol, l2, ridge_fallback, as_of, horizon);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8) IS
+'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. as_of + horizon must be in the past. Other arguments and errors as train_churn_model. The newest active account model is the one account_churn_risk uses.';
+
+CREATE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, churn_risk float8, model text, model_version int,
+               missing_metrics text[], top_drivers text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    SELECT * INTO m FROM health_score.churn_models c
+     WHERE c.kind = 'account' AND c.active ORDER BY c.trained_at DESC, c.name LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT f.account_id,
+               CASE WHEN f.missing IS NULL THEN 100 * health_score.logit_predict($2, f.x) END,
+               $3, $4, f.missing,
+               CASE WHEN f.missing IS NULL THEN
+                   (SELECT string_agg(format('%%s %%s', d.metric, to_char(d.c, 'FMSG990.00')), ', ' ORDER BY d.c DESC)
+                      FROM (SELECT u.metric, $2[u.i + 1] * (u.v - $5[u.i]) AS c
+                              FROM unnest($6, f.x) WITH ORDINALITY AS u(metric, v, i)
+                             ORDER BY 2 DESC LIMIT 3) d
+                     WHERE d.c > 0)
+               END
+          FROM (%s) f
+         ORDER BY f.account_id$q$, health_score.account_features_sql(m.features))
+        USING as_of, m.coefficients, m.name, m.version, m.center, m.features;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz) IS
+'Churn risk 0-100 % of every account live at as_of under the newest active account churn model (train_account_churn_model), from the account''s metric sub-scores at as_of; NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when no account model has been trained.';
+
+CREATE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
+RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,
+               contribution float8, odds_multiplier float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models;
+    x float8[];
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    SELECT * INTO m FROM health_score.churn_models c
+     WHERE c.kind = 'account' AND c.active ORDER BY c.trained_at DESC, c.name LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no account churn model has been trained' USING ERRCODE = 'undefined_object',
+            HINT = 'Train one with train_account_churn_model.';
+    END IF;
+    EXECUTE format('SELECT f.x FROM (%s) f WHERE f.account_id = $2', health_score.account_features_sql(m.features))
+       INTO x USING as_of, account_id;
+    IF x IS NULL THEN
+        RAISE EXCEPTION 'account "%" is not live at %', account_id, as_of USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY SELECT * FROM health_score.churn_drivers(m.name, x);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
+'Why an account is at risk, under the newest active account churn model: each metric''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers).';
+
+CREATE FUNCTION health_score.revenue_at_risk(as_of timestamptz DEFAULT now())
+RETURNS TABLE (grouping_by text, group_value text, accounts bigint, accounts_with_risk bigint,
+               mrr numeric, mrr_with_risk numeric, revenue_at_risk float8, risk_share float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN grouping(s.band, a.segment, a.owner) = 7 THEN 'all'
+                WHEN grouping(s.band) = 0 THEN 'band'
+                WHEN grouping(a.segment) = 0 THEN 'segment'
+                ELSE 'owner' END,
+           coalesce(s.band, a.segment, a.owner::text),
+           count(*), count(r.churn_risk),
+           sum(a.mrr), sum(a.mrr) FILTER (WHERE r.churn_risk IS NOT NULL),
+           sum(a.mrr::float8 * r.churn_risk / 100),
+           sum(a.mrr::float8 * r.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE r.churn_risk IS NOT NULL), 0)
+      FROM health_score.account_scores(as_of) s
+      JOIN health_score.accounts a ON a.account_id = s.account_id
+      LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
+     GROUP BY GROUPING SETS ((), (s.band), (a.segment), (a.owner))
+     ORDER BY 1, 7 DESC NULLS LAST, 2
+$$;
+
+COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
+'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk.';
+
+CREATE VIEW health_score.revenue_at_risk AS
+SELECT * FROM health_score.revenue_at_risk(
+    coalesce(nullif(pg_catalog.current_setting('health_score.as_of', true), '')::timestamptz, pg_catalog.now()));
+
+COMMENT ON VIEW health_score.revenue_at_risk IS
+'Revenue at risk now (or at the setting health_score.as_of): MRR x churn probability summed in total and by band, segment and owner.';
+COMMENT ON COLUMN health_score.revenue_at_risk.grouping_by IS 'all, band, segment or owner.';
+COMMENT ON COLUMN health_score.revenue_at_risk.group_value IS 'The band, segment or owner; NULL for accounts without one (and for the total).';
+COMMENT ON COLUMN health_score.revenue_at_risk.accounts IS 'Live accounts in the group.';
+COMMENT ON COLUMN health_score.revenue_at_risk.accounts_with_risk IS 'Of those, accounts with a known churn risk.';
+COMMENT ON COLUMN health_score.revenue_at_risk.mrr IS 'Monthly recurring revenue of the group.';
+COMMENT ON COLUMN health_score.revenue_at_risk.mrr_with_risk IS 'MRR of the accounts with a known churn risk.';
+COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk IS 'Sum of MRR x churn probability: the monthly revenue expected to be lost.';
+COMMENT ON COLUMN health_score.revenue_at_risk.risk_share IS 'revenue_at_risk / mrr_with_risk: the MRR-weighted churn probability.';
+
+CREATE VIEW health_score.account_churn AS
+SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
+       r.churn_risk, (a.mrr::float8 * r.churn_risk / 100) AS revenue_at_risk, r.top_drivers,
+       r.missing_metrics, r.model, r.model_version
+  FROM health_score.account_churn_risk(
+           coalesce(nullif(pg_catalog.current_setting('health_score.as_of', true), '')::timestamptz, pg_catalog.now())) r
+  JOIN health_score.accounts a ON a.account_id = r.account_id
+  LEFT JOIN health_score.account_scores(
+           coalesce(nullif(pg_catalog.current_setting('health_score.as_of', true), '')::timestamptz, pg_catalog.now())) s
+    ON s.account_id = r.account_id
+ ORDER BY r.churn_risk DESC NULLS LAST, a.account_id;
+
+COMMENT ON VIEW health_score.account_churn IS
+'Every live account with its churn risk under the newest account churn model, highest risk first, beside its health score: MRR at risk and the metrics that drive the risk. Empty until an account model is trained.';
+COMMENT ON COLUMN health_score.account_churn.account_id IS 'The account''s key.';
+COMMENT ON COLUMN health_score.account_churn.name IS 'Display name.';
+COMMENT ON COLUMN health_score.account_churn.segment IS 'Segment.';
+COMMENT ON COLUMN health_score.account_churn.owner IS 'Role of the account''s customer-success manager.';
+COMMENT ON COLUMN health_score.account_churn.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN health_score.account_churn.score IS 'Health score 0-100.';
+COMMENT ON COLUMN health_score.account_churn.band IS 'Action band.';
+COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; NULL when a metric the model needs had no data.';
+COMMENT ON COLUMN health_score.account_churn.revenue_at_risk IS 'MRR x churn probability.';
+COMMENT ON COLUMN health_score.account_churn.top_drivers IS 'Up to three metrics pushing the risk above the average account''s, with their contribution to the log-odds.';
+COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data.';
+COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used.';
+COMMENT ON COLUMN health_score.account_churn.model_version IS 'Its version.';

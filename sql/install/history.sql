@@ -70,6 +70,16 @@ COMMENT ON COLUMN health_score.metric_history.sub_score IS 'The metric sub-score
 COMMENT ON COLUMN health_score.metric_history.effective_weight IS 'The share of the composite the metric carried at that date.';
 COMMENT ON COLUMN health_score.metric_history.contribution IS 'Points of the composite score the metric contributed (effective_weight * sub_score).';
 
+-- History follows the accounts' row-level security: a role sees the history of the accounts it
+-- can see in health_score.accounts (all of them unless restrict_accounts_to_owners() is on).
+-- The table owner (who takes the snapshots) is not restricted.
+ALTER TABLE health_score.score_history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE health_score.metric_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible_accounts ON health_score.score_history FOR SELECT
+    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
+CREATE POLICY visible_accounts ON health_score.metric_history FOR SELECT
+    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
+
 SELECT pg_catalog.pg_extension_config_dump('health_score.score_history', '');
 SELECT pg_catalog.pg_extension_config_dump('health_score.metric_history', '');
 
@@ -187,6 +197,11 @@ BEGIN
             to_char(day, 'YYYY-MM-DD'), done, total, accounts;
         RETURN NEXT;
     END LOOP;
+    -- Fresh statistics, so that backtests and trends over the new rows get sound plans.
+    IF pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
+        ANALYZE health_score.score_history;
+        ANALYZE health_score.metric_history;
+    END IF;
 END
 $$;
 
@@ -477,16 +492,12 @@ COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighte
 
 -- Change attribution --------------------------------------------------------------------------
 
--- attribution(from_date, to_date): the score change of each account split per metric, with the
--- part due to a configuration change apart.
-CREATE FUNCTION health_score.attribution(from_date date, to_date date)
-RETURNS TABLE (account_id text, component text, dimension text, metric text,
-               from_sub_score float8, to_sub_score float8, from_weight float8, to_weight float8,
-               change float8)
+-- attribution_check(from_date, to_date): refuses dates attribution cannot compare.
+CREATE FUNCTION health_score.attribution_check(from_date date, to_date date)
+RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
 BEGIN
     IF from_date IS NULL OR to_date IS NULL THEN
         RAISE EXCEPTION 'from_date and to_date must not be NULL'
@@ -505,6 +516,24 @@ BEGIN
         RAISE EXCEPTION 'no snapshot for to_date %', to_char(to_date, 'YYYY-MM-DD')
             USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
     END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.attribution_check(date, date) IS
+'Raises an error unless from_date and to_date are given, in order, and both have a snapshot in score_history; used by attribution() and attribution_summary().';
+
+-- attribution(from_date, to_date): the score change of each account split per metric, with the
+-- part due to a configuration change apart.
+CREATE FUNCTION health_score.attribution(from_date date, to_date date)
+RETURNS TABLE (account_id text, component text, dimension text, metric text,
+               from_sub_score float8, to_sub_score float8, from_weight float8, to_weight float8,
+               change float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.attribution_check(from_date, to_date);
 
     RETURN QUERY
     WITH pair AS (
@@ -572,9 +601,13 @@ RETURNS TABLE (account_id text, from_score float8, to_score float8, change float
                product_change float8, relationship_change float8, business_change float8,
                configuration_change float8, rounding_change float8, top_metric text,
                top_metric_change float8)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.attribution_check(from_date, to_date);
+    RETURN QUERY
     SELECT f.account_id, f.score, t.score, t.score - f.score,
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'product'), 0),
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'relationship'), 0),
@@ -586,7 +619,8 @@ AS $$
       FROM health_score.attribution(from_date, to_date) a
       JOIN health_score.score_history f ON f.account_id = a.account_id AND f.as_of = from_date
       JOIN health_score.score_history t ON t.account_id = a.account_id AND t.as_of = to_date
-     GROUP BY f.account_id, f.score, t.score
+     GROUP BY f.account_id, f.score, t.score;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.attribution_summary(date, date) IS
@@ -620,9 +654,12 @@ BEGIN
             RAISE EXCEPTION 'horizons must be positive numbers of days, got %', coalesce(h::text, 'NULL')
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        IF h > last_day - first_day THEN
-            RAISE EXCEPTION 'horizon of % days is longer than the score history (% to %, % days)',
-                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD'), last_day - first_day
+        IF NOT EXISTS (SELECT 1 FROM health_score.accounts a
+                         JOIN health_score.score_history s ON s.account_id = a.account_id
+                        WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL
+                          AND s.as_of <= a.churned_on - h) THEN
+            RAISE EXCEPTION 'horizon of % days: no churned account has a score that long before it churned (score history % to %)',
+                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD')
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Backfill further back, or ask for a shorter horizon.';
         END IF;
@@ -631,7 +668,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_check(integer[]) IS
-'Raises an error unless horizons is a non-empty list of positive numbers of days, none longer than the span of score_history; used by the backtest functions.';
+'Raises an error unless horizons is a non-empty list of positive numbers of days, each with at least one churned account scored that many days or more before it churned; used by the backtest functions.';
 
 -- backtest_points(horizons): the scored points a backtest compares.
 CREATE FUNCTION health_score.backtest_points(horizons integer[] DEFAULT '{30,60,90}')
@@ -676,7 +713,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_points(integer[]) IS
-'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Horizons must be positive and no longer than the span of score_history.';
+'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Each horizon must be positive and have at least one churned account scored that long before it churned.';
 
 -- backtest(horizons): did the scores predict churn N days ahead?
 CREATE FUNCTION health_score.backtest(horizons integer[] DEFAULT '{30,60,90}')
@@ -742,6 +779,37 @@ COMMENT ON FUNCTION health_score.backtest_bands(integer[]) IS
 -- Each has a unique index, so refresh() can use REFRESH MATERIALIZED VIEW CONCURRENTLY and
 -- readers are never blocked. Their columns carry the comments of the views they copy.
 
+CREATE MATERIALIZED VIEW health_score.account_health_mv AS
+    SELECT * FROM health_score.account_health;
+CREATE UNIQUE INDEX account_health_mv_account_id_idx ON health_score.account_health_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.account_health_mv IS
+'account_health as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.dimension_breakdown_mv AS
+    SELECT * FROM health_score.dimension_breakdown;
+CREATE UNIQUE INDEX dimension_breakdown_mv_account_id_dimension_idx
+    ON health_score.dimension_breakdown_mv (account_id, dimension);
+COMMENT ON MATERIALIZED VIEW health_score.dimension_breakdown_mv IS
+'dimension_breakdown as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.band_summary_mv AS
+    SELECT * FROM health_score.band_summary;
+CREATE UNIQUE INDEX band_summary_mv_band_idx ON health_score.band_summary_mv (band);
+COMMENT ON MATERIALIZED VIEW health_score.band_summary_mv IS
+'band_summary as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.action_queue_mv AS
+    SELECT * FROM health_score.action_queue;
+CREATE UNIQUE INDEX action_queue_mv_account_id_idx ON health_score.action_queue_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.action_queue_mv IS
+'action_queue as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.upsell_candidates_mv AS
+    SELECT * FROM health_score.upsell_candidates;
+CREATE UNIQUE INDEX upsell_candidates_mv_account_id_idx ON health_score.upsell_candidates_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.upsell_candidates_mv IS
+'upsell_candidates as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
 CREATE MATERIALIZED VIEW health_score.score_trends_mv AS
     SELECT * FROM health_score.score_trends;
 CREATE UNIQUE INDEX score_trends_mv_account_id_idx ON health_score.score_trends_mv (account_id);
@@ -780,6 +848,7 @@ CREATE FUNCTION health_score.refresh()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     written integer;

@@ -1,0 +1,135 @@
+-- Account churn models: trained on the accounts' metric sub-scores at a date, with the churn
+-- label taken from accounts.churned_on; risk, drivers, weights and revenue at risk checked
+-- against the same numbers worked out directly in SQL.
+BEGIN;
+SELECT plan(25);
+
+CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(got = want OR abs(got - want) <= tol * greatest(abs(got), abs(want)), false)
+$$;
+-- u(key): a reproducible number in [0, 1) from a key.
+CREATE FUNCTION pg_temp.u(key text) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
+    SELECT (abs(hashtext(key)::bigint) % 100000) / 100000.0::float8
+$$;
+
+-- 400 accounts with a hidden health h; the healthier adopt more features, answer NPS higher and
+-- have a more engaged sponsor, and churn less in the 90 days after 2025-03-31. Accounts 391-400
+-- never answered NPS; accounts 1-5 churned before 2025-03-31 (not live then).
+CREATE TEMP TABLE hidden AS
+SELECT i, 'acct-' || lpad(i::text, 3, '0') AS account_id, pg_temp.u('h' || i) AS h FROM generate_series(1, 400) i;
+INSERT INTO health_score.accounts (account_id, name, segment, plan, owner, mrr, started_on, churned_on)
+SELECT account_id, 'Account ' || i, CASE WHEN i % 3 = 0 THEN 'enterprise' ELSE 'smb' END, 'standard',
+       CASE WHEN i % 2 = 0 THEN 'csm_a' ELSE 'csm_b' END, 100 + (i % 7) * 50, '2024-01-01',
+       CASE WHEN i <= 5 THEN date '2025-02-01'
+            WHEN pg_temp.u('c' || i) < 0.6 - 0.5 * h THEN date '2025-04-01' + (i % 80)
+            WHEN pg_temp.u('c' || i) < 0.75 - 0.5 * h THEN date '2025-08-01' END
+  FROM hidden;
+INSERT INTO health_score.observations (account_id, metric, observed_at, value)
+SELECT account_id, 'feature_adoption', '2025-03-01', round(15 * (0.3 * h + 0.7 * pg_temp.u('f' || i)))
+  FROM hidden
+UNION ALL
+SELECT account_id, 'nps', '2025-03-01'::timestamptz - (k * interval '20 days'),
+       round(10 * (0.6 * h + 0.4 * pg_temp.u('n' || i || '-' || k)))
+  FROM hidden, generate_series(0, 2) k WHERE i <= 390
+UNION ALL
+SELECT account_id, 'executive_sponsor', '2025-02-15', floor(4 * (0.5 * h + 0.5 * pg_temp.u('e' || i)))
+  FROM hidden;
+
+SELECT is((SELECT count(*) FROM health_score.account_churn_risk('2025-03-31')), 0::bigint,
+          'account_churn_risk is empty before any account model is trained');
+SELECT throws_ok($$SELECT * FROM health_score.account_churn_drivers('acct-010', '2025-03-31')$$, '42704',
+                 'no account churn model has been trained', 'account_churn_drivers without a model');
+
+CREATE TEMP TABLE m AS SELECT * FROM health_score.train_account_churn_model('accounts', '2025-03-31', '90 days',
+    ARRAY['feature_adoption', 'nps', 'executive_sponsor']);
+
+-- The same rows built by hand from metric_scores and accounts, fitted as a plain table.
+CREATE TABLE public.churn_accounts_by_hand AS
+SELECT a.account_id,
+       max(ms.sub_score) FILTER (WHERE ms.metric = 'feature_adoption') AS feature_adoption,
+       max(ms.sub_score) FILTER (WHERE ms.metric = 'nps') AS nps,
+       max(ms.sub_score) FILTER (WHERE ms.metric = 'executive_sponsor') AS executive_sponsor,
+       a.churned_on > '2025-03-31' AND a.churned_on <= '2025-06-29' AS churned
+  FROM health_score.accounts a
+  LEFT JOIN health_score.metric_scores('2025-03-31') ms ON ms.account_id = a.account_id
+ WHERE a.churned_on IS NULL OR a.churned_on > '2025-03-31'
+ GROUP BY a.account_id, a.churned_on;
+UPDATE public.churn_accounts_by_hand SET churned = false WHERE churned IS NULL;
+CREATE TEMP TABLE by_hand AS SELECT * FROM health_score.train_churn_model('by_hand', 'public.churn_accounts_by_hand',
+    ARRAY['feature_adoption', 'nps', 'executive_sponsor'], 'churned');
+
+SELECT is((SELECT (kind, rows_used, rows_skipped) FROM m), ('account'::text, 385::bigint, 10::bigint),
+          'the 395 accounts live at as_of take part; the 10 without NPS are skipped');
+SELECT is((SELECT positives FROM m),
+          (SELECT count(*) FROM health_score.accounts WHERE churned_on > '2025-03-31' AND churned_on <= '2025-06-29'
+              AND account_id NOT IN ('acct-391','acct-392','acct-393','acct-394','acct-395','acct-396','acct-397','acct-398','acct-399','acct-400')),
+          'positives: accounts that churned within 90 days after as_of');
+SELECT ok((SELECT bool_and(pg_temp.near(a, b, 1e-12)) FROM unnest((SELECT coefficients FROM m), (SELECT coefficients FROM by_hand)) u(a, b)),
+          'the account model equals a model fitted on the same rows assembled by hand');
+SELECT ok((SELECT auc BETWEEN 0.6 AND 0.95 FROM m), 'the hidden health is found (AUC between 0.6 and 0.95)');
+SELECT ok((SELECT bool_and(coefficient < 0) FROM health_score.churn_model_terms WHERE name = 'accounts' AND position > 0),
+          'every healthy sub-score lowers churn');
+SELECT is((SELECT (as_of, horizon) FROM m), ('2025-03-31'::timestamptz, '90 days'::interval), 'as_of and horizon recorded');
+
+-- Risk per account, by hand: 100 / (1 + exp(-(b0 + sum b_j x_j))).
+CREATE TEMP TABLE risk AS SELECT * FROM health_score.account_churn_risk('2025-03-31');
+SELECT is((SELECT count(*) FROM risk), 395::bigint, 'one row per account live at as_of');
+SELECT is((SELECT count(*) FROM risk WHERE churn_risk IS NULL), 10::bigint, 'accounts missing a metric have a NULL risk');
+SELECT is((SELECT missing_metrics FROM risk WHERE account_id = 'acct-400'), ARRAY['nps'], 'and the missing metric is named');
+SELECT is((SELECT count(*) FROM risk r JOIN public.churn_accounts_by_hand h USING (account_id)
+            WHERE r.churn_risk IS NOT NULL
+              AND NOT pg_temp.near(r.churn_risk,
+                  100 / (1 + exp(-((SELECT coefficients[1] FROM m) + (SELECT coefficients[2] FROM m) * h.feature_adoption
+                                   + (SELECT coefficients[3] FROM m) * h.nps + (SELECT coefficients[4] FROM m) * h.executive_sponsor))), 1e-12)),
+          0::bigint, 'every risk equals the logistic formula worked by hand');
+SELECT is((SELECT (model, model_version) FROM risk LIMIT 1), ('accounts'::text, 1), 'the model and version are named');
+
+-- Drivers: contributions add up to the log-odds minus the average account's.
+CREATE TEMP TABLE drv AS SELECT * FROM health_score.account_churn_drivers('acct-010', '2025-03-31');
+SELECT ok(pg_temp.near((SELECT sum(contribution) FROM drv),
+          (SELECT ln(r.churn_risk / (100 - r.churn_risk)) FROM risk r WHERE account_id = 'acct-010')
+          - (SELECT coefficients[1] + coefficients[2] * center[1] + coefficients[3] * center[2] + coefficients[4] * center[3] FROM m), 1e-9),
+          'drivers add up to the log-odds relative to the average account');
+SELECT is((SELECT array_agg(metric ORDER BY rank) FROM drv),
+          (SELECT array_agg(metric ORDER BY contribution DESC) FROM drv), 'drivers ranked by contribution');
+SELECT is((SELECT top_drivers FROM risk WHERE account_id = 'acct-010'),
+          (SELECT string_agg(metric || ' ' || to_char(contribution, 'FMSG990.00'), ', ' ORDER BY rank) FROM drv WHERE contribution > 0),
+          'top_drivers lists the metrics pushing the risk up');
+
+-- Influence and weights.
+SELECT is((SELECT array_agg(feature ORDER BY rank) FROM health_score.churn_feature_influence('accounts')),
+          (SELECT array_agg(term ORDER BY abs(standardized_coefficient) DESC) FROM health_score.churn_model_terms
+            WHERE name = 'accounts' AND position > 0), 'influence ranks by the size of the standardised coefficient');
+SELECT ok(pg_temp.near((SELECT sum(suggested_weight) FROM health_score.suggest_weights('accounts')), 1, 1e-12),
+          'suggested weights are shares summing to 1');
+SELECT ok((SELECT bool_and(pg_temp.near(weight_in_dimension, suggested_weight / d.total, 1e-12))
+             FROM health_score.suggest_weights('accounts') w
+             JOIN (SELECT dimension, sum(suggested_weight) AS total FROM health_score.suggest_weights('accounts') GROUP BY 1) d USING (dimension)),
+          'weights within a dimension are the shares of that dimension');
+SELECT is((SELECT array_agg(dimension ORDER BY feature) FROM health_score.suggest_weights('accounts')),
+          ARRAY['relationship', 'product', 'relationship'], 'each metric''s dimension');
+
+-- Revenue at risk: sum of MRR x probability, overall and by band, segment and owner.
+CREATE TEMP TABLE rar AS SELECT * FROM health_score.revenue_at_risk('2025-03-31');
+SELECT ok(pg_temp.near((SELECT revenue_at_risk FROM rar WHERE grouping_by = 'all'),
+          (SELECT sum(a.mrr * r.churn_risk / 100)::float8 FROM risk r JOIN health_score.accounts a USING (account_id)), 1e-12),
+          'total revenue at risk = sum of MRR x churn probability');
+SELECT ok((SELECT bool_and(pg_temp.near(t, (SELECT revenue_at_risk FROM rar WHERE grouping_by = 'all'), 1e-12))
+             FROM (SELECT sum(revenue_at_risk) AS t FROM rar WHERE grouping_by <> 'all' GROUP BY grouping_by) x),
+          'band, segment and owner groups each add up to the total');
+SELECT is((SELECT array_agg(group_value ORDER BY group_value) FROM rar WHERE grouping_by = 'owner'),
+          ARRAY['csm_a', 'csm_b']::text[], 'by owner');
+
+-- Bad input.
+SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', now(), '90 days')$$, '22023', NULL,
+                 'a horizon that has not passed yet is refused');
+SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', '2025-03-31', '90 days', ARRAY['nope'])$$, '42704',
+                 'metric "nope" is not in health_score.metrics', 'an unknown metric is named');
+
+SELECT diag('account model: ' || (SELECT rows_used || ' accounts, ' || positives || ' churned, AUC ' || round(auc::numeric, 3)
+                                    || ', coefficients ' || coefficients::text FROM m)
+            || '; revenue at risk ' || (SELECT round(revenue_at_risk::numeric, 2) FROM rar WHERE grouping_by = 'all')
+            || '; acct-010 drivers: ' || (SELECT top_drivers FROM risk WHERE account_id = 'acct-010'));
+SELECT * FROM finish();
+ROLLBACK;

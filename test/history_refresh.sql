@@ -1,0 +1,85 @@
+-- refresh() and the dashboard materialized views: each can be refreshed concurrently, each
+-- equals its view after a refresh, every history object is documented, and the history follows
+-- the accounts' row-level security.
+BEGIN;
+SELECT plan(16);
+
+SET LOCAL timezone = 'UTC';
+SET LOCAL jit = off;
+SET LOCAL client_min_messages = warning;
+SELECT setseed(0.75);
+
+INSERT INTO health_score.accounts (account_id, segment, mrr, owner)
+SELECT format('m%s', lpad(i::text, 3, '0')), (ARRAY['smb', 'enterprise', NULL])[1 + i % 3], 100 * i,
+       CASE WHEN i <= 5 THEN 'history_csm_a' ELSE 'history_csm_b' END
+  FROM generate_series(1, 60) i;
+INSERT INTO health_score.observations (account_id, metric, observed_at, value)
+SELECT a.account_id, m.input, now() - random() * interval '90 days', round((random() * 100)::numeric, 1)
+  FROM health_score.accounts a CROSS JOIN (SELECT DISTINCT input FROM health_score.metrics) m
+ CROSS JOIN generate_series(1, 4);
+
+-- ==== the materialized views ========================================================================
+SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm' ORDER BY 1),
+          '{account_health_mv,action_queue_mv,alerts_mv,band_summary_mv,dimension_breakdown_mv,score_trends_mv,upsell_candidates_mv}',
+          'a materialized view per dashboard view');
+SELECT is((SELECT count(*) FROM pg_class c
+            WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm'
+              AND NOT EXISTS (SELECT 1 FROM pg_index i
+                               WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid
+                                 AND i.indpred IS NULL AND i.indexprs IS NULL)),
+          0::bigint, 'each has a plain unique index, as REFRESH ... CONCURRENTLY requires');
+
+SELECT is(health_score.refresh(), 60, 'refresh() snapshots today and returns the accounts written');
+SELECT is((SELECT count(*) FROM health_score.score_history WHERE as_of = current_date), 60::bigint,
+          'today''s snapshot is in the history');
+
+-- After a refresh each materialized view holds what its view shows (same moment: the views read
+-- health_score.as_of, pinned here to the transaction's start, which refresh() also sees).
+SELECT set_config('health_score.as_of', now()::text, true);
+SELECT health_score.refresh();
+SELECT set_eq($$SELECT * FROM health_score.account_health_mv$$, $$SELECT * FROM health_score.account_health$$,
+              'account_health_mv = account_health');
+SELECT set_eq($$SELECT * FROM health_score.dimension_breakdown_mv$$, $$SELECT * FROM health_score.dimension_breakdown$$,
+              'dimension_breakdown_mv = dimension_breakdown');
+SELECT set_eq($$SELECT * FROM health_score.band_summary_mv$$, $$SELECT * FROM health_score.band_summary$$,
+              'band_summary_mv = band_summary');
+SELECT set_eq($$SELECT * FROM health_score.action_queue_mv$$, $$SELECT * FROM health_score.action_queue$$,
+              'action_queue_mv = action_queue');
+SELECT set_eq($$SELECT * FROM health_score.upsell_candidates_mv$$, $$SELECT * FROM health_score.upsell_candidates$$,
+              'upsell_candidates_mv = upsell_candidates');
+SELECT set_eq($$SELECT * FROM health_score.score_trends_mv$$, $$SELECT * FROM health_score.score_trends$$,
+              'score_trends_mv = score_trends');
+SELECT set_eq($$SELECT * FROM health_score.alerts_mv$$, $$SELECT * FROM health_score.alerts$$,
+              'alerts_mv = alerts');
+SELECT is((SELECT count(*) FROM health_score.account_health_mv), 60::bigint, 'and they are not empty');
+
+-- ==== documentation ==================================================================================
+SELECT is(ARRAY(SELECT c.relname || '.' || a.attname
+                  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                 WHERE c.relnamespace = 'health_score'::regnamespace
+                   AND (c.relname IN ('score_history', 'metric_history', 'alert_rules', 'score_trends', 'band_changes',
+                                      'effective_alert_rules', 'alerts') OR c.relkind = 'm')
+                   AND col_description(c.oid, a.attnum) IS NULL
+                 ORDER BY 1),
+          '{}'::text[], 'every column of the history tables, views and materialized views has a comment');
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
+                 WHERE p.pronamespace = 'health_score'::regnamespace
+                   AND p.proname IN ('snapshot', 'backfill', 'sparkline', 'band_rank', 'trends', 'alerts_at',
+                                     'attribution', 'attribution_check', 'attribution_summary', 'backtest_check', 'backtest_points',
+                                     'backtest', 'backtest_bands', 'refresh', 'schedule_refresh', 'unschedule_refresh')
+                   AND obj_description(p.oid, 'pg_proc') IS NULL),
+          '{}'::text[], 'every history function has a comment');
+
+-- ==== row-level security ================================================================================
+CREATE ROLE history_csm_a NOLOGIN IN ROLE health_score_csm;
+SELECT health_score.restrict_accounts_to_owners();
+SET LOCAL ROLE history_csm_a;
+SELECT is((SELECT count(*) FROM health_score.score_history), 5::bigint,
+          'a CSM sees the history of its own five accounts only (today''s snapshot, taken twice, kept once)');
+SELECT is((SELECT count(DISTINCT account_id) FROM health_score.metric_history), 5::bigint,
+          'and their metric history only');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
