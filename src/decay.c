@@ -153,28 +153,13 @@ decay_accum(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_avg", true);
 	float8	   *s = HS_STATE_VALUES(state);
 	TimestampTz as_of;
-	TimestampTz observed_at;
+	double		observed_at;
 	double		value;
 
 	as_of = hs_decay_settings(fcinfo, s);
 
-	/* an unknown value or time is no observation */
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_ARRAYTYPE_P(state);
-
-	observed_at = PG_GETARG_TIMESTAMPTZ(2);
-	if (TIMESTAMP_NOT_FINITE(observed_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("observed_at must be a finite timestamp")));
-	value = PG_GETARG_FLOAT8(1);
-	hs_check_finite(value, "value");
-
-	/* point in time: what happened after as_of does not exist yet (exact, in microseconds) */
-	if (observed_at > as_of)
-		PG_RETURN_ARRAYTYPE_P(state);
-
-	hs_decay_add(s, (double) observed_at, value);
+	if (hs_observation_arg(fcinfo, as_of, &observed_at, &value))
+		hs_decay_add(s, observed_at, value);
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 

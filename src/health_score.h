@@ -81,6 +81,8 @@ extern void hs_decay_add(float8 *s, double t, double value);
 extern void hs_decay_merge(float8 *s1, const float8 *s2);
 extern double hs_decay_sum(const float8 *s);
 
+extern bool hs_observation_arg(FunctionCallInfo fcinfo, TimestampTz as_of, double *observed_at,
+							   double *value);
 extern float8 *hs_float8_array(ArrayType *array, const char *arg, int *length);
 extern ArrayType *hs_state_arg(FunctionCallInfo fcinfo, int argno, int length,
 								const char *aggname, bool writable);

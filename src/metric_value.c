@@ -91,7 +91,7 @@ metric_value_accum(PG_FUNCTION_ARGS)
 	float8	   *s = HS_STATE_VALUES(state);
 	MetricKind	kind = metric_kind_arg(fcinfo);
 	TimestampTz as_of = hs_decay_settings(fcinfo, s);
-	TimestampTz observed_at;
+	double		observed_at;
 	double		value;
 
 	if (s[METRIC_KIND] == METRIC_UNSET)
@@ -101,24 +101,13 @@ metric_value_accum(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("aggregation must be the same for every row of a group")));
 
-	/* an unknown value or time is no observation */
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (!hs_observation_arg(fcinfo, as_of, &observed_at, &value))
 		PG_RETURN_ARRAYTYPE_P(state);
-	observed_at = PG_GETARG_TIMESTAMPTZ(2);
-	if (TIMESTAMP_NOT_FINITE(observed_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("observed_at must be a finite timestamp")));
-	value = PG_GETARG_FLOAT8(1);
-	hs_check_finite(value, "value");
-	if (observed_at > as_of)
-		PG_RETURN_ARRAYTYPE_P(state);
-
 	if (metric_kind_decays(kind))
-		hs_decay_add(s, (double) observed_at, value);
+		hs_decay_add(s, observed_at, value);
 	else
 	{
-		metric_keep_latest(s, (double) observed_at, value, s[DECAY_COUNT] == 0);
+		metric_keep_latest(s, observed_at, value, s[DECAY_COUNT] == 0);
 		s[DECAY_COUNT] += 1;
 	}
 	PG_RETURN_ARRAYTYPE_P(state);
