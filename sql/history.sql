@@ -15,6 +15,14 @@ SELECT error_of($$SELECT * FROM health_score.backfill(NULL, '2024-02-01', '1 day
 SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', NULL)$$);
 SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '9999-01-01', '1 day')$$);
 
+-- backfill reports its progress as it goes
+INSERT INTO health_score.accounts (account_id, started_on) VALUES ('r1', '2023-12-01'), ('r2', '2024-01-02');
+SELECT as_of, accounts FROM health_score.backfill('2024-01-01', '2024-01-15', '1 week');
+SELECT as_of, account_id, score, reason FROM health_score.score_history ORDER BY as_of, account_id;
+DELETE FROM health_score.score_history;
+DELETE FROM health_score.metric_history;
+DELETE FROM health_score.accounts;
+
 -- attribution
 SELECT error_of($$SELECT * FROM health_score.attribution('2024-03-01', '2024-02-01')$$);
 SELECT error_of($$SELECT * FROM health_score.attribution('2024-01-01', NULL)$$);
@@ -23,6 +31,7 @@ SELECT error_of($$SELECT * FROM health_score.attribution_summary('2024-03-01', '
 
 -- backtest
 SELECT error_of($$SELECT * FROM health_score.backtest()$$);
+INSERT INTO health_score.accounts (account_id, churned_on) VALUES ('a', '2024-04-01');
 INSERT INTO health_score.score_history (as_of, account_id, score, config_version)
 VALUES ('2024-01-01', 'a', 50, 1), ('2024-04-01', 'a', 50, 1);
 SELECT error_of($$SELECT * FROM health_score.backtest('{0}')$$);
@@ -34,6 +43,7 @@ SELECT error_of($$SELECT * FROM health_score.backtest('{30,365}')$$);
 SELECT error_of($$SELECT * FROM health_score.backtest_points('{92}')$$);
 SELECT error_of($$SELECT * FROM health_score.backtest_bands('{-30}')$$);
 DELETE FROM health_score.score_history;
+DELETE FROM health_score.accounts;
 
 -- sparkline
 SELECT health_score.sparkline('{0,20,40,60,80,100}') AS scale,

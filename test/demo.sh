@@ -16,7 +16,7 @@ q() { local db=$1; shift; "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$
 cleanup() { for db in $db1 $db2 $db3; do "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1; done; }
 trap cleanup EXIT
 
-echo "1..21"
+echo "1..24"
 cleanup
 for db in $db1 $db2 $db3; do
     "$PGBIN/createdb" "$db" && q "$db" -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $db"; exit 1; }
@@ -126,6 +126,8 @@ auc=$(q $db1 -c "WITH r AS (SELECT churned, rank() OVER (ORDER BY score DESC) AS
                  SELECT round((rank_sum - p * (p + 1) / 2.0) / (p * n), 3) FROM s")
 check "the score ranks churners below stayers: monthly backtest ROC AUC > 0.65 (got $auc)" \
     "$(awk -v a="$auc" 'BEGIN { print (a > 0.65) ? "t" : "f" }')" "t"
+check "the rank-sum AUC agrees with the auc_health aggregate" \
+    "$(q $db1 -c "SELECT round(health_score.auc_health(score, churned)::numeric, 3) FROM demo_backtest")" "$auc"
 
 # At the end date: bands, coverage, expansion.
 q $db1 -c "CREATE TABLE demo_end AS SELECT * FROM health_score.account_scores('2025-12-31')"
@@ -153,7 +155,13 @@ check "bad parameters are refused, naming them (accounts 0 and abc, end_date 12/
 check "a refused load leaves nothing half-written" \
     "$(q $db3 -c "SELECT count(*) FROM health_score.accounts")" "100"
 out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
-check "the dashboard prints its five panels" \
-    "$(echo "$out" | grep -cE 'The book of business|Accounts and MRR per band|The ten riskiest accounts|Action queue|Upsell candidates')" "5"
+check "without a churn model the dashboard prints five panels" \
+    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Action queue|Largest revenue at risk|Upsell candidates)')" "5"
+model=$(q $db1 -v as_of=2025-12-31 -f sql/demo/churn_model.sql 2>&1)
+check "the demo trains an account churn model on its own churn ($(echo "$model" | sed "s/.*NOTICE: *//"))" \
+    "$(q $db1 -c "SELECT count(*) FROM health_score.churn_models WHERE name = 'demo_account_churn' AND kind = 'account' AND positives > 0")" "1"
+out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
+check "with it the dashboard adds the revenue at risk: six panels" \
+    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Action queue|Largest revenue at risk|Upsell candidates)')" "6"
 
 [ "$failed" -eq 0 ]

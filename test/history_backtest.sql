@@ -1,7 +1,7 @@
 -- backtest(): which points it compares, and the AUC, false positives/negatives, band churn rates
 -- and lift worked out by hand on a small score history.
 BEGIN;
-SELECT plan(17);
+SELECT plan(19);
 
 SET LOCAL timezone = 'UTC';
 
@@ -115,8 +115,12 @@ SELECT throws_ok($$SELECT * FROM health_score.backtest('{30,NULL}')$$, '22023',
 SELECT throws_ok($$SELECT * FROM health_score.backtest('{}')$$, '22023', NULL, 'no horizon is refused');
 SELECT throws_ok($$SELECT * FROM health_score.backtest(NULL)$$, '22023', NULL, 'NULL horizons are refused');
 SELECT throws_ok($$SELECT * FROM health_score.backtest('{200}')$$, '22023',
-                 'horizon of 200 days is longer than the score history (2024-01-01 to 2024-06-30, 181 days)',
+                 'horizon of 200 days: no churned account has a score that long before it churned (score history 2024-01-01 to 2024-06-30)',
                  'a horizon longer than the history is refused, naming the history''s span');
+SELECT throws_ok($$SELECT * FROM health_score.backtest('{172}')$$, '22023', NULL,
+                 'the longest churned life in the history is 171 days (s4): 172 is refused');
+SELECT results_eq($$SELECT horizon_days, churned FROM health_score.backtest('{171}')$$,
+                  $$VALUES (171, 1::bigint)$$, 'and 171 compares s4 alone');
 SELECT throws_ok($$SELECT * FROM health_score.backtest_bands('{0}')$$, '22023', NULL,
                  'backtest_bands checks its horizons too');
 DELETE FROM health_score.score_history;

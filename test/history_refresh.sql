@@ -66,7 +66,7 @@ SELECT is(ARRAY(SELECT c.relname || '.' || a.attname
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                  WHERE p.pronamespace = 'health_score'::regnamespace
                    AND p.proname IN ('snapshot', 'backfill', 'sparkline', 'band_rank', 'trends', 'alerts_at',
-                                     'attribution', 'attribution_summary', 'backtest_check', 'backtest_points',
+                                     'attribution', 'attribution_check', 'attribution_summary', 'backtest_check', 'backtest_points',
                                      'backtest', 'backtest_bands', 'refresh', 'schedule_refresh', 'unschedule_refresh')
                    AND obj_description(p.oid, 'pg_proc') IS NULL),
           '{}'::text[], 'every history function has a comment');

@@ -1,7 +1,7 @@
 -- snapshot(), backfill() and attribution() against the live scoring: a snapshot of a date is
 -- account_scores(that date); running it twice replaces; attribution sums to the score change.
 BEGIN;
-SELECT plan(31);
+SELECT plan(34);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL client_min_messages = warning;
@@ -148,6 +148,21 @@ SELECT cmp_ok((SELECT count(*) FROM health_score.attribution('2024-01-20', '2024
 SELECT is((SELECT count(*) FROM health_score.attribution('2024-01-20', '2024-03-20')
             WHERE component = 'metric' AND dimension IS NULL), 0::bigint,
           'every metric row names its dimension');
+
+-- ==== churn risk ================================================================================
+-- With an account churn model trained, snapshots carry account_churn_risk(as_of).
+UPDATE health_score.accounts SET churned_on = '2024-03-25' WHERE account_id <= 'acc10';
+SELECT lives_ok($$SELECT health_score.train_account_churn_model('history test', '2024-02-15', '30 days',
+                    ARRAY['outcome_achievement', 'workflow_completion'],
+                    l2 => 1)$$, 'precondition: an account churn model trains');
+SELECT health_score.snapshot('2024-02-15');
+SELECT is((SELECT count(*) FROM health_score.score_history WHERE as_of = '2024-02-15' AND churn_risk IS NOT NULL),
+          (SELECT count(*) FROM health_score.account_churn_risk('2024-02-15') WHERE churn_risk IS NOT NULL),
+          'with a model, every account it can score has a churn risk in the snapshot');
+SELECT set_eq($$SELECT account_id, churn_risk FROM health_score.score_history WHERE as_of = '2024-02-15'$$,
+              $$SELECT s.account_id, r.churn_risk FROM health_score.account_scores('2024-02-15') s
+                  LEFT JOIN health_score.account_churn_risk('2024-02-15') r USING (account_id)$$,
+              'the snapshot''s churn risk is account_churn_risk at that date');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -29,6 +29,11 @@ CREATE TEMP TABLE dash_bands AS SELECT * FROM health_score.band_summary;
 CREATE TEMP TABLE dash_health AS SELECT * FROM health_score.account_health;
 CREATE TEMP TABLE dash_queue AS SELECT row_number() OVER () AS position, * FROM health_score.action_queue;
 CREATE TEMP TABLE dash_upsell AS SELECT row_number() OVER () AS position, * FROM health_score.upsell_candidates;
+-- Churn risk, when an account churn model has been trained (sql/demo/churn_model.sql).
+SELECT EXISTS (SELECT 1 FROM health_score.churn_models WHERE kind = 'account' AND active) AS has_model
+\gset
+CREATE TEMP TABLE dash_risk AS SELECT * FROM health_score.revenue_at_risk WHERE :'has_model'::boolean;
+CREATE TEMP TABLE dash_churn AS SELECT * FROM health_score.account_churn WHERE :'has_model'::boolean;
 
 \echo
 SELECT format('health_score demo: scored as of %s UTC', to_char(health_score.current_as_of(), 'YYYY-MM-DD HH24:MI')) AS title
@@ -44,16 +49,31 @@ SELECT (SELECT count(*) FROM health_score.accounts) AS accounts,
        (SELECT count(*) FROM health_score.observations) AS observations,
        (SELECT to_char(sum(mrr), 'FM999,999,999') FROM dash_health) AS "live MRR";
 
-\pset title 'Accounts and MRR per band (band_summary)'
+\pset title 'Accounts, MRR and revenue at risk per band (band_summary, revenue_at_risk)'
 SELECT b.band,
        CASE WHEN b.min_score IS NULL THEN 'coverage too low'
             ELSE format('%s-%s', b.min_score, CASE WHEN b.max_score = 100 THEN '100' ELSE '<' || b.max_score END) END AS scores,
        b.accounts, to_char(100 * b.share_of_accounts, 'FM990.0') || ' %' AS share,
        to_char(b.mrr, 'FM999,999,990') AS mrr, to_char(100 * b.share_of_mrr, 'FM990.0') || ' %' AS "MRR share",
-       round(b.average_score::numeric, 1) AS "mean score", c.focus
+       round(b.average_score::numeric, 1) AS "mean score",
+       to_char(r.revenue_at_risk, 'FM999,999,990') AS "MRR at risk",
+       to_char(100 * r.risk_share, 'FM990.0') || ' %' AS "mean churn risk",
+       c.focus
   FROM dash_bands b
   LEFT JOIN health_score.bands c USING (band)
+  LEFT JOIN dash_risk r ON r.grouping_by = 'band' AND r.group_value = b.band
  ORDER BY b.min_score DESC NULLS LAST;
+
+\if :has_model
+SELECT format('Churn risk comes from the account churn model %s v%s, trained on the %s accounts live on %s with'
+              || ' the metrics it needs (%s of them churned within %s; AUC %s on that data).',
+              name, version, to_char(rows_used, 'FM999,999'), to_char(as_of, 'YYYY-MM-DD'), positives, horizon,
+              round(auc::numeric, 3)) AS model
+  FROM health_score.churn_models WHERE kind = 'account' AND active ORDER BY trained_at DESC, name LIMIT 1
+\gset
+\echo :model
+\echo
+\endif
 
 \pset title 'The ten riskiest accounts and what pulls them down (account_health)'
 SELECT h.account_id AS account, h.name, h.segment, h.owner, to_char(h.mrr, 'FM999,990') AS mrr,
@@ -77,6 +97,21 @@ SELECT q.account_id AS account, q.name, q.owner, to_char(q.mrr, 'FM999,990') AS 
   FROM dash_queue q
  ORDER BY q.due_by NULLS LAST, q.mrr DESC NULLS LAST, q.position
  LIMIT :top;
+
+\if :has_model
+SELECT format('Largest revenue at risk (account_churn): MRR x churn risk, %s a month in all; the first %s',
+              to_char(revenue_at_risk, 'FM999,999,990'), :top) AS title
+  FROM dash_risk WHERE grouping_by = 'all'
+\gset
+\pset title :title
+SELECT c.account_id AS account, c.name, c.owner, to_char(c.mrr, 'FM999,990') AS mrr,
+       round(c.score::numeric, 1) AS score, c.band, to_char(c.churn_risk, 'FM990.0') || ' %' AS "churn risk",
+       to_char(c.revenue_at_risk, 'FM999,990') AS "at risk", c.top_drivers AS "drivers (log-odds)"
+  FROM dash_churn c
+ WHERE c.revenue_at_risk IS NOT NULL
+ ORDER BY c.revenue_at_risk DESC, c.account_id
+ LIMIT :top;
+\endif
 
 SELECT format('Upsell candidates (upsell_candidates): %s green accounts with expansion signals; the first %s',
               count(*), least(count(*), :top)) AS title

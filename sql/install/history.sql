@@ -197,6 +197,11 @@ BEGIN
             to_char(day, 'YYYY-MM-DD'), done, total, accounts;
         RETURN NEXT;
     END LOOP;
+    -- Fresh statistics, so that backtests and trends over the new rows get sound plans.
+    IF pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
+        ANALYZE health_score.score_history;
+        ANALYZE health_score.metric_history;
+    END IF;
 END
 $$;
 
@@ -487,16 +492,12 @@ COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighte
 
 -- Change attribution --------------------------------------------------------------------------
 
--- attribution(from_date, to_date): the score change of each account split per metric, with the
--- part due to a configuration change apart.
-CREATE FUNCTION health_score.attribution(from_date date, to_date date)
-RETURNS TABLE (account_id text, component text, dimension text, metric text,
-               from_sub_score float8, to_sub_score float8, from_weight float8, to_weight float8,
-               change float8)
+-- attribution_check(from_date, to_date): refuses dates attribution cannot compare.
+CREATE FUNCTION health_score.attribution_check(from_date date, to_date date)
+RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
 BEGIN
     IF from_date IS NULL OR to_date IS NULL THEN
         RAISE EXCEPTION 'from_date and to_date must not be NULL'
@@ -515,6 +516,24 @@ BEGIN
         RAISE EXCEPTION 'no snapshot for to_date %', to_char(to_date, 'YYYY-MM-DD')
             USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
     END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.attribution_check(date, date) IS
+'Raises an error unless from_date and to_date are given, in order, and both have a snapshot in score_history; used by attribution() and attribution_summary().';
+
+-- attribution(from_date, to_date): the score change of each account split per metric, with the
+-- part due to a configuration change apart.
+CREATE FUNCTION health_score.attribution(from_date date, to_date date)
+RETURNS TABLE (account_id text, component text, dimension text, metric text,
+               from_sub_score float8, to_sub_score float8, from_weight float8, to_weight float8,
+               change float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.attribution_check(from_date, to_date);
 
     RETURN QUERY
     WITH pair AS (
@@ -582,9 +601,13 @@ RETURNS TABLE (account_id text, from_score float8, to_score float8, change float
                product_change float8, relationship_change float8, business_change float8,
                configuration_change float8, rounding_change float8, top_metric text,
                top_metric_change float8)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM health_score.attribution_check(from_date, to_date);
+    RETURN QUERY
     SELECT f.account_id, f.score, t.score, t.score - f.score,
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'product'), 0),
            coalesce(sum(a.change) FILTER (WHERE a.dimension = 'relationship'), 0),
@@ -596,7 +619,8 @@ AS $$
       FROM health_score.attribution(from_date, to_date) a
       JOIN health_score.score_history f ON f.account_id = a.account_id AND f.as_of = from_date
       JOIN health_score.score_history t ON t.account_id = a.account_id AND t.as_of = to_date
-     GROUP BY f.account_id, f.score, t.score
+     GROUP BY f.account_id, f.score, t.score;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.attribution_summary(date, date) IS
@@ -630,9 +654,12 @@ BEGIN
             RAISE EXCEPTION 'horizons must be positive numbers of days, got %', coalesce(h::text, 'NULL')
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        IF h > last_day - first_day THEN
-            RAISE EXCEPTION 'horizon of % days is longer than the score history (% to %, % days)',
-                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD'), last_day - first_day
+        IF NOT EXISTS (SELECT 1 FROM health_score.accounts a
+                         JOIN health_score.score_history s ON s.account_id = a.account_id
+                        WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL
+                          AND s.as_of <= a.churned_on - h) THEN
+            RAISE EXCEPTION 'horizon of % days: no churned account has a score that long before it churned (score history % to %)',
+                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD')
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Backfill further back, or ask for a shorter horizon.';
         END IF;
@@ -641,7 +668,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_check(integer[]) IS
-'Raises an error unless horizons is a non-empty list of positive numbers of days, none longer than the span of score_history; used by the backtest functions.';
+'Raises an error unless horizons is a non-empty list of positive numbers of days, each with at least one churned account scored that many days or more before it churned; used by the backtest functions.';
 
 -- backtest_points(horizons): the scored points a backtest compares.
 CREATE FUNCTION health_score.backtest_points(horizons integer[] DEFAULT '{30,60,90}')
@@ -686,7 +713,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_points(integer[]) IS
-'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Horizons must be positive and no longer than the span of score_history.';
+'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Each horizon must be positive and have at least one churned account scored that long before it churned.';
 
 -- backtest(horizons): did the scores predict churn N days ahead?
 CREATE FUNCTION health_score.backtest(horizons integer[] DEFAULT '{30,60,90}')
