@@ -21,13 +21,6 @@
 #include "utils/array.h"
 #include "utils/timestamp.h"
 
-#define DECAY_STATE_LEN 6
-#define DECAY_COUNT 0
-#define DECAY_SUM_W 1
-#define DECAY_SUM_WV 2
-#define DECAY_REF 3
-#define DECAY_AS_OF 4
-#define DECAY_HALF_LIFE 5
 
 /* Interval length in microseconds, months counted as extract(epoch from ...) counts them. */
 static double
@@ -43,10 +36,10 @@ decay_interval_usecs(const Interval *span)
 
 /*
  * Read as_of and half_life (arguments 3 and 4); the first row fixes them for the group.
- * Returns as_of.
+ * Returns as_of. Shared with metric_value, whose state begins like this one.
  */
-static TimestampTz
-decay_check_settings(FunctionCallInfo fcinfo, float8 *s)
+TimestampTz
+hs_decay_settings(FunctionCallInfo fcinfo, float8 *s)
 {
 	TimestampTz as_of;
 	Interval   *half_life;
@@ -93,8 +86,8 @@ decay_check_settings(FunctionCallInfo fcinfo, float8 *s)
 }
 
 /* Add one observation with value at time t to the state. */
-static void
-decay_add(float8 *s, double t, double value)
+void
+hs_decay_add(float8 *s, double t, double value)
 {
 	double		half_life = s[DECAY_HALF_LIFE];
 
@@ -124,6 +117,34 @@ decay_add(float8 *s, double t, double value)
 	hs_check_sum(s[DECAY_SUM_WV], "the decayed sum of value");
 }
 
+/* Merge the decayed sums of s2 into s1 (both with observations, same settings). */
+void
+hs_decay_merge(float8 *s1, const float8 *s2)
+{
+	double		older_scale;
+
+	older_scale = exp2(-fabs(s1[DECAY_REF] - s2[DECAY_REF]) / s1[DECAY_HALF_LIFE]);
+	if (s2[DECAY_REF] > s1[DECAY_REF])
+	{
+		s1[DECAY_SUM_W] = s1[DECAY_SUM_W] * older_scale + s2[DECAY_SUM_W];
+		s1[DECAY_SUM_WV] = s1[DECAY_SUM_WV] * older_scale + s2[DECAY_SUM_WV];
+		s1[DECAY_REF] = s2[DECAY_REF];
+	}
+	else
+	{
+		s1[DECAY_SUM_W] += s2[DECAY_SUM_W] * older_scale;
+		s1[DECAY_SUM_WV] += s2[DECAY_SUM_WV] * older_scale;
+	}
+	s1[DECAY_COUNT] += s2[DECAY_COUNT];
+}
+
+/* The decayed sum with weights relative to as_of (the state holds them relative to ref). */
+double
+hs_decay_sum(const float8 *s)
+{
+	return s[DECAY_SUM_WV] * exp2(-(s[DECAY_AS_OF] - s[DECAY_REF]) / s[DECAY_HALF_LIFE]);
+}
+
 PG_FUNCTION_INFO_V1(decay_accum);
 /* decayed_avg / decayed_sum transition: (state, value, observed_at, as_of, half_life) */
 Datum
@@ -132,28 +153,13 @@ decay_accum(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_avg", true);
 	float8	   *s = HS_STATE_VALUES(state);
 	TimestampTz as_of;
-	TimestampTz observed_at;
+	double		observed_at;
 	double		value;
 
-	as_of = decay_check_settings(fcinfo, s);
+	as_of = hs_decay_settings(fcinfo, s);
 
-	/* an unknown value or time is no observation */
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_ARRAYTYPE_P(state);
-
-	observed_at = PG_GETARG_TIMESTAMPTZ(2);
-	if (TIMESTAMP_NOT_FINITE(observed_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("observed_at must be a finite timestamp")));
-	value = PG_GETARG_FLOAT8(1);
-	hs_check_finite(value, "value");
-
-	/* point in time: what happened after as_of does not exist yet (exact, in microseconds) */
-	if (observed_at > as_of)
-		PG_RETURN_ARRAYTYPE_P(state);
-
-	decay_add(s, (double) observed_at, value);
+	if (hs_observation_arg(fcinfo, as_of, &observed_at, &value))
+		hs_decay_add(s, observed_at, value);
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 
@@ -166,7 +172,6 @@ decay_combine(PG_FUNCTION_ARGS)
 	ArrayType  *state2 = hs_state_arg(fcinfo, 1, DECAY_STATE_LEN, "decayed_avg", false);
 	float8	   *s1 = HS_STATE_VALUES(state1);
 	float8	   *s2 = HS_STATE_VALUES(state2);
-	double		older_scale;
 
 	if (s2[DECAY_HALF_LIFE] == 0.0)
 		PG_RETURN_ARRAYTYPE_P(state1);
@@ -187,19 +192,7 @@ decay_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(state1);
 	}
 
-	older_scale = exp2(-fabs(s1[DECAY_REF] - s2[DECAY_REF]) / s1[DECAY_HALF_LIFE]);
-	if (s2[DECAY_REF] > s1[DECAY_REF])
-	{
-		s1[DECAY_SUM_W] = s1[DECAY_SUM_W] * older_scale + s2[DECAY_SUM_W];
-		s1[DECAY_SUM_WV] = s1[DECAY_SUM_WV] * older_scale + s2[DECAY_SUM_WV];
-		s1[DECAY_REF] = s2[DECAY_REF];
-	}
-	else
-	{
-		s1[DECAY_SUM_W] += s2[DECAY_SUM_W] * older_scale;
-		s1[DECAY_SUM_WV] += s2[DECAY_SUM_WV] * older_scale;
-	}
-	s1[DECAY_COUNT] += s2[DECAY_COUNT];
+	hs_decay_merge(s1, s2);
 	hs_check_sum(s1[DECAY_SUM_WV], "the decayed sum of value");
 	PG_RETURN_ARRAYTYPE_P(state1);
 }
@@ -227,6 +220,5 @@ decay_sum_final(PG_FUNCTION_ARGS)
 
 	if (s[DECAY_COUNT] == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(s[DECAY_SUM_WV] *
-					 exp2(-(s[DECAY_AS_OF] - s[DECAY_REF]) / s[DECAY_HALF_LIFE]));
+	PG_RETURN_FLOAT8(hs_decay_sum(s));
 }

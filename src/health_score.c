@@ -7,6 +7,7 @@
 #include "fmgr.h"
 #include "health_score.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
 
@@ -60,4 +61,30 @@ hs_state_arg(FunctionCallInfo fcinfo, int argno, int length, const char *aggname
 				 errmsg("%s: state must be a float8[] of %d elements without NULLs",
 						aggname, length)));
 	return state;
+}
+
+/*
+ * hs_observation_arg: the observation in arguments 1 (value) and 2 (observed_at) of a
+ * transition function. False when it does not count: a NULL value or time is no
+ * observation, and one after as_of does not exist yet (point in time, exact in
+ * microseconds). An infinite time or value is an error.
+ */
+bool
+hs_observation_arg(FunctionCallInfo fcinfo, TimestampTz as_of, double *observed_at, double *value)
+{
+	TimestampTz t;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		return false;
+	t = PG_GETARG_TIMESTAMPTZ(2);
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("observed_at must be a finite timestamp")));
+	*value = PG_GETARG_FLOAT8(1);
+	hs_check_finite(*value, "value");
+	if (t > as_of)
+		return false;
+	*observed_at = (double) t;
+	return true;
 }

@@ -13,6 +13,7 @@
 
 #include "fmgr.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 
 #define HS_SCORE_MIN 0.0
 #define HS_SCORE_MAX 100.0
@@ -63,6 +64,25 @@ hs_check_sum(double sum, const char *what)
 				 errmsg("%s is out of range for float8", what)));
 }
 
+/*
+ * Decay state (decay.c), float8[6]: {count, sum of weights, sum of weight * value, reference
+ * time, as_of, half_life}; metric_value's state starts with the same six.
+ */
+#define DECAY_STATE_LEN 6
+#define DECAY_COUNT 0
+#define DECAY_SUM_W 1
+#define DECAY_SUM_WV 2
+#define DECAY_REF 3
+#define DECAY_AS_OF 4
+#define DECAY_HALF_LIFE 5
+
+extern TimestampTz hs_decay_settings(FunctionCallInfo fcinfo, float8 *s);
+extern void hs_decay_add(float8 *s, double t, double value);
+extern void hs_decay_merge(float8 *s1, const float8 *s2);
+extern double hs_decay_sum(const float8 *s);
+
+extern bool hs_observation_arg(FunctionCallInfo fcinfo, TimestampTz as_of, double *observed_at,
+							   double *value);
 extern float8 *hs_float8_array(ArrayType *array, const char *arg, int *length);
 extern ArrayType *hs_state_arg(FunctionCallInfo fcinfo, int argno, int length,
 								const char *aggname, bool writable);

@@ -44,7 +44,7 @@ latest_accum(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, LATEST_STATE_LEN, "latest_value", true);
 	float8	   *s = HS_STATE_VALUES(state);
 	TimestampTz as_of;
-	TimestampTz observed_at;
+	double		observed_at;
 	double		value;
 
 	if (PG_ARGISNULL(3))
@@ -66,19 +66,8 @@ latest_accum(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be the same for every row of a group")));
 
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_ARRAYTYPE_P(state);
-	observed_at = PG_GETARG_TIMESTAMPTZ(2);
-	if (TIMESTAMP_NOT_FINITE(observed_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("observed_at must be a finite timestamp")));
-	value = PG_GETARG_FLOAT8(1);
-	hs_check_finite(value, "value");
-	if (observed_at > as_of)
-		PG_RETURN_ARRAYTYPE_P(state);
-
-	latest_keep(s, 1, (double) observed_at, value);
+	if (hs_observation_arg(fcinfo, as_of, &observed_at, &value))
+		latest_keep(s, 1, observed_at, value);
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 

@@ -195,3 +195,43 @@ CREATE AGGREGATE health_score.latest_value(value float8, observed_at timestamptz
 
 COMMENT ON AGGREGATE health_score.latest_value(float8, timestamptz, timestamptz) IS
 'The most recent value observed at or before as_of (ties on time keep the larger value); for level metrics such as seats or NPS. Rows with a NULL value or observed_at are skipped.';
+
+-- One metric's raw value --------------------------------------------------------------------
+
+CREATE FUNCTION health_score.metric_value_accum(state float8[], value float8, observed_at timestamptz,
+                                                as_of timestamptz, half_life interval, aggregation text)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'metric_value_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_value_accum(float8[], float8, timestamptz, timestamptz, interval, text) IS
+'Transition function of metric_value; state {count, sum of weights, sum of weight*value, reference time, as_of, half-life, aggregation, latest time, latest value}.';
+
+CREATE FUNCTION health_score.metric_value_combine(state1 float8[], state2 float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'metric_value_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_value_combine(float8[], float8[]) IS
+'Combine function of metric_value: merges two partial states.';
+
+CREATE FUNCTION health_score.metric_value_final(state float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'metric_value_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_value_final(float8[]) IS
+'Final function of metric_value: the raw value for the aggregation, NULL when nothing was observed by as_of.';
+
+CREATE AGGREGATE health_score.metric_value(value float8, observed_at timestamptz, as_of timestamptz,
+                                           half_life interval, aggregation text) (
+    SFUNC = health_score.metric_value_accum,
+    STYPE = float8[],
+    FINALFUNC = health_score.metric_value_final,
+    COMBINEFUNC = health_score.metric_value_combine,
+    INITCOND = '{0,0,0,0,0,0,0,0,0}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.metric_value(float8, timestamptz, timestamptz, interval, text) IS
+'A metric''s raw value at as_of with the given aggregation: decayed_avg, decayed_sum, decayed_rate (decayed sum x ln 2 / half-life in days: events per day), latest (as latest_value) or days_since (days from the latest observation to as_of). Observations after as_of are ignored; as_of, half_life and aggregation must be constant within a group.';

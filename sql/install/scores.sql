@@ -121,66 +121,61 @@ COMMENT ON FUNCTION health_score.observations_sql() IS
 'The query that reads every observation: the observations table and the enabled feeds.';
 
 -- The scoring query, per account and metric, at as_of ($1). One grouped pass over the
--- observations turns them into raw values with the C aggregates; the rest works on one row
--- per account and metric. Effective weight = the dimension's share among the account's
--- dimensions that have data x the metric's share among its dimension's metrics that have data;
--- coverage_share is the same product over all configured weights, data or not.
+-- observations turns them into raw values with the C aggregates (the only heavy step, kept
+-- apart in a materialized CTE so that it is planned alone, as a hash aggregate that can run
+-- in parallel); the rest works on one row per account and metric. Effective weight = the
+-- dimension's share among the account's dimensions that have data x the metric's share among
+-- its dimension's metrics that have data; coverage_share is the same product over all the
+-- configured weights, data or not.
 CREATE FUNCTION health_score.metric_scores_sql() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT format($q$
-WITH live AS NOT MATERIALIZED (
-    SELECT a.account_id, a.segment
-      FROM health_score.accounts a
-     WHERE (a.started_on IS NULL OR a.started_on <= $1)
-       AND (a.churned_on IS NULL OR a.churned_on > $1)
-), metric AS NOT MATERIALIZED (
-    SELECT m.*, d.weight AS default_dimension_weight,
-           CASE m.aggregation WHEN 'decayed_rate'
-                THEN ln(2) * 86400 / extract(epoch FROM m.half_life)::float8 ELSE 1 END AS sum_factor,
-           m.aggregation = 'decayed_avg' AS is_avg,
-           m.aggregation IN ('decayed_sum', 'decayed_rate') AS is_sum,
-           m.aggregation = 'latest' AS is_latest,
-           m.aggregation = 'days_since' AS is_days_since
-      FROM health_score.metrics m JOIN health_score.dimensions d ON d.name = m.dimension
+WITH metric AS NOT MATERIALIZED (
+    SELECT m.name, m.input, m.half_life, m.max_age, m.aggregation
+      FROM health_score.metrics m
      WHERE m.enabled
-), raw AS (
+), raw AS MATERIALIZED (
     SELECT o.account_id, m.name AS metric,
-           coalesce(health_score.decayed_avg(o.value, o.observed_at, $1, m.half_life) FILTER (WHERE m.is_avg),
-                    health_score.decayed_sum(o.value * m.sum_factor, o.observed_at, $1, m.half_life) FILTER (WHERE m.is_sum),
-                    health_score.latest_value(o.value, o.observed_at, $1) FILTER (WHERE m.is_latest),
-                    extract(epoch FROM $1 - max(o.observed_at) FILTER (WHERE m.is_days_since AND o.value IS NOT NULL))::float8 / 86400
-           ) AS raw_value
+           health_score.metric_value(o.value, o.observed_at, $1, m.half_life, m.aggregation) AS raw_value
       FROM (%s) o
       JOIN metric m ON m.input = o.metric
      WHERE o.observed_at <= $1
        AND (m.max_age IS NULL OR o.observed_at > $1 - m.max_age)
      GROUP BY o.account_id, m.name
+), live AS MATERIALIZED (
+    SELECT a.account_id, coalesce(a.segment, '') AS segment
+      FROM health_score.accounts a
+     WHERE (a.started_on IS NULL OR a.started_on <= $1)
+       AND (a.churned_on IS NULL OR a.churned_on > $1)
 ), weights AS (
-    -- the configured weights for each segment in use, for coverage
-    SELECT s.segment, m.name AS metric, m.dimension,
+    -- the configured weights of every enabled metric, for each segment in use
+    SELECT s.segment, m.name AS metric, m.dimension, m.curve, m.breakpoints, m.scores,
            coalesce(sm.weight, m.weight) AS metric_weight,
-           coalesce(sd.weight, m.default_dimension_weight) AS dimension_weight
+           coalesce(sd.weight, d.weight) AS dimension_weight
       FROM (SELECT DISTINCT segment FROM live) s
-     CROSS JOIN metric m
+     CROSS JOIN health_score.metrics m
+      JOIN health_score.dimensions d ON d.name = m.dimension
       LEFT JOIN health_score.segment_metric_weights sm ON sm.segment = s.segment AND sm.metric = m.name
       LEFT JOIN health_score.segment_dimension_weights sd ON sd.segment = s.segment AND sd.dimension = m.dimension
-), configured AS (
-    SELECT w.*, w.metric_weight / sum(w.metric_weight) OVER (PARTITION BY w.segment, w.dimension)
-                * w.dimension_weight / sum(w.dimension_weight / n.metrics) OVER (PARTITION BY w.segment) AS coverage_share
+     WHERE m.enabled
+), per_dimension AS (
+    SELECT w.*, sum(w.metric_weight) OVER (PARTITION BY w.segment, w.dimension) AS dimension_metric_weight,
+           count(*) OVER (PARTITION BY w.segment, w.dimension) AS dimension_metrics
       FROM weights w
-      JOIN (SELECT segment, dimension, count(*) AS metrics FROM weights GROUP BY 1, 2) n
-        ON n.segment IS NOT DISTINCT FROM w.segment AND n.dimension = w.dimension
+), configured AS MATERIALIZED (
+    SELECT p.*, p.metric_weight / p.dimension_metric_weight * p.dimension_weight
+                / sum(p.dimension_weight / p.dimension_metrics) OVER (PARTITION BY p.segment) AS coverage_share
+      FROM per_dimension p
 ), scored AS (
     SELECT r.account_id, r.metric, c.dimension, r.raw_value,
-           CASE m.curve WHEN 'banded' THEN health_score.scale_banded(r.raw_value, m.breakpoints, m.scores)
-                        ELSE health_score.scale(r.raw_value, m.breakpoints, m.scores) END AS sub_score,
+           CASE c.curve WHEN 'banded' THEN health_score.scale_banded(r.raw_value, c.breakpoints, c.scores)
+                        ELSE health_score.scale(r.raw_value, c.breakpoints, c.scores) END AS sub_score,
            c.metric_weight, c.dimension_weight, c.coverage_share
       FROM raw r
       JOIN live l ON l.account_id = r.account_id
-      JOIN metric m ON m.name = r.metric
-      JOIN configured c ON c.segment IS NOT DISTINCT FROM l.segment AND c.metric = r.metric
+      JOIN configured c ON c.segment = l.segment AND c.metric = r.metric
      WHERE r.raw_value IS NOT NULL
 ), shares AS (
     SELECT s.*, s.metric_weight / sum(s.metric_weight) OVER (PARTITION BY s.account_id, s.dimension) AS share_in_dimension
@@ -218,7 +213,11 @@ RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, s
                effective_weight float8, contribution float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-SET jit = off   -- compiling this query costs seconds and saves nothing: the work is in the C aggregates
+-- JIT compiling costs seconds and saves nothing here: the work is in the C aggregates. The
+-- grouped pass wants a hash aggregate (one row per account and metric); the default 4 MB
+-- would push the planner to sort millions of rows instead.
+SET jit = off
+SET work_mem = '64MB'
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
@@ -238,7 +237,11 @@ RETURNS TABLE (account_id text, score float8, band text, alert_tier text, covera
                reason text, dimension_scores jsonb, weakest_metrics text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-SET jit = off   -- compiling this query costs seconds and saves nothing: the work is in the C aggregates
+-- JIT compiling costs seconds and saves nothing here: the work is in the C aggregates. The
+-- grouped pass wants a hash aggregate (one row per account and metric); the default 4 MB
+-- would push the planner to sort millions of rows instead.
+SET jit = off
+SET work_mem = '64MB'
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);

@@ -19,9 +19,11 @@ CREATE VIEW health_score.account_health AS
 SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr,
        s.score, s.band, s.alert_tier, s.coverage,
        s.product_score, s.relationship_score, s.business_score,
-       s.weakest_metrics, s.reason
+       s.weakest_metrics, s.reason,
+       round(r.churn_risk::numeric, 2)::float8 AS churn_risk, r.top_drivers AS churn_drivers
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
+  LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
  ORDER BY s.score NULLS LAST, s.account_id;
 
 COMMENT ON VIEW health_score.account_health IS
@@ -41,6 +43,8 @@ COMMENT ON COLUMN health_score.account_health.relationship_score IS 'Relationshi
 COMMENT ON COLUMN health_score.account_health.business_score IS 'Business dimension score 0-100.';
 COMMENT ON COLUMN health_score.account_health.weakest_metrics IS 'The three metrics that cost the score most points, with their sub-scores.';
 COMMENT ON COLUMN health_score.account_health.reason IS 'Why the score is NULL, if it is.';
+COMMENT ON COLUMN health_score.account_health.churn_risk IS 'Churn risk 0-100 % from the active account churn model; NULL without a model or when a metric it needs had no data.';
+COMMENT ON COLUMN health_score.account_health.churn_drivers IS 'The metrics that push the churn risk above the average account''s, with their contribution to the log-odds.';
 
 -- dimension_breakdown -------------------------------------------------------------------------------
 
@@ -100,11 +104,14 @@ CREATE VIEW health_score.action_queue AS
 SELECT s.account_id, a.name, a.owner, a.segment, a.mrr, s.score, s.band, s.alert_tier,
        t.responder, t.respond_within,
        health_score.current_as_of() + t.respond_within AS due_by,
-       b.cadence, b.playbook, s.weakest_metrics
+       b.cadence, b.playbook, s.weakest_metrics,
+       round(r.churn_risk::numeric, 2)::float8 AS churn_risk,
+       round(a.mrr * r.churn_risk::numeric / 100, 2) AS revenue_at_risk
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
   JOIN health_score.bands b ON b.band = s.band
   LEFT JOIN health_score.alert_tiers t ON t.tier = s.alert_tier
+  LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
  WHERE b.needs_action
  ORDER BY due_by NULLS LAST, s.score, a.mrr DESC NULLS LAST, s.account_id;
 
@@ -124,6 +131,8 @@ COMMENT ON COLUMN health_score.action_queue.due_by IS 'When the response is due:
 COMMENT ON COLUMN health_score.action_queue.cadence IS 'Touchpoint cadence of the band.';
 COMMENT ON COLUMN health_score.action_queue.playbook IS 'The band''s playbook.';
 COMMENT ON COLUMN health_score.action_queue.weakest_metrics IS 'The three metrics that cost the score most points: where to start.';
+COMMENT ON COLUMN health_score.action_queue.churn_risk IS 'Churn risk 0-100 % from the active account churn model, when there is one.';
+COMMENT ON COLUMN health_score.action_queue.revenue_at_risk IS 'MRR x churn risk: the monthly revenue this account puts at risk.';
 
 -- upsell_candidates ---------------------------------------------------------------------------------
 

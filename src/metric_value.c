@@ -1,0 +1,187 @@
+/*
+ * metric_value.c: one metric's raw value from its observations, whatever its aggregation.
+ *
+ * Scoring reads every observation once, grouped by account and metric, and each metric has
+ * its own aggregation. One aggregate that knows them all costs one transition per row,
+ * where one aggregate per kind (with FILTER) would cost several.
+ *
+ * State, float8[9]: the six of the decay state (see decay.c), then {kind, time of the
+ * latest value, latest value}. Kinds: decayed_avg, decayed_sum, decayed_rate (decayed
+ * events per day), latest, days_since (days from the latest observation to as_of).
+ */
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "health_score.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#define METRIC_STATE_LEN 9
+#define METRIC_KIND 6
+#define METRIC_LATEST_T 7
+#define METRIC_LATEST_V 8
+
+typedef enum MetricKind
+{
+	METRIC_UNSET = 0,
+	METRIC_DECAYED_AVG,
+	METRIC_DECAYED_SUM,
+	METRIC_DECAYED_RATE,
+	METRIC_LATEST,
+	METRIC_DAYS_SINCE
+} MetricKind;
+
+static const char *const metric_kind_names[] = {
+	NULL, "decayed_avg", "decayed_sum", "decayed_rate", "latest", "days_since"
+};
+
+/* The kind named by argument 5; an unknown name is an error. */
+static MetricKind
+metric_kind_arg(FunctionCallInfo fcinfo)
+{
+	text	   *name;
+	int			kind;
+
+	if (PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("aggregation must not be NULL")));
+	name = PG_GETARG_TEXT_PP(5);
+	for (kind = METRIC_DECAYED_AVG; kind <= METRIC_DAYS_SINCE; kind++)
+	{
+		const char *candidate = metric_kind_names[kind];
+
+		if (VARSIZE_ANY_EXHDR(name) == strlen(candidate) &&
+			memcmp(VARDATA_ANY(name), candidate, strlen(candidate)) == 0)
+			return (MetricKind) kind;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("aggregation must be one of decayed_avg, decayed_sum, decayed_rate, latest, days_since, got \"%s\"",
+					text_to_cstring(name))));
+	return METRIC_UNSET;		/* not reached */
+}
+
+/* Keep (t, value) if it is newer than the latest, or as new and larger (as latest_value). */
+static void
+metric_keep_latest(float8 *s, double t, double value, bool first)
+{
+	if (first || t > s[METRIC_LATEST_T] ||
+		(t == s[METRIC_LATEST_T] && value > s[METRIC_LATEST_V]))
+	{
+		s[METRIC_LATEST_T] = t;
+		s[METRIC_LATEST_V] = value;
+	}
+}
+
+static bool
+metric_kind_decays(double kind)
+{
+	return kind == METRIC_DECAYED_AVG || kind == METRIC_DECAYED_SUM || kind == METRIC_DECAYED_RATE;
+}
+
+PG_FUNCTION_INFO_V1(metric_value_accum);
+/* metric_value transition: (state, value, observed_at, as_of, half_life, aggregation) */
+Datum
+metric_value_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = hs_state_arg(fcinfo, 0, METRIC_STATE_LEN, "metric_value", true);
+	float8	   *s = HS_STATE_VALUES(state);
+	MetricKind	kind = metric_kind_arg(fcinfo);
+	TimestampTz as_of = hs_decay_settings(fcinfo, s);
+	double		observed_at;
+	double		value;
+
+	if (s[METRIC_KIND] == METRIC_UNSET)
+		s[METRIC_KIND] = kind;
+	else if (s[METRIC_KIND] != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aggregation must be the same for every row of a group")));
+
+	if (!hs_observation_arg(fcinfo, as_of, &observed_at, &value))
+		PG_RETURN_ARRAYTYPE_P(state);
+	if (metric_kind_decays(kind))
+		hs_decay_add(s, observed_at, value);
+	else
+	{
+		metric_keep_latest(s, observed_at, value, s[DECAY_COUNT] == 0);
+		s[DECAY_COUNT] += 1;
+	}
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+PG_FUNCTION_INFO_V1(metric_value_combine);
+/* metric_value combine: merge two partial states */
+Datum
+metric_value_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state1 = hs_state_arg(fcinfo, 0, METRIC_STATE_LEN, "metric_value", true);
+	ArrayType  *state2 = hs_state_arg(fcinfo, 1, METRIC_STATE_LEN, "metric_value", false);
+	float8	   *s1 = HS_STATE_VALUES(state1);
+	float8	   *s2 = HS_STATE_VALUES(state2);
+
+	if (s2[METRIC_KIND] == METRIC_UNSET)
+		PG_RETURN_ARRAYTYPE_P(state1);
+	if (s1[METRIC_KIND] == METRIC_UNSET || s1[DECAY_COUNT] == 0)
+	{
+		if (s1[METRIC_KIND] != METRIC_UNSET && s1[METRIC_KIND] != s2[METRIC_KIND])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aggregation must be the same for every row of a group")));
+		memcpy(s1, s2, sizeof(float8) * METRIC_STATE_LEN);
+		PG_RETURN_ARRAYTYPE_P(state1);
+	}
+	if (s1[METRIC_KIND] != s2[METRIC_KIND] ||
+		s1[DECAY_AS_OF] != s2[DECAY_AS_OF] || s1[DECAY_HALF_LIFE] != s2[DECAY_HALF_LIFE])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of, half_life and aggregation must be the same for every row of a group")));
+	if (s2[DECAY_COUNT] == 0)
+		PG_RETURN_ARRAYTYPE_P(state1);
+
+	if (metric_kind_decays(s1[METRIC_KIND]))
+	{
+		hs_decay_merge(s1, s2);
+		hs_check_sum(s1[DECAY_SUM_WV], "the decayed sum of value");
+	}
+	else
+	{
+		metric_keep_latest(s1, s2[METRIC_LATEST_T], s2[METRIC_LATEST_V], false);
+		s1[DECAY_COUNT] += s2[DECAY_COUNT];
+	}
+	PG_RETURN_ARRAYTYPE_P(state1);
+}
+
+PG_FUNCTION_INFO_V1(metric_value_final);
+/* metric_value final: the raw value for the state's kind, NULL when nothing was observed */
+Datum
+metric_value_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = hs_state_arg(fcinfo, 0, METRIC_STATE_LEN, "metric_value", false);
+	float8	   *s = HS_STATE_VALUES(state);
+
+	if (s[DECAY_COUNT] == 0)
+		PG_RETURN_NULL();
+	switch ((MetricKind) s[METRIC_KIND])
+	{
+		case METRIC_DECAYED_AVG:
+			PG_RETURN_FLOAT8(s[DECAY_SUM_WV] / s[DECAY_SUM_W]);
+		case METRIC_DECAYED_SUM:
+			PG_RETURN_FLOAT8(hs_decay_sum(s));
+		case METRIC_DECAYED_RATE:
+			/* events per day: a decayed sum over an endless daily history is half_life / ln 2 */
+			PG_RETURN_FLOAT8(hs_decay_sum(s) * M_LN2 * USECS_PER_DAY / s[DECAY_HALF_LIFE]);
+		case METRIC_LATEST:
+			PG_RETURN_FLOAT8(s[METRIC_LATEST_V]);
+		case METRIC_DAYS_SINCE:
+			PG_RETURN_FLOAT8((s[DECAY_AS_OF] - s[METRIC_LATEST_T]) / USECS_PER_DAY);
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("metric_value state has an unknown aggregation %g", s[METRIC_KIND])));
+	}
+	PG_RETURN_NULL();			/* not reached */
+}
