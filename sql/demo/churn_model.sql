@@ -6,8 +6,9 @@
 -- It learns, from the accounts live 90 days before as_of, which of them churned within those
 -- 90 days, using the sub-scores of metrics that nearly every account has (product telemetry,
 -- support sentiment, payment behaviour, contract term): accounts missing one are left out of
--- the fit and get no risk. Skipped, with a notice, when as_of is still in the future (the churn
--- of those 90 days is not known yet).
+-- the fit and get no risk. When no model can be trained (as_of still in the future, so the
+-- churn of those 90 days is not known yet, or too few accounts to fit), it says why and
+-- leaves the catalog as it was: the dashboard then shows no churn risk.
 
 \set ON_ERROR_STOP on
 \if :{?as_of}
@@ -16,18 +17,25 @@
 \endif
 
 SET timezone = 'UTC';
+SELECT set_config('health_score_demo.as_of', :'as_of'::timestamptz::text, false) IS NOT NULL AS as_of_set
+\gset
 
-SELECT :'as_of'::timestamptz <= now() AS as_of_past
-\gset
-\if :as_of_past
-SELECT format('trained %s v%s on %s accounts (%s churned within 90 days); in-sample AUC %s',
-              name, version, rows_used, positives, round(auc::numeric, 3)) AS model
-  FROM health_score.train_account_churn_model(
-           'demo_account_churn', :'as_of'::timestamptz - interval '90 days', interval '90 days',
-           ARRAY['login_frequency', 'login_recency', 'seat_penetration', 'workflow_completion',
-                 'feature_adoption', 'support_sentiment', 'payment_behaviour', 'contract_term'])
-\gset
-\echo :model
-\else
-\echo 'as_of is in the future: no churn model trained'
-\endif
+DO $$
+DECLARE
+    as_of timestamptz := current_setting('health_score_demo.as_of')::timestamptz;
+    m health_score.churn_models;
+BEGIN
+    IF as_of > now() THEN
+        RAISE NOTICE 'no churn model: as_of % is in the future', as_of;
+        RETURN;
+    END IF;
+    SELECT * INTO m
+      FROM health_score.train_account_churn_model(
+               'demo_account_churn', as_of - interval '90 days', interval '90 days',
+               ARRAY['login_frequency', 'login_recency', 'seat_penetration', 'workflow_completion',
+                     'feature_adoption', 'support_sentiment', 'payment_behaviour', 'contract_term']);
+    RAISE NOTICE 'trained % v% on % accounts (% churned within 90 days)', m.name, m.version, m.rows_used, m.positives;
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'no churn model: %', SQLERRM;
+END
+$$;

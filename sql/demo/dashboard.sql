@@ -64,6 +64,17 @@ SELECT b.band,
   LEFT JOIN dash_risk r ON r.grouping_by = 'band' AND r.group_value = b.band
  ORDER BY b.min_score DESC NULLS LAST;
 
+\if :has_model
+SELECT format('Churn risk comes from the account churn model %s v%s, trained on the %s accounts live on %s with'
+              || ' the metrics it needs (%s of them churned within %s; AUC %s on that data).',
+              name, version, to_char(rows_used, 'FM999,999'), to_char(as_of, 'YYYY-MM-DD'), positives, horizon,
+              round(auc::numeric, 3)) AS model
+  FROM health_score.churn_models WHERE kind = 'account' AND active ORDER BY trained_at DESC, name LIMIT 1
+\gset
+\echo :model
+\echo
+\endif
+
 \pset title 'The ten riskiest accounts and what pulls them down (account_health)'
 SELECT h.account_id AS account, h.name, h.segment, h.owner, to_char(h.mrr, 'FM999,990') AS mrr,
        round(h.score::numeric, 1) AS score, h.band, round(h.coverage::numeric, 2) AS coverage,

@@ -87,8 +87,10 @@ CREATE FUNCTION pg_temp.u1(key text) RETURNS float8
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$ SELECT ('x' || substr(md5(key), 1, 8))::bit(32)::bigint::float8 / 4294967296.0::float8 $$;
 
+-- clamp(v, lo, hi): v within [lo, hi]. Not STRICT, so that the planner inlines it (least and
+-- greatest are not strict): a call per row would cost more than the rest of the expression.
 CREATE FUNCTION pg_temp.clamp(v float8, lo float8, hi float8) RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT least(greatest(v, lo), hi) $$;
 
 -- Accounts -----------------------------------------------------------------------------------
@@ -191,12 +193,12 @@ SELECT account_id, name, segment, plan, owner, mrr, started_on, churned_on
 
 -- Account days -------------------------------------------------------------------------------
 -- One row per account and day it was a customer within the year, with its effective health
--- that day (e, 0-1) and the md5 that feeds the day's draws.
+-- that day (e, 0-1), the md5 that feeds the day's draws and its first four uniform draws.
 
 CREATE TEMP TABLE demo_day ON COMMIT DROP AS
 SELECT a.i, a.account_id, day, extract(isodow FROM day)::int AS dow, extract(day FROM day)::int AS dom,
        extract(month FROM day)::int AS month,
-       md5(a.account_id || ':' || (day - date '2000-01-01')) AS hex,
+       h.hex, pg_temp.u(h.hex, 0) AS u0, pg_temp.u(h.hex, 1) AS u1, pg_temp.u(h.hex, 2) AS u2, pg_temp.u(h.hex, 3) AS u3,
        pg_temp.clamp(
            -- expanders grow through the year; everyone wobbles a little over a quarter
            (a.health + CASE WHEN a.kind = 'expander' THEN 0.08 * (day - a.first_day) / 365.0 ELSE 0 END
@@ -212,9 +214,9 @@ SELECT a.i, a.account_id, day, extract(isodow FROM day)::int AS dow, extract(day
        a.segment, a.seats, a.kind, a.month_day, a.quarter_month, a.week_day,
        a.billing_only, a.no_telemetry, a.no_surveys, a.no_crm, a.no_outcomes, a.has_qbr, a.contract_term
   FROM demo_account a,
-       generate_series(greatest(a.first_day, a.started_on),
-                       least(a.end_date, a.churned_on) - 1, interval '1 day') AS g(ts),
-       LATERAL (SELECT g.ts::date AS day) AS d;
+       generate_series(0, least(a.end_date, a.churned_on) - 1 - greatest(a.first_day, a.started_on)) AS k,
+       LATERAL (SELECT greatest(a.first_day, a.started_on) + k AS day) AS d,
+       LATERAL (SELECT md5(a.account_id || ':' || (d.day - date '2000-01-01')) AS hex OFFSET 0) AS h;
 
 -- at(day, hours): a timestamptz within the day, independent of the session time zone.
 CREATE FUNCTION pg_temp.at(day date, hours float8) RETURNS timestamptz
@@ -229,14 +231,14 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
   FROM (
     -- Product telemetry ---------------------------------------------------------------------
     -- login: one event on each day with a login; weekends are quiet
-    SELECT d.account_id, 'login' AS metric, pg_temp.at(d.day, 7 + 12 * pg_temp.u(d.hex, 0) / p.p) AS observed_at, 1::float8 AS value
+    SELECT d.account_id, 'login' AS metric, pg_temp.at(d.day, 7 + 12 * d.u0 / p.p) AS observed_at, 1::float8 AS value
       FROM demo_day d,
            LATERAL (SELECT (0.02 + 0.93 * d.e ^ 2) * CASE WHEN d.dow >= 6 THEN 0.3 ELSE 1 END AS p) p
-     WHERE NOT (d.billing_only OR d.no_telemetry) AND pg_temp.u(d.hex, 0) < p.p
+     WHERE NOT (d.billing_only OR d.no_telemetry) AND d.u0 < p.p
     UNION ALL
     -- workflow completion: weekly share of started workflows finished
     SELECT d.account_id, 'workflow_completion', pg_temp.at(d.day, 18),
-           round(pg_temp.clamp(30 + 65 * d.e + 20 * (pg_temp.u(d.hex, 1) - 0.5), 0, 100))
+           round(pg_temp.clamp(30 + 65 * d.e + 20 * (d.u1 - 0.5), 0, 100))
       FROM demo_day d
      WHERE NOT (d.billing_only OR d.no_telemetry) AND d.dow = d.week_day
     UNION ALL
@@ -257,24 +259,24 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
     UNION ALL
     -- Relationship ----------------------------------------------------------------------------
     -- support tickets (events) and the sentiment of each conversation
-    SELECT d.account_id, t.metric, pg_temp.at(d.day, 8 + 10 * pg_temp.u(d.hex, 1) / p.p), t.value
+    SELECT d.account_id, t.metric, pg_temp.at(d.day, 8 + 10 * d.u1 / p.p), t.value
       FROM demo_day d,
            LATERAL (SELECT CASE d.segment WHEN 'smb' THEN 0.7 WHEN 'enterprise' THEN 1.6 ELSE 1 END
                            * (0.012 + 0.2 * (1 - d.e) ^ 2) AS p) p,
            LATERAL (VALUES ('support_tickets', 1::float8),
-                           ('support_sentiment', round(pg_temp.clamp(1.7 * d.e - 0.75 + 0.9 * (pg_temp.u(d.hex, 2) - 0.5), -1, 1)::numeric, 2)::float8)
+                           ('support_sentiment', round(pg_temp.clamp(1.7 * d.e - 0.75 + 0.9 * (d.u2 - 0.5), -1, 1)::numeric, 2)::float8)
            ) AS t(metric, value)
-     WHERE NOT d.billing_only AND pg_temp.u(d.hex, 1) < p.p
+     WHERE NOT d.billing_only AND d.u1 < p.p
     UNION ALL
     -- champion advocacy (rare events of healthy accounts' champions) and expansion conversations
     SELECT d.account_id, 'champion_advocacy', pg_temp.at(d.day, 11), 1
       FROM demo_day d
-     WHERE NOT (d.billing_only OR d.no_crm) AND pg_temp.u(d.hex, 3) < 0.006 * d.e ^ 3
+     WHERE NOT (d.billing_only OR d.no_crm) AND d.u3 < 0.006 * d.e ^ 3
     UNION ALL
     SELECT d.account_id, 'expansion_conversations', pg_temp.at(d.day, 15), 1
       FROM demo_day d
      WHERE NOT (d.billing_only OR d.no_crm)
-       AND pg_temp.u(d.hex, 3) > 1 - CASE WHEN d.kind = 'expander' THEN 0.02 ELSE 0.003 * d.e ^ 2 END
+       AND d.u3 > 1 - CASE WHEN d.kind = 'expander' THEN 0.02 ELSE 0.003 * d.e ^ 2 END
     UNION ALL
     -- monthly: executive sponsor engagement level and response time to outreach
     SELECT d.account_id, m.metric, pg_temp.at(d.day, 3), m.value
@@ -300,12 +302,14 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
      WHERE NOT d.billing_only AND d.dom = d.month_day AND (d.month - 1) % 3 = d.quarter_month
     UNION ALL
     -- Business ----------------------------------------------------------------------------------
-    -- monthly: days the invoice was paid late; from the account review: goals met, ROI, budget change
+    -- monthly: from the invoice, days it was paid late and the contract term; from the account
+    -- review, goals met, ROI and budget change
     SELECT d.account_id, m.metric, pg_temp.at(d.day, 12), m.value
       FROM demo_day d,
            LATERAL (SELECT md5(d.hex || ':b') AS hb) h,
            LATERAL (VALUES
                ('payment_behaviour', greatest(0, round(60 * (1 - d.e) ^ 2.2 + 6 * (pg_temp.u(h.hb, 0) - 0.6)))),
+               ('contract_term', d.contract_term),
                ('outcome_achievement', CASE WHEN NOT (d.billing_only OR d.no_crm OR d.no_outcomes)
                                             THEN round(pg_temp.clamp(5 + 95 * d.e ^ 1.2 + 16 * (pg_temp.u(h.hb, 1) - 0.5), 0, 100)) END),
                ('roi', CASE WHEN NOT (d.billing_only OR d.no_crm OR d.no_outcomes)
@@ -318,13 +322,6 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
   ) AS o
  WHERE o.value IS NOT NULL
  ORDER BY o.account_id, o.metric, o.observed_at;
-
--- The contract term, recorded on the first day of the year the account was a customer.
-INSERT INTO health_score.observations (account_id, metric, observed_at, value)
-SELECT a.account_id, 'contract_term', pg_temp.at(greatest(a.first_day, a.started_on), 0), a.contract_term
-  FROM demo_account a
- WHERE greatest(a.first_day, a.started_on) < least(a.end_date, a.churned_on)
- ORDER BY a.i;
 
 COMMIT;
 
