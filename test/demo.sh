@@ -155,13 +155,13 @@ check "bad parameters are refused, naming them (accounts 0 and abc, end_date 12/
 check "a refused load leaves nothing half-written" \
     "$(q $db3 -c "SELECT count(*) FROM health_score.accounts")" "100"
 out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
-check "without a churn model the dashboard prints five panels" \
-    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Action queue|Largest revenue at risk|Upsell candidates)')" "5"
+check "without a churn model the dashboard prints six panels" \
+    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Falling fast|Action queue|Largest revenue at risk|Upsell candidates)')" "6"
 model=$(q $db1 -v as_of=2025-12-31 -f sql/demo/churn_model.sql 2>&1)
 check "the demo trains an account churn model on its own churn ($(echo "$model" | sed "s/.*NOTICE: *//"))" \
     "$(q $db1 -c "SELECT count(*) FROM health_score.churn_models WHERE name = 'demo_account_churn' AND kind = 'account' AND positives > 0")" "1"
 out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
-check "with it the dashboard adds the revenue at risk: six panels" \
-    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Action queue|Largest revenue at risk|Upsell candidates)')" "6"
+check "with it the dashboard adds the largest revenue at risk: seven panels" \
+    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Falling fast|Action queue|Largest revenue at risk|Upsell candidates)')" "7"
 
 [ "$failed" -eq 0 ]

@@ -2,7 +2,7 @@
 -- equals its view after a refresh, every history object is documented, and the history follows
 -- the accounts' row-level security.
 BEGIN;
-SELECT plan(16);
+SELECT plan(20);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL jit = off;
@@ -79,6 +79,14 @@ SELECT is((SELECT count(*) FROM health_score.score_history), 5::bigint,
           'a CSM sees the history of its own five accounts only (today''s snapshot, taken twice, kept once)');
 SELECT is((SELECT count(DISTINCT account_id) FROM health_score.metric_history), 5::bigint,
           'and their metric history only');
+SELECT is((SELECT count(*) FROM health_score.score_trends), 5::bigint, 'and their trends only');
+SELECT throws_ok($$SELECT count(*) FROM health_score.account_health_mv$$, '42501', NULL,
+                 'the materialized views, which cannot filter rows, are closed to CSMs');
+RESET ROLE;
+CREATE ROLE history_bi NOLOGIN IN ROLE health_score_reader;
+SET LOCAL ROLE history_bi;
+SELECT is((SELECT count(*) FROM health_score.account_health_mv), 60::bigint, 'readers (BI tools) read them whole');
+SELECT is((SELECT count(*) FROM health_score.score_history), 60::bigint, 'and the whole history');
 RESET ROLE;
 
 SELECT * FROM finish();

@@ -29,6 +29,9 @@ CREATE TEMP TABLE dash_bands AS SELECT * FROM health_score.band_summary;
 CREATE TEMP TABLE dash_health AS SELECT * FROM health_score.account_health;
 CREATE TEMP TABLE dash_queue AS SELECT row_number() OVER () AS position, * FROM health_score.action_queue;
 CREATE TEMP TABLE dash_upsell AS SELECT row_number() OVER () AS position, * FROM health_score.upsell_candidates;
+-- The same accounts 30 days earlier, for the fast fallers.
+CREATE TEMP TABLE dash_before AS
+SELECT account_id, score, band FROM health_score.account_scores(health_score.current_as_of() - interval '30 days');
 -- Churn risk, when an account churn model has been trained (sql/demo/churn_model.sql).
 SELECT EXISTS (SELECT 1 FROM health_score.churn_models WHERE kind = 'account' AND active) AS has_model
 \gset
@@ -83,6 +86,22 @@ SELECT h.account_id AS account, h.name, h.segment, h.owner, to_char(h.mrr, 'FM99
  WHERE h.score IS NOT NULL
  ORDER BY h.score, h.account_id
  LIMIT 10;
+
+SELECT format('Falling fast (account_health now, account_scores 30 days earlier): %s accounts lost 20 points or more in 30 days; the first %s',
+              count(*), least(count(*), :top)) AS title
+  FROM dash_health h JOIN dash_before b USING (account_id)
+ WHERE b.score - h.score >= 20
+\gset
+\pset title :title
+SELECT h.account_id AS account, h.name, h.owner, to_char(h.mrr, 'FM999,990') AS mrr,
+       round(b.score::numeric, 1) AS "30 days ago", round(h.score::numeric, 1) AS now,
+       round((h.score - b.score)::numeric, 1) AS change,
+       CASE WHEN b.band IS DISTINCT FROM h.band THEN b.band || ' -> ' || h.band ELSE h.band END AS band,
+       h.weakest_metrics AS "weakest metrics (sub-score)"
+  FROM dash_health h JOIN dash_before b USING (account_id)
+ WHERE b.score - h.score >= 20
+ ORDER BY h.score - b.score, h.account_id
+ LIMIT :top;
 
 SELECT format('Action queue (action_queue): %s accounts need action (%s); the %s soonest due, largest MRR first',
               sum(n), string_agg(format('%s %s', n, alert_tier), ', ' ORDER BY due_by), least(sum(n), :top)) AS title

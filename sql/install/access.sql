@@ -64,3 +64,9 @@ $$;
 
 COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
 'Turns on (or, with false, off) row-level security on accounts and observations: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted.';
+
+-- The dashboards' materialized copies (history.sql) cannot apply row-level security, so they
+-- are for readers only: CSMs read the live views, which do.
+REVOKE SELECT ON health_score.account_health_mv, health_score.dimension_breakdown_mv,
+    health_score.band_summary_mv, health_score.action_queue_mv, health_score.upsell_candidates_mv,
+    health_score.score_trends_mv, health_score.alerts_mv FROM health_score_csm;
