@@ -151,7 +151,7 @@ check "loading twice is refused, naming the demo accounts" \
 err=$(generate $db3 0 2>&1 >/dev/null; generate $db3 abc 2>&1 >/dev/null
       q $db3 -v accounts=10 -v end_date=12/31/2025 -f sql/demo/generate.sql 2>&1 >/dev/null)
 check "bad parameters are refused, naming them (accounts 0 and abc, end_date 12/31/2025)" \
-    "$(echo "$err" | grep -cE 'accounts must be a whole number from 1 to 1000000, got "(0|abc)"|end_date must be a date written YYYY-MM-DD, got "12/31/2025"')" "3"
+    "$(echo "$err" | grep -cE 'accounts must be a whole number from 1 to 100000, got "(0|abc)"|end_date must be a date written YYYY-MM-DD, got "12/31/2025"')" "3"
 check "a refused load leaves nothing half-written" \
     "$(q $db3 -c "SELECT count(*) FROM health_score.accounts")" "100"
 out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
