@@ -859,6 +859,11 @@ BEGIN
         SELECT c.oid::regclass AS name, c.relispopulated
           FROM pg_class c
          WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm'
+           -- the extension's own materialized views, not ones a user added to the schema
+           AND EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                          AND d.refclassid = 'pg_extension'::regclass
+                          AND d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'health_score'))
          ORDER BY c.relname
     LOOP
         IF mv.relispopulated THEN
@@ -872,7 +877,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh() IS
-'The daily job: takes today''s snapshot (snapshot(current_date)) and refreshes every materialized view of the schema concurrently, so readers are never blocked. Returns the number of accounts snapshotted.';
+'The daily job: takes today''s snapshot (snapshot(current_date)) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- schedule_refresh(cron): run refresh() on a pg_cron schedule.
 CREATE FUNCTION health_score.schedule_refresh(cron text DEFAULT '0 3 * * *')
