@@ -151,17 +151,17 @@ check "loading twice is refused, naming the demo accounts" \
 err=$(generate $db3 0 2>&1 >/dev/null; generate $db3 abc 2>&1 >/dev/null
       q $db3 -v accounts=10 -v end_date=12/31/2025 -f sql/demo/generate.sql 2>&1 >/dev/null)
 check "bad parameters are refused, naming them (accounts 0 and abc, end_date 12/31/2025)" \
-    "$(echo "$err" | grep -cE 'accounts must be a whole number from 1 to 1000000, got "(0|abc)"|end_date must be a date written YYYY-MM-DD, got "12/31/2025"')" "3"
+    "$(echo "$err" | grep -cE 'accounts must be a whole number from 1 to 100000, got "(0|abc)"|end_date must be a date written YYYY-MM-DD, got "12/31/2025"')" "3"
 check "a refused load leaves nothing half-written" \
     "$(q $db3 -c "SELECT count(*) FROM health_score.accounts")" "100"
 out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
-check "without a churn model the dashboard prints five panels" \
-    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Action queue|Largest revenue at risk|Upsell candidates)')" "5"
+check "without a churn model the dashboard prints six panels" \
+    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Falling fast|Action queue|Largest revenue at risk|Upsell candidates)')" "6"
 model=$(q $db1 -v as_of=2025-12-31 -f sql/demo/churn_model.sql 2>&1)
 check "the demo trains an account churn model on its own churn ($(echo "$model" | sed "s/.*NOTICE: *//"))" \
     "$(q $db1 -c "SELECT count(*) FROM health_score.churn_models WHERE name = 'demo_account_churn' AND kind = 'account' AND positives > 0")" "1"
 out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
-check "with it the dashboard adds the revenue at risk: six panels" \
-    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Action queue|Largest revenue at risk|Upsell candidates)')" "6"
+check "with it the dashboard adds the largest revenue at risk: seven panels" \
+    "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Falling fast|Action queue|Largest revenue at risk|Upsell candidates)')" "7"
 
 [ "$failed" -eq 0 ]

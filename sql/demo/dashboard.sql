@@ -3,7 +3,7 @@
 --   psql -X -v as_of=2025-12-31 -v top=10 -f sql/demo/dashboard.sql
 --
 -- as_of  the moment scored (default 2025-12-31, its midnight UTC)
--- top    rows shown in the action queue and the upsell list (default 10)
+-- top    rows shown in each list: fast fallers, action queue, revenue at risk, upsell (default 10)
 
 \set ON_ERROR_STOP on
 \if :{?as_of}
@@ -27,8 +27,11 @@ SELECT set_config('health_score.as_of', :'as_of'::timestamptz::text, false) IS N
 -- Each view scores every account when read; read each once.
 CREATE TEMP TABLE dash_bands AS SELECT * FROM health_score.band_summary;
 CREATE TEMP TABLE dash_health AS SELECT * FROM health_score.account_health;
-CREATE TEMP TABLE dash_queue AS SELECT row_number() OVER () AS position, * FROM health_score.action_queue;
-CREATE TEMP TABLE dash_upsell AS SELECT row_number() OVER () AS position, * FROM health_score.upsell_candidates;
+CREATE TEMP TABLE dash_queue AS SELECT * FROM health_score.action_queue;
+CREATE TEMP TABLE dash_upsell AS SELECT * FROM health_score.upsell_candidates;
+-- The same accounts 30 days earlier, for the fast fallers.
+CREATE TEMP TABLE dash_before AS
+SELECT account_id, score, band FROM health_score.account_scores(health_score.current_as_of() - interval '30 days');
 -- Churn risk, when an account churn model has been trained (sql/demo/churn_model.sql).
 SELECT EXISTS (SELECT 1 FROM health_score.churn_models WHERE kind = 'account' AND active) AS has_model
 \gset
@@ -84,6 +87,22 @@ SELECT h.account_id AS account, h.name, h.segment, h.owner, to_char(h.mrr, 'FM99
  ORDER BY h.score, h.account_id
  LIMIT 10;
 
+SELECT format('Falling fast (account_health now, account_scores 30 days earlier): %s accounts lost 20 points or more in 30 days; the first %s',
+              count(*), least(count(*), :top)) AS title
+  FROM dash_health h JOIN dash_before b USING (account_id)
+ WHERE b.score - h.score >= 20
+\gset
+\pset title :title
+SELECT h.account_id AS account, h.name, h.owner, to_char(h.mrr, 'FM999,990') AS mrr,
+       round(b.score::numeric, 1) AS "30 days ago", round(h.score::numeric, 1) AS now,
+       round((h.score - b.score)::numeric, 1) AS change,
+       CASE WHEN b.band IS DISTINCT FROM h.band THEN b.band || ' -> ' || h.band ELSE h.band END AS band,
+       h.weakest_metrics AS "weakest metrics (sub-score)"
+  FROM dash_health h JOIN dash_before b USING (account_id)
+ WHERE b.score - h.score >= 20
+ ORDER BY h.score - b.score, h.account_id
+ LIMIT :top;
+
 SELECT format('Action queue (action_queue): %s accounts need action (%s); the %s soonest due, largest MRR first',
               sum(n), string_agg(format('%s %s', n, alert_tier), ', ' ORDER BY due_by), least(sum(n), :top)) AS title
   FROM (SELECT alert_tier, min(due_by) AS due_by, count(*) AS n FROM dash_queue GROUP BY 1) t
@@ -95,7 +114,7 @@ SELECT q.account_id AS account, q.name, q.owner, to_char(q.mrr, 'FM999,990') AS 
             ELSE to_char(q.due_by, 'YYYY-MM-DD HH24:MI') END AS "due by",
        q.responder, q.weakest_metrics AS "start with"
   FROM dash_queue q
- ORDER BY q.due_by NULLS LAST, q.mrr DESC NULLS LAST, q.position
+ ORDER BY q.due_by NULLS LAST, q.mrr DESC NULLS LAST, q.score, q.account_id
  LIMIT :top;
 
 \if :has_model
@@ -121,5 +140,5 @@ SELECT format('Upsell candidates (upsell_candidates): %s green accounts with exp
 SELECT u.account_id AS account, u.name, u.segment, u.plan, u.owner, to_char(u.mrr, 'FM999,990') AS mrr,
        round(u.score::numeric, 1) AS score, u.expansion_signals AS "expansion signals (raw value)"
   FROM dash_upsell u
- WHERE u.position <= :top
- ORDER BY u.position;
+ ORDER BY u.signals DESC, u.mrr DESC NULLS LAST, u.account_id   -- the view's own order
+ LIMIT :top;

@@ -51,8 +51,8 @@ DECLARE
     input record;
 BEGIN
     SELECT * INTO input FROM demo_input;
-    IF input.accounts !~ '^\s*[0-9]{1,7}\s*$' OR NOT trim(input.accounts)::int BETWEEN 1 AND 1000000 THEN
-        RAISE EXCEPTION 'accounts must be a whole number from 1 to 1000000, got "%"', input.accounts
+    IF input.accounts !~ '^\s*[0-9]{1,6}\s*$' OR NOT trim(input.accounts)::int BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'accounts must be a whole number from 1 to 100000, got "%"', input.accounts
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- ISO form only: other forms read differently under other DateStyle settings.
@@ -78,7 +78,8 @@ CREATE TEMP TABLE demo_params ON COMMIT DROP AS
 SELECT trim(accounts)::int AS accounts, trim(end_date)::date AS end_date, trim(end_date)::date - 365 AS first_day
   FROM demo_input;
 
--- u(key, k): the k-th (0-3) uniform draw in [0, 1) from the md5 of key; u1(key) = u(key, 0).
+-- u(hex, k): the k-th (0-3) uniform draw in [0, 1) from an md5 digest in hex;
+-- u1(key) = u(md5(key), 0).
 CREATE FUNCTION pg_temp.u(hex text, k int) RETURNS float8
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$ SELECT ('x' || substr(hex, 8 * k + 1, 8))::bit(32)::bigint::float8 / 4294967296.0::float8 $$;
