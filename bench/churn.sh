@@ -89,23 +89,48 @@ echo "== plan of one pass (logit_step) with parallel workers"
 psql -X -At -c "EXPLAIN (COSTS OFF) SELECT health_score.logit_step(ARRAY[$FEATURES]::float8[], churned, array_fill(0::float8, ARRAY[21]), array_fill(0::float8, ARRAY[20]), array_fill(1::float8, ARRAY[20])) FROM bench_churn"
 
 echo
-echo "== in-database fit (churn_fit: checks + Newton passes), serial and with up to $WORKERS workers; full training with evaluation and catalog"
-compare \
-    "churn_fit, serial" "$SERIAL $FIT" \
-    "churn_fit, $WORKERS workers" "$FIT" \
-    "train_churn_model, serial" "$SERIAL $TRAIN" \
-    "train_churn_model, $WORKERS workers" "$TRAIN" \
-    "one logit_step pass, serial" "$SERIAL SELECT cardinality(health_score.logit_step(ARRAY[$FEATURES]::float8[], churned, array_fill(0::float8, ARRAY[21]), array_fill(0::float8, ARRAY[20]), array_fill(1::float8, ARRAY[20]))) FROM bench_churn" \
-    "count(*) over the same rows, serial (scan floor)" "$SERIAL SELECT count(*) FROM bench_churn"
-psql -X -At -c "SELECT 'iterations: ' || iterations || ', AUC ' || round(auc::numeric, 4) FROM health_score.churn_models WHERE name = 'bench' AND active"
+echo "== the passes inside churn_fit, as auto_explain logs them (do they get workers?)"
+psql -X -q -o /dev/null -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
+    -c "SET auto_explain.log_nested_statements = on" -c "SET auto_explain.log_analyze = on" \
+    -c "SET auto_explain.log_timing = off" -c "$FIT"
+awk '/Query Text: SELECT health_score\.(logit_step|logit_describe)/ { q = $0; sub(/.*Query Text: SELECT health_score\./, "", q); sub(/\(.*/, "", q); n[q]++ }
+     /Workers Launched:/ && q != "" { w[q] += $NF; q = "" }
+     END { for (k in n) printf "%-16s passes: %d, parallel workers launched in total: %d\n", k, n[k], w[k] }' "$WORK/server.log"
 
 echo
-echo "== statsmodels Logit (newton, tol 1e-10) on the same rows"
-fits=() trips=()
+echo "== fitting 20 features on $ROWS rows: in the database and in statsmodels, interleaved runs"
+# One warm-up each, then BENCH_RUNS rounds; every round runs each contender once, so a busy
+# machine slows them all alike.
+labels=("churn_fit, serial (checks + Newton passes)" "churn_fit, $WORKERS workers"
+        "train_churn_model, serial (fit + evaluation + catalog)" "train_churn_model, $WORKERS workers"
+        "statsmodels Logit fit alone (arrays in memory)" "statsmodels: export + fit + import predictions")
+run_one() {
+    case $1 in
+        0) time_ms "$SERIAL $FIT" ;;
+        1) time_ms "$FIT" ;;
+        2) time_ms "$SERIAL $TRAIN" ;;
+        3) time_ms "$TRAIN" ;;
+        4) python_fit_ms ;;
+        5) python_round_trip_ms ;;
+    esac
+}
+declare -A times
+for i in "${!labels[@]}"; do run_one "$i" >/dev/null; done
 for run in $(seq "$BENCH_RUNS"); do
-    fits+=("$(python_fit_ms)")
-    trips+=("$(python_round_trip_ms)")
+    for i in "${!labels[@]}"; do times[$i]="${times[$i]:-} $(run_one "$i")"; done
 done
-printf '%-48s %12s   %s\n' "query" "median ms" "runs (ms)"
-printf '%-48s %12.1f  %s\n' "statsmodels fit alone" "$(median "${fits[@]}")" "${fits[*]}"
-printf '%-48s %12.1f  %s\n' "export + fit + import predictions" "$(median "${trips[@]}")" "${trips[*]}"
+printf '%-56s %12s %8s   %s\n' "" "median ms" "ratio" "runs (ms)"
+for i in "${!labels[@]}"; do
+    # shellcheck disable=SC2086
+    m=$(median ${times[$i]})
+    [ "$i" -eq 0 ] && base=$m
+    printf '%-56s %12.1f %8.2f  %s\n' "${labels[$i]}" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN { print a / b }')" "${times[$i]}"
+done
+psql -X -At -c "SELECT 'in-database model: ' || iterations || ' iterations, AUC ' || round(auc::numeric, 4) FROM health_score.churn_models WHERE name = 'bench' AND active"
+
+echo
+echo "== one pass against the scan floor"
+compare \
+    "count(*), serial (scan floor)" "$SERIAL SELECT count(*) FROM bench_churn" \
+    "logit_describe pass, serial" "$SERIAL SELECT cardinality(health_score.logit_describe(ARRAY[$FEATURES]::float8[], churned)) FROM bench_churn" \
+    "logit_step pass, serial" "$SERIAL SELECT cardinality(health_score.logit_step(ARRAY[$FEATURES]::float8[], churned, array_fill(0::float8, ARRAY[21]), array_fill(0::float8, ARRAY[20]), array_fill(1::float8, ARRAY[20]))) FROM bench_churn"

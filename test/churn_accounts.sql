@@ -2,7 +2,7 @@
 -- label taken from accounts.churned_on; risk, drivers, weights and revenue at risk checked
 -- against the same numbers worked out directly in SQL.
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 
 CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
@@ -120,6 +120,12 @@ SELECT ok((SELECT bool_and(pg_temp.near(t, (SELECT revenue_at_risk FROM rar WHER
           'band, segment and owner groups each add up to the total');
 SELECT is((SELECT array_agg(group_value ORDER BY group_value) FROM rar WHERE grouping_by = 'owner'),
           ARRAY['csm_a', 'csm_b']::text[], 'by owner');
+
+-- History snapshots record the risk of the account model with each score.
+SELECT cmp_ok(health_score.snapshot('2025-03-31'), '>', 0, 'a history snapshot of that day');
+SELECT is((SELECT count(*) FROM health_score.score_history h JOIN risk r USING (account_id)
+            WHERE h.as_of = '2025-03-31' AND h.churn_risk IS NOT DISTINCT FROM r.churn_risk),
+          395::bigint, 'snapshot stores account_churn_risk with every account');
 
 -- Bad input.
 SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', now(), '90 days')$$, '22023', NULL,
