@@ -83,14 +83,14 @@ bench_rc=$?
 wait $loop_pid; loop_rc=$?
 wait $long_pid; long_rc=$?
 
-sed 's/^/# /' "$dir/pgbench.out"
+sed "s/^/# /" "$dir/pgbench.out"
 check "pgbench ran to the end (exit $bench_rc)" '[ $bench_rc -eq 0 ]'
 tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/pgbench.out")
 fails=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$dir/pgbench.out")
 check "the readers completed transactions ($tx)" '[ "${tx:-0}" -gt 100 ]'
 check "zero failed reads (${fails:-missing})" '[ "${fails:-}" = 0 ] && ! grep -qiE "error|abort" "$dir/pgbench.out"'
 check "the refresh loop succeeded ($(cat "$dir/refreshes" 2>/dev/null || echo 0) refreshes)" \
-    '[ $loop_rc -eq 0 ] && [ "$(cat "$dir/refreshes" 2>/dev/null || echo 0)" -ge 2 ]'
+    '[ $loop_rc -eq 0 ] && [ "$(cat "$dir/refreshes" 2>/dev/null || echo 0)" -ge 1 ]'
 check "the long refresh committed" '[ $long_rc -eq 0 ]'
 check "history still has one row per account and date" \
     '[ "$(q -c "SELECT count(*) = count(DISTINCT (account_id, as_of)) AND count(*) FILTER (WHERE as_of = current_date) = 500 FROM health_score.score_history")" = t ]'

@@ -169,6 +169,8 @@ SELECT d.account_id, d.i, d.segment, d.plan, d.seats, d.owner, d.kind, d.started
        floor(pg_temp.u1('demo:q:' || d.i) * 3)::int AS quarter_month,
        1 + floor(pg_temp.u1('demo:w:' || d.i) * 5)::int AS week_day,
        2 * pi() * pg_temp.u1('demo:p:' || d.i) AS phase,
+       -- how hard the account's own workflows are to finish, whatever its health
+       30 * (pg_temp.u1('demo:f:' || d.i) - 0.5) AS workflow_bias,
        CASE d.segment WHEN 'enterprise' THEN (ARRAY[12, 24, 24, 36])[1 + floor(d.u_term * 4)::int]
                       WHEN 'mid_market' THEN (ARRAY[12, 12, 12, 24])[1 + floor(d.u_term * 4)::int]
                       ELSE (ARRAY[1, 1, 1, 12])[1 + floor(d.u_term * 4)::int] END AS contract_term,
@@ -212,7 +214,7 @@ SELECT a.i, a.account_id, day, extract(isodow FROM day)::int AS dow, extract(day
            -- new accounts ramp up over their first 60 days
            * (0.55 + 0.45 * least(1, (day - a.started_on) / 60.0)),
            0.02, 1) AS e,
-       a.segment, a.seats, a.kind, a.month_day, a.quarter_month, a.week_day,
+       a.segment, a.seats, a.kind, a.month_day, a.quarter_month, a.week_day, a.workflow_bias,
        a.billing_only, a.no_telemetry, a.no_surveys, a.no_crm, a.no_outcomes, a.has_qbr, a.contract_term
   FROM demo_account a,
        generate_series(0, least(a.end_date, a.churned_on) - 1 - greatest(a.first_day, a.started_on)) AS k,
@@ -239,7 +241,7 @@ SELECT o.account_id, o.metric, o.observed_at, o.value
     UNION ALL
     -- workflow completion: weekly share of started workflows finished
     SELECT d.account_id, 'workflow_completion', pg_temp.at(d.day, 18),
-           round(pg_temp.clamp(30 + 65 * d.e + 20 * (d.u1 - 0.5), 0, 100))
+           round(pg_temp.clamp(30 + 65 * d.e + d.workflow_bias + 20 * (d.u1 - 0.5), 0, 100))
       FROM demo_day d
      WHERE NOT (d.billing_only OR d.no_telemetry) AND d.dow = d.week_day
     UNION ALL

@@ -282,7 +282,9 @@ AS $$
         SELECT coalesce(trends.as_of, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     )
     SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier,
-           h.score - p7.score, h.score - p30.score, h.score - p90.score,
+           -- scores are stored to two decimals: so are their differences
+           round((h.score - p7.score)::numeric, 2)::float8, round((h.score - p30.score)::numeric, 2)::float8,
+           round((h.score - p90.score)::numeric, 2)::float8,
            w.slope, p30.band,
            CASE WHEN p30.band IS DISTINCT FROM h.band AND p30.band IS NOT NULL AND h.band IS NOT NULL
                 THEN p30.band || ' → ' || h.band END,
@@ -433,9 +435,10 @@ AS $$
         FROM health_score.effective_alert_rules e
     ), a AS (
         SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier, h.churn_risk,
-               greatest(0, (SELECT max(p.score) FROM health_score.score_history p
-                             WHERE p.account_id = h.account_id
-                               AND p.as_of >= d.day - r.drop_days AND p.as_of <= d.day) - h.score) AS score_drop,
+               round(greatest(0, (SELECT max(p.score) FROM health_score.score_history p
+                                   WHERE p.account_id = h.account_id
+                                     AND p.as_of >= d.day - r.drop_days AND p.as_of <= d.day) - h.score)::numeric,
+                     2)::float8 AS score_drop,
                greatest(0, h.churn_risk - (SELECT min(p.churn_risk) FROM health_score.score_history p
                              WHERE p.account_id = h.account_id
                                AND p.as_of >= d.day - r.rise_days AND p.as_of <= d.day)) AS churn_risk_rise,
@@ -462,9 +465,9 @@ AS $$
            t.churn_risk, t.churn_risk_rise, t.best_band, t.rules, p.priority
       FROM t
       CROSS JOIN LATERAL (
-          SELECT (100 - t.score)
-                 + coalesce(t.drop_weight, 0) * coalesce(t.score_drop, 0)
-                 + coalesce(t.rise_weight, 0) * coalesce(t.churn_risk_rise, 0) AS priority) p
+          SELECT round(((100 - t.score)
+                        + coalesce(t.drop_weight, 0) * coalesce(t.score_drop, 0)
+                        + coalesce(t.rise_weight, 0) * coalesce(t.churn_risk_rise, 0))::numeric, 4)::float8 AS priority) p
      WHERE cardinality(t.rules) > 0
      ORDER BY 1
 $$;
@@ -859,6 +862,11 @@ BEGIN
         SELECT c.oid::regclass AS name, c.relispopulated
           FROM pg_class c
          WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm'
+           -- the extension's own materialized views, not ones a user added to the schema
+           AND EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                          AND d.refclassid = 'pg_extension'::regclass
+                          AND d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'health_score'))
          ORDER BY c.relname
     LOOP
         IF mv.relispopulated THEN
@@ -872,7 +880,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh() IS
-'The daily job: takes today''s snapshot (snapshot(current_date)) and refreshes every materialized view of the schema concurrently, so readers are never blocked. Returns the number of accounts snapshotted.';
+'The daily job: takes today''s snapshot (snapshot(current_date)) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- schedule_refresh(cron): run refresh() on a pg_cron schedule.
 CREATE FUNCTION health_score.schedule_refresh(cron text DEFAULT '0 3 * * *')
