@@ -1161,7 +1161,7 @@ COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
 
 CREATE VIEW health_score.revenue_at_risk AS
 SELECT * FROM health_score.revenue_at_risk(
-    coalesce(nullif(pg_catalog.current_setting('health_score.as_of', true), '')::timestamptz, pg_catalog.now()));
+    health_score.current_as_of());
 
 COMMENT ON VIEW health_score.revenue_at_risk IS
 'Revenue at risk now (or at the setting health_score.as_of): MRR x churn probability summed in total and by band, segment and owner.';
@@ -1179,10 +1179,10 @@ SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
        r.churn_risk, (a.mrr::float8 * r.churn_risk / 100) AS revenue_at_risk, r.top_drivers,
        r.missing_metrics, r.model, r.model_version
   FROM health_score.account_churn_risk(
-           coalesce(nullif(pg_catalog.current_setting('health_score.as_of', true), '')::timestamptz, pg_catalog.now())) r
+           health_score.current_as_of()) r
   JOIN health_score.accounts a ON a.account_id = r.account_id
   LEFT JOIN health_score.account_scores(
-           coalesce(nullif(pg_catalog.current_setting('health_score.as_of', true), '')::timestamptz, pg_catalog.now())) s
+           health_score.current_as_of()) s
     ON s.account_id = r.account_id
  ORDER BY r.churn_risk DESC NULLS LAST, a.account_id;
 

@@ -106,6 +106,19 @@ SELECT pg_catalog.pg_extension_config_dump('health_score.feeds', '');
 
 -- Scoring ------------------------------------------------------------------------------------------
 
+-- The moment the views score at: now(), or the setting health_score.as_of when set
+-- (SET health_score.as_of = '2025-06-30' shows every view as of that moment).
+CREATE FUNCTION health_score.current_as_of() RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('health_score.as_of', true), '')::timestamptz, now())
+$$;
+
+COMMENT ON FUNCTION health_score.current_as_of() IS
+'The moment the views score at: the setting health_score.as_of when set, else now().';
+
+
 CREATE FUNCTION health_score.observations_sql() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp

@@ -3,16 +3,6 @@
 -- "Current" is now(), or the time in the setting health_score.as_of when it is set
 -- (SET health_score.as_of = '2025-06-30' shows every view as of that moment).
 
-CREATE FUNCTION health_score.current_as_of() RETURNS timestamptz
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(nullif(current_setting('health_score.as_of', true), '')::timestamptz, now())
-$$;
-
-COMMENT ON FUNCTION health_score.current_as_of() IS
-'The moment the views score at: the setting health_score.as_of when set, else now().';
-
 -- account_health ----------------------------------------------------------------------------------
 
 CREATE VIEW health_score.account_health AS
