@@ -2,7 +2,7 @@
 -- label taken from accounts.churned_on; risk, drivers, weights and revenue at risk checked
 -- against the same numbers worked out directly in SQL.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 
 CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
@@ -71,6 +71,7 @@ SELECT ok((SELECT auc BETWEEN 0.6 AND 0.95 FROM m), 'the hidden health is found 
 SELECT ok((SELECT bool_and(coefficient < 0) FROM health_score.churn_model_terms WHERE name = 'accounts' AND position > 0),
           'every healthy sub-score lowers churn');
 SELECT is((SELECT (as_of, horizon) FROM m), ('2025-03-31'::timestamptz, '90 days'::interval), 'as_of and horizon recorded');
+SELECT is((SELECT config_version FROM m), health_score.config_version(), 'the scoring configuration version is recorded');
 
 -- Risk per account, by hand: 100 / (1 + exp(-(b0 + sum b_j x_j))).
 CREATE TEMP TABLE risk AS SELECT * FROM health_score.account_churn_risk('2025-03-31');

@@ -278,6 +278,7 @@ CREATE TABLE health_score.churn_models (
     brier               float8,
     as_of               timestamptz,
     horizon             interval,
+    config_version      bigint,
     PRIMARY KEY (name, version)
 );
 
@@ -317,6 +318,7 @@ COMMENT ON COLUMN health_score.churn_models.auc_ci_high IS 'Upper end of the 95 
 COMMENT ON COLUMN health_score.churn_models.brier IS 'Brier score: mean squared difference between the fitted probability and the outcome (0 is perfect; the churn rate times one minus it is what a constant guess scores).';
 COMMENT ON COLUMN health_score.churn_models.as_of IS 'Account models: the date whose metric values were the features.';
 COMMENT ON COLUMN health_score.churn_models.horizon IS 'Account models: churn was counted when it happened within this interval after as_of.';
+COMMENT ON COLUMN health_score.churn_models.config_version IS 'Account models: config_version() when trained; the sub-scores it learned from depend on the scoring configuration of that version, so retrain after changing curves or metrics.';
 
 CREATE UNIQUE INDEX churn_models_one_active ON health_score.churn_models (name) WHERE active;
 
@@ -734,6 +736,7 @@ BEGIN
     m.brier := e.brier;
     m.as_of := as_of;
     m.horizon := horizon;
+    m.config_version := CASE WHEN kind = 'account' THEN health_score.config_version() END;
     INSERT INTO health_score.churn_models SELECT m.*;
 
     INSERT INTO health_score.churn_model_terms
