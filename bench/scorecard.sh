@@ -81,6 +81,27 @@ for parallel in $PARALLEL_MODES; do
         "upsell_candidates" "SELECT count(*) FROM health_score.upsell_candidates"
 done
 
+# Where the time goes: the scoring query's grouped pass built up step by step, serial.
+A="'$AS_OF'::timestamptz"
+JOIN="FROM health_score.observations o JOIN health_score.metrics m ON m.input = o.metric
+      WHERE m.enabled AND o.observed_at <= $A AND (m.max_age IS NULL OR o.observed_at > $A - m.max_age)"
+export PGOPTIONS="-c max_parallel_workers_per_gather=0 -c jit=off"
+echo
+echo "== max_parallel_workers_per_gather=0: the grouped pass step by step"
+compare \
+    "grouped scan (floor)" "$FLOOR" \
+    "+ observed_at <= as_of" \
+    "SELECT count(*) FROM (SELECT account_id, metric, count(*) FROM health_score.observations WHERE observed_at <= $A GROUP BY 1, 2) s" \
+    "metric_value, no join (one half-life)" \
+    "SELECT count(x) FROM (SELECT account_id, metric, health_score.metric_value(value, observed_at, $A, interval '30 days', 'decayed_avg') AS x
+                             FROM health_score.observations WHERE observed_at <= $A GROUP BY 1, 2) s" \
+    "join metrics on input, count(*)" "SELECT count(*) FROM (SELECT o.account_id, m.name, count(*) $JOIN GROUP BY 1, 2) s" \
+    "join metrics on input, metric_value" \
+    "SELECT count(x) FROM (SELECT o.account_id, m.name,
+                                  health_score.metric_value(o.value, o.observed_at, $A, m.half_life, m.aggregation) AS x
+                             $JOIN GROUP BY 1, 2) s" \
+    "metric_scores(as_of)" "SELECT count(sub_score) FROM health_score.metric_scores('$AS_OF')"
+
 if [ "${BENCH_EXPLAIN:-0}" = 1 ]; then
     for parallel in $PARALLEL_MODES; do
         echo

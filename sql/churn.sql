@@ -60,9 +60,15 @@ CREATE VIEW churn_nan AS SELECT id, CASE WHEN id = 7 THEN 'NaN' ELSE x1 END AS x
 CREATE VIEW churn_inf AS SELECT id, CASE WHEN id IN (7, 8) THEN '-Infinity' ELSE x1 END AS x1, x2, y FROM churn_t;
 SELECT error_of($$SELECT health_score.train_churn_model('bad', 'churn_nan', ARRAY['x2', 'x1'], 'y')$$);
 SELECT error_of($$SELECT health_score.train_churn_model('bad', 'churn_inf', ARRAY['x2', 'x1'], 'y')$$);
+-- values so large that their squares overflow
+CREATE VIEW churn_huge AS SELECT id, x1, CASE WHEN id % 2 = 0 THEN 1e200 ELSE -1e200 END::float8 AS big, y FROM churn_t;
+SELECT error_of($$SELECT health_score.train_churn_model('bad', 'churn_huge', ARRAY['x1', 'big'], 'y')$$);
 -- more features than rows
 CREATE VIEW churn_three AS SELECT * FROM churn_t WHERE id IN (1, 2, 5, 14);
 SELECT error_of($$SELECT health_score.train_churn_model('bad', 'churn_three', ARRAY['x1', 'x2', 'x3'], 'y')$$);
+-- no rows at all
+CREATE VIEW churn_empty AS SELECT * FROM churn_t WHERE false;
+SELECT error_of($$SELECT health_score.train_churn_model('bad', 'churn_empty', ARRAY['x1'], 'y')$$);
 -- no complete row
 CREATE VIEW churn_nulls AS SELECT id, NULL::float8 AS x1, y FROM churn_t;
 SELECT error_of($$SELECT health_score.train_churn_model('bad', 'churn_nulls', ARRAY['x1'], 'y')$$);
@@ -123,5 +129,5 @@ SELECT error_of($$SELECT health_score.logit_label(0.5)$$);
 SELECT health_score.logit_p_value(0) AS p0, round(health_score.logit_p_value(1.959963984540054)::numeric, 6) AS p196;
 
 DELETE FROM health_score.churn_models;
-DROP VIEW churn_retained, churn_nan, churn_inf, churn_three, churn_nulls, churn_label2, churn_sep, churn_sep2;
+DROP VIEW churn_empty, churn_huge, churn_retained, churn_nan, churn_inf, churn_three, churn_nulls, churn_label2, churn_sep, churn_sep2;
 DROP TABLE churn_t, auc_t;

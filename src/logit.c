@@ -746,6 +746,11 @@ logit_describe_accum(PG_FUNCTION_ARGS)
 
 		f[0] += d / s[1];
 		f[1] += d * (x[j] - f[0]);
+		if (unlikely(isinf(f[1]) || isnan(f[1])))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("features[%d]: the sum of squared deviations is out of range for float8", j + 1),
+					 errhint("Rescale the feature (for example to thousands) before fitting.")));
 		if (y)
 		{
 			f[4] = Min(f[4], x[j]);
@@ -757,7 +762,6 @@ logit_describe_accum(PG_FUNCTION_ARGS)
 			f[3] = Max(f[3], x[j]);
 		}
 	}
-	hs_check_sum(s[LOGIT_HEADER + 1], "logit_describe sum of squares");
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 

@@ -2,7 +2,7 @@
 -- label taken from accounts.churned_on; risk, drivers, weights and revenue at risk checked
 -- against the same numbers worked out directly in SQL.
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 
 CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
@@ -71,6 +71,7 @@ SELECT ok((SELECT auc BETWEEN 0.6 AND 0.95 FROM m), 'the hidden health is found 
 SELECT ok((SELECT bool_and(coefficient < 0) FROM health_score.churn_model_terms WHERE name = 'accounts' AND position > 0),
           'every healthy sub-score lowers churn');
 SELECT is((SELECT (as_of, horizon) FROM m), ('2025-03-31'::timestamptz, '90 days'::interval), 'as_of and horizon recorded');
+SELECT is((SELECT config_version FROM m), health_score.config_version(), 'the scoring configuration version is recorded');
 
 -- Risk per account, by hand: 100 / (1 + exp(-(b0 + sum b_j x_j))).
 CREATE TEMP TABLE risk AS SELECT * FROM health_score.account_churn_risk('2025-03-31');
@@ -126,6 +127,20 @@ SELECT cmp_ok(health_score.snapshot('2025-03-31'), '>', 0, 'a history snapshot o
 SELECT is((SELECT count(*) FROM health_score.score_history h JOIN risk r USING (account_id)
             WHERE h.as_of = '2025-03-31' AND h.churn_risk IS NOT DISTINCT FROM r.churn_risk),
           395::bigint, 'snapshot stores account_churn_risk with every account');
+
+-- Every churn object and column carries a comment (BI tools show them).
+SELECT is((SELECT string_agg(p.proname, ', ') FROM pg_proc p
+            WHERE p.pronamespace = 'health_score'::regnamespace
+              AND (p.proname ~ '(churn|logit|auc|rates_)' OR p.proname IN ('precision_at', 'recall_at',
+                   'false_positive_rate_at', 'false_negative_rate_at', 'suggest_weights', 'revenue_at_risk'))
+              AND obj_description(p.oid, 'pg_proc') IS NULL), NULL, 'every churn function and aggregate has a comment');
+SELECT is((SELECT string_agg(c.relname || '.' || coalesce(a.attname, ''), ', ') FROM pg_class c
+             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.relnamespace = 'health_score'::regnamespace
+              AND c.relname IN ('churn_models', 'churn_model_terms', 'churn_model_calibration', 'account_churn',
+                                'revenue_at_risk', 'churn_fit_result', 'churn_evaluation')
+              AND (obj_description(c.oid, 'pg_class') IS NULL AND c.relkind <> 'c'
+                   OR col_description(c.oid, a.attnum) IS NULL)), NULL, 'every churn table, view and column has a comment');
 
 -- Bad input.
 SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', now(), '90 days')$$, '22023', NULL,

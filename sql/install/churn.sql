@@ -278,6 +278,7 @@ CREATE TABLE health_score.churn_models (
     brier               float8,
     as_of               timestamptz,
     horizon             interval,
+    config_version      bigint,
     PRIMARY KEY (name, version)
 );
 
@@ -317,6 +318,7 @@ COMMENT ON COLUMN health_score.churn_models.auc_ci_high IS 'Upper end of the 95 
 COMMENT ON COLUMN health_score.churn_models.brier IS 'Brier score: mean squared difference between the fitted probability and the outcome (0 is perfect; the churn rate times one minus it is what a constant guess scores).';
 COMMENT ON COLUMN health_score.churn_models.as_of IS 'Account models: the date whose metric values were the features.';
 COMMENT ON COLUMN health_score.churn_models.horizon IS 'Account models: churn was counted when it happened within this interval after as_of.';
+COMMENT ON COLUMN health_score.churn_models.config_version IS 'Account models: config_version() when trained; the sub-scores it learned from depend on the scoring configuration of that version, so retrain after changing curves or metrics.';
 
 CREATE UNIQUE INDEX churn_models_one_active ON health_score.churn_models (name) WHERE active;
 
@@ -406,6 +408,19 @@ CREATE TYPE health_score.churn_fit_result AS (
 
 COMMENT ON TYPE health_score.churn_fit_result IS
 'Result of churn_fit: coefficients and standard errors on the original scale (intercept first), the standardised coefficients, the centre and scale used, and the fit statistics.';
+COMMENT ON COLUMN health_score.churn_fit_result.coefficients IS 'Coefficients on the original scale, intercept first.';
+COMMENT ON COLUMN health_score.churn_fit_result.std_errors IS 'Their standard errors.';
+COMMENT ON COLUMN health_score.churn_fit_result.standardized IS 'Coefficients on the standardised features (intercept first).';
+COMMENT ON COLUMN health_score.churn_fit_result.center IS 'Mean of each feature over the rows used.';
+COMMENT ON COLUMN health_score.churn_fit_result.scale IS 'Population standard deviation of each feature over the rows used.';
+COMMENT ON COLUMN health_score.churn_fit_result.l2 IS 'L2 penalty used on the standardised coefficients.';
+COMMENT ON COLUMN health_score.churn_fit_result.loglik IS 'Log-likelihood at the coefficients.';
+COMMENT ON COLUMN health_score.churn_fit_result.null_loglik IS 'Log-likelihood of the intercept-only model.';
+COMMENT ON COLUMN health_score.churn_fit_result.iterations IS 'Newton iterations.';
+COMMENT ON COLUMN health_score.churn_fit_result.rows_used IS 'Rows with every feature and the label known.';
+COMMENT ON COLUMN health_score.churn_fit_result.rows_skipped IS 'Rows skipped for a NULL feature or label.';
+COMMENT ON COLUMN health_score.churn_fit_result.positives IS 'Rows used that churned.';
+COMMENT ON COLUMN health_score.churn_fit_result.condition_number IS 'Condition number of the standardised information matrix.';
 
 CREATE FUNCTION health_score.churn_fit(from_sql text, feature_exprs text[], names text[], label_expr text,
                                        max_iter int, tol float8, l2 float8)
@@ -563,6 +578,14 @@ CREATE TYPE health_score.churn_evaluation AS (
 
 COMMENT ON TYPE health_score.churn_evaluation IS
 'Result of churn_evaluate: exact AUC, rows, positives, Brier score and calibration by decile of predicted probability.';
+COMMENT ON COLUMN health_score.churn_evaluation.auc IS 'Exact rank-sum AUC (NULL with a single class).';
+COMMENT ON COLUMN health_score.churn_evaluation.rows_used IS 'Rows evaluated.';
+COMMENT ON COLUMN health_score.churn_evaluation.positives IS 'Rows evaluated that churned.';
+COMMENT ON COLUMN health_score.churn_evaluation.brier IS 'Mean squared difference between probability and outcome.';
+COMMENT ON COLUMN health_score.churn_evaluation.decile_rows IS 'Rows per decile of predicted probability (1 = lowest).';
+COMMENT ON COLUMN health_score.churn_evaluation.decile_churned IS 'Churned rows per decile.';
+COMMENT ON COLUMN health_score.churn_evaluation.decile_predicted IS 'Mean predicted probability per decile.';
+COMMENT ON COLUMN health_score.churn_evaluation.decile_observed IS 'Observed churn rate per decile.';
 
 CREATE FUNCTION health_score.churn_evaluate(from_sql text, feature_exprs text[], label_expr text,
                                             coefficients float8[])
@@ -713,6 +736,7 @@ BEGIN
     m.brier := e.brier;
     m.as_of := as_of;
     m.horizon := horizon;
+    m.config_version := CASE WHEN kind = 'account' THEN health_score.config_version() END;
     INSERT INTO health_score.churn_models SELECT m.*;
 
     INSERT INTO health_score.churn_model_terms
