@@ -599,6 +599,7 @@ $$;
 COMMENT ON FUNCTION health_score.attribution(date, date) IS
 'Splits each account''s score change between two snapshot dates into rows (component): one metric row per metric (its change of contribution in points, with sub-scores and effective weights at both ends), one configuration row (the change due to a configuration change: from_date rescored with the current configuration minus from_date as recorded; 0 when both dates were scored with the same configuration version) and one rounding row (what rounding the stored scores moved, at most 0.01 points). For every account the rows sum to the score change exactly. Accounts without a score at either date are left out.';
 
+-- attribution_summary(from_date, to_date): one row per account, the change split per dimension.
 CREATE FUNCTION health_score.attribution_summary(from_date date, to_date date)
 RETURNS TABLE (account_id text, from_score float8, to_score float8, change float8,
                product_change float8, relationship_change float8, business_change float8,
@@ -762,6 +763,7 @@ $$;
 COMMENT ON FUNCTION health_score.backtest(integer[]) IS
 'Backtest of the scores against real churn, per horizon in days (see backtest_points): churned and stayed points, ROC AUC of (100 - score) as a churn predictor (0.5 = chance, 1 = perfect), the churn rate of the compared points, false positives (churned accounts that were in the top band, green by default) and false negatives (stayed accounts in the bottom band, red by default) with their rates among churned resp. stayed, and the churn rate of the lowest-scored decile with its lift over the overall rate.';
 
+-- backtest_bands(horizons): churn rate per band among the backtest points.
 CREATE FUNCTION health_score.backtest_bands(horizons integer[] DEFAULT '{30,60,90}')
 RETURNS TABLE (horizon_days integer, band text, points bigint, churned bigint, churn_rate float8)
 LANGUAGE sql STABLE
@@ -921,6 +923,7 @@ $$;
 COMMENT ON FUNCTION health_score.schedule_refresh(text) IS
 'Schedules health_score.refresh() with pg_cron (package postgresql-NN-cron) as the job health_score_refresh, daily at 03:00 by default; scheduling again replaces the schedule. Returns the pg_cron job id. Errors, naming the package, when pg_cron is missing.';
 
+-- unschedule_refresh(): remove the pg_cron job of schedule_refresh().
 CREATE FUNCTION health_score.unschedule_refresh()
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
