@@ -2,7 +2,7 @@
 -- roc_auc_score (test/data/bank_churn_expected.csv, written by test/reference/bank_churn.py),
 -- the auc aggregate against an independent rank-sum, and serial against parallel fits.
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 
 -- near(got, want, tol): equal within a relative tolerance.
 CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
@@ -101,6 +101,27 @@ SELECT ok(abs((SELECT health_score.auc(risk, churned) FROM scored)
 SELECT ok(abs((SELECT health_score.auc_health(100 - risk, churned) FROM scored)
               - (SELECT health_score.auc(risk, churned) FROM scored)) < 1e-12,
           'auc_health(100 - risk) = auc(risk)');
+
+-- A ridge fit checked by its optimality conditions, computed here in SQL: on the standardised
+-- features z, sum over rows of (y - p) z_j = l2 * beta_j for every feature, and sum (y - p) = 0.
+CREATE TEMP TABLE ridge AS SELECT * FROM health_score.train_churn_model('bank_ridge', 'churn_tap.bank',
+    ARRAY['credit_score', 'age', 'balance', 'is_active_member', 'is_germany'], 'exited', l2 => 50);
+CREATE TEMP TABLE kkt AS
+SELECT u.j, sum(((b.exited = 1)::int - b.p) * (u.x - r.center[u.j]) / r.scale[u.j]) AS gradient,
+       50 * (SELECT standardized_coefficient FROM health_score.churn_model_terms
+              WHERE name = 'bank_ridge' AND position = u.j) AS penalty,
+       sum((b.exited = 1)::int - b.p) AS intercept_gradient
+  FROM (SELECT *, health_score.logit_predict((SELECT coefficients FROM ridge),
+                      ARRAY[credit_score, age, balance, is_active_member, is_germany::int]::float8[]) AS p
+          FROM churn_tap.bank) b
+ CROSS JOIN ridge r
+ CROSS JOIN LATERAL unnest(ARRAY[b.credit_score, b.age, b.balance, b.is_active_member, b.is_germany::int]::float8[])
+            WITH ORDINALITY AS u(x, j)
+ GROUP BY u.j;
+SELECT ok((SELECT bool_and(abs(gradient - penalty) < 1e-6 * greatest(1, abs(penalty))) FROM kkt),
+          'ridge: the gradient on each standardised feature equals l2 x its coefficient');
+SELECT ok((SELECT bool_and(abs(intercept_gradient) < 1e-6) AND bool_and(abs(penalty) > 0.1) FROM kkt),
+          'ridge: the intercept is unpenalised and the penalty is not negligible');
 
 -- 5-fold cross-validation: the published figure for logistic regression on this table is about 0.765.
 CREATE TEMP TABLE cv AS SELECT * FROM health_score.churn_cross_validate('churn_tap.bank',
