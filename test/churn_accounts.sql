@@ -2,7 +2,7 @@
 -- label taken from accounts.churned_on; risk, drivers, weights and revenue at risk checked
 -- against the same numbers worked out directly in SQL.
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 
 CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
@@ -127,6 +127,37 @@ SELECT cmp_ok(health_score.snapshot('2025-03-31'), '>', 0, 'a history snapshot o
 SELECT is((SELECT count(*) FROM health_score.score_history h JOIN risk r USING (account_id)
             WHERE h.as_of = '2025-03-31' AND h.churn_risk IS NOT DISTINCT FROM r.churn_risk),
           395::bigint, 'snapshot stores account_churn_risk with every account');
+
+-- Several snapshot dates: 2025-03-31 and 2024-12-31 (90 days earlier), with observations
+-- from 2024-11-15 so that the earlier date has data (accounts 391-400 still lack NPS).
+INSERT INTO health_score.observations (account_id, metric, observed_at, value)
+SELECT account_id, 'feature_adoption', timestamptz '2024-11-15', round(15 * (0.3 * h + 0.7 * pg_temp.u('f0' || i))) FROM hidden
+UNION ALL
+SELECT account_id, 'nps', '2024-11-15', round(10 * (0.6 * h + 0.4 * pg_temp.u('n0' || i))) FROM hidden WHERE i <= 390
+UNION ALL
+SELECT account_id, 'executive_sponsor', '2024-11-15', floor(4 * (0.5 * h + 0.5 * pg_temp.u('e0' || i))) FROM hidden;
+CREATE TEMP TABLE m2 AS SELECT * FROM health_score.train_account_churn_model('two dates', '2025-03-31', '90 days',
+    ARRAY['feature_adoption', 'nps', 'executive_sponsor'], snapshots => 2);
+CREATE TABLE public.churn_accounts_two_dates AS
+SELECT d.day, a.account_id,
+       max(ms.sub_score) FILTER (WHERE ms.metric = 'feature_adoption') AS feature_adoption,
+       max(ms.sub_score) FILTER (WHERE ms.metric = 'nps') AS nps,
+       max(ms.sub_score) FILTER (WHERE ms.metric = 'executive_sponsor') AS executive_sponsor,
+       coalesce(a.churned_on > d.day AND a.churned_on <= d.day + 90, false) AS churned
+  FROM (VALUES (date '2025-03-31'), (date '2024-12-31')) d(day)
+  JOIN health_score.accounts a ON a.churned_on IS NULL OR a.churned_on > d.day
+  LEFT JOIN LATERAL health_score.metric_scores(d.day) ms ON ms.account_id = a.account_id
+ GROUP BY d.day, a.account_id, a.churned_on;
+CREATE TEMP TABLE two_by_hand AS SELECT * FROM health_score.train_churn_model('two by hand', 'public.churn_accounts_two_dates',
+    ARRAY['feature_adoption', 'nps', 'executive_sponsor'], 'churned');
+SELECT is((SELECT (rows_used, rows_skipped) FROM m2), (775::bigint, 20::bigint),
+          'two dates: 385 + 390 accounts with every metric, 10 + 10 without NPS');
+SELECT is((SELECT positives FROM m2), (SELECT count(*) FROM public.churn_accounts_two_dates WHERE churned AND nps IS NOT NULL),
+          'two dates: the churn label of each date''s window');
+SELECT ok((SELECT bool_and(pg_temp.near(a, b, 1e-12)) FROM unnest((SELECT coefficients FROM m2), (SELECT coefficients FROM two_by_hand)) u(a, b)),
+          'two dates: the model equals one fitted on both dates'' rows assembled by hand');
+SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', '2025-03-31', '90 days', snapshots => 0)$$, '22023',
+                 'snapshots must be between 1 and 120, got 0', 'snapshots must be positive');
 
 -- Every churn object and column carries a comment (BI tools show them).
 SELECT is((SELECT string_agg(p.proname, ', ') FROM pg_proc p

@@ -1036,7 +1036,8 @@ CREATE FUNCTION health_score.train_account_churn_model(name text, as_of timestam
                                                        horizon interval DEFAULT interval '90 days',
                                                        metrics text[] DEFAULT NULL,
                                                        max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
-                                                       l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL)
+                                                       l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL,
+                                                       snapshots int DEFAULT 1)
 RETURNS health_score.churn_models
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -1044,8 +1045,13 @@ AS $$
 DECLARE
     chosen text[] := metrics;
     unknown text;
+    trained health_score.churn_models;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
+    IF snapshots IS NULL OR snapshots < 1 OR snapshots > 120 THEN
+        RAISE EXCEPTION 'snapshots must be between 1 and 120, got %', coalesce(snapshots::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF horizon IS NULL OR horizon <= interval '0' THEN
         RAISE EXCEPTION 'horizon must be a positive interval, got %', coalesce(horizon::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
@@ -1077,22 +1083,31 @@ BEGIN
     IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
         DROP TABLE pg_temp.health_score_account_training;
     END IF;
-    EXECUTE format('CREATE TEMP TABLE health_score_account_training ON COMMIT DROP AS
-                    SELECT f.account_id, f.x,
-                           f.churned_on IS NOT NULL AND f.churned_on <= $1 + $2 AS churned
-                      FROM (%s) f', health_score.account_features_sql(chosen))
-        USING as_of, horizon;
-    RETURN health_score.churn_train(
-        name, 'account', format('account metric sub-scores at %s', as_of),
-        format('churned within %s after as_of', horizon),
+    -- One row per account live at each snapshot date: as_of, as_of - horizon, as_of - 2 horizon, ...
+    -- (label windows that do not overlap; an account that churned drops out of later dates).
+    CREATE TEMP TABLE health_score_account_training (account_id text, snapshot_at timestamptz,
+                                                     x float8[], churned boolean) ON COMMIT DROP;
+    FOR i IN 0..snapshots - 1 LOOP
+        EXECUTE format('INSERT INTO pg_temp.health_score_account_training
+                        SELECT f.account_id, $1, f.x, f.churned_on IS NOT NULL AND f.churned_on <= $1 + $2
+                          FROM (%s) f', health_score.account_features_sql(chosen))
+            USING as_of - i * horizon, horizon;
+    END LOOP;
+    trained := health_score.churn_train(
+        name, 'account',
+        CASE WHEN snapshots = 1 THEN format('account metric sub-scores at %s', as_of)
+             ELSE format('account metric sub-scores at %s dates, every %s back from %s', snapshots, horizon, as_of) END,
+        format('churned within %s after the date', horizon),
         'pg_temp.health_score_account_training AS s',
         (SELECT array_agg(format('x[%s]', i) ORDER BY i) FROM generate_series(1, cardinality(chosen)) i),
         chosen, 'churned', max_iter, tol, l2, ridge_fallback, as_of, horizon);
+    DROP TABLE pg_temp.health_score_account_training;
+    RETURN trained;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8) IS
-'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. as_of + horizon must be in the past. Other arguments and errors as train_churn_model. The newest active account model is the one account_churn_risk uses.';
+COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
+'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past. Other arguments and errors as train_churn_model. The newest active account model is the one account_churn_risk uses.';
 
 CREATE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now())
 RETURNS TABLE (account_id text, churn_risk float8, model text, model_version int,
