@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# History and the daily refresh survive pg_dump: a database with score history, metric history
+# and an alert rule override is dumped (custom format) and restored into a fresh database. The
+# restored history must be the same row for row, the row-level security on it must be back,
+# and refresh() must work at once (its materialized views are recreated by CREATE EXTENSION,
+# populated, so they can be refreshed concurrently) and give the same dashboards.
+# Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, WORK.
+set -uo pipefail
+
+src=hs_refresh_restore_src dst=hs_refresh_restore_dst
+dir=$(mktemp -d "$WORK/refresh_restore.XXXXXX")
+chmod 755 "$dir"
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+# check DESCRIPTION VALUE EXPECTED
+check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:      $2"; echo "#   expected: $3"; fi; }
+q() { local db=$1; shift; PGOPTIONS='-c jit=off -c client_min_messages=warning' "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+cleanup() { for db in $src $dst; do "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1; done; }
+trap cleanup EXIT
+
+echo "1..8"
+cleanup
+"$PGBIN/createdb" $src && q $src -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $src"; exit 1; }
+
+q $src >/dev/null <<'SQL'
+SET timezone = 'UTC';
+SELECT setseed(0.125);
+INSERT INTO health_score.accounts (account_id, started_on)
+SELECT format('r%s', lpad(i::text, 3, '0')), '2025-01-01' FROM generate_series(1, 50) i;
+INSERT INTO health_score.observations (account_id, metric, observed_at, value)
+SELECT a.account_id, m.input, '2025-01-01'::timestamptz + random() * interval '60 days', round((random() * 100)::numeric, 1)
+  FROM health_score.accounts a CROSS JOIN (SELECT DISTINCT input FROM health_score.metrics) m
+ CROSS JOIN generate_series(1, 5);
+SELECT count(*) FROM health_score.backfill('2025-01-15', '2025-03-01', '7 days');
+INSERT INTO health_score.alert_rules (rule, enabled, threshold, window_days) VALUES ('score_drop', true, 10, 14);
+SQL
+# What the source shows: history, metric history, alerts and trends as text, to compare.
+history_sql="SELECT count(*) || ':' || count(score) || ':' || md5(string_agg(format('%s|%s|%s|%s|%s|%s|%s', as_of, account_id, score, band, coverage, config_version, dimension_scores), ',' ORDER BY account_id, as_of)) FROM health_score.score_history"
+metrics_sql="SELECT count(*) || ':' || md5(string_agg(format('%s|%s|%s|%s|%s', as_of, account_id, metric, sub_score, contribution), ',' ORDER BY account_id, as_of, metric)) FROM health_score.metric_history"
+alerts_sql="SELECT count(*) || ':' || md5(string_agg(format('%s|%s|%s|%s', account_id, score, rules, priority), ',' ORDER BY priority_rank)) FROM health_score.alerts"
+src_history=$(q $src -c "$history_sql")
+src_metrics=$(q $src -c "$metrics_sql")
+src_alerts=$(q $src -c "$alerts_sql")
+echo "# source: history $src_history, metric history $src_metrics, alerts $src_alerts"
+check "the source has history, metric history and alerts to compare" \
+    "$(q $src -c "SELECT (SELECT count(*) FROM health_score.score_history) = 350 AND (SELECT count(score) FROM health_score.score_history) > 300
+                      AND (SELECT count(*) FROM health_score.metric_history) > 5000 AND (SELECT count(*) FROM health_score.alerts) > 0")" "t"
+
+"$PGBIN/pg_dump" -Fc -f "$dir/src.dump" $src && "$PGBIN/createdb" $dst && "$PGBIN/pg_restore" -d $dst "$dir/src.dump" 2>"$dir/restore.err"
+check "pg_restore without errors" "$(cat "$dir/restore.err")" ""
+check "the score history is the same row for row" "$(q $dst -c "$history_sql")" "$src_history"
+check "the metric history too" "$(q $dst -c "$metrics_sql")" "$src_metrics"
+check "the alert rule override is kept, so the alerts are the same" "$(q $dst -c "$alerts_sql")" "$src_alerts"
+check "row-level security on the history is back" \
+    "$(q $dst -c "SELECT string_agg(tablename || '.' || policyname, ',' ORDER BY tablename) FROM pg_policies WHERE schemaname = 'health_score' AND tablename LIKE '%history'")" \
+    "metric_history.visible_accounts,score_history.visible_accounts"
+# refresh() at once: today's snapshot and every materialized view refreshed concurrently.
+check "refresh() works on the restored database" "$(q $dst -c 'SELECT health_score.refresh()' 2>&1)" "50"
+check "and its dashboards match the source's after the same refresh" \
+    "$(q $dst -c "SELECT count(*) || ':' || md5(string_agg(format('%s|%s|%s', account_id, score, band), ',' ORDER BY account_id)) FROM health_score.account_health_mv")" \
+    "$(q $src -c 'SELECT health_score.refresh()' >/dev/null; q $src -c "SELECT count(*) || ':' || md5(string_agg(format('%s|%s|%s', account_id, score, band), ',' ORDER BY account_id)) FROM health_score.account_health_mv")"
+
+[ $failed -eq 0 ]
