@@ -22,12 +22,21 @@
 #include "utils/timestamp.h"
 
 
-/* Interval length in microseconds, months counted as extract(epoch from ...) counts them. */
-static double
-decay_interval_usecs(const Interval *span)
+/*
+ * Interval length in microseconds, months counted as extract(epoch from ...) counts them;
+ * arg names the argument when the interval is infinite (PostgreSQL 17 and later).
+ */
+double
+hs_interval_usecs(const Interval *span, const char *arg)
 {
 	double		days;
 
+#if PG_VERSION_NUM >= 170000
+	if (INTERVAL_NOT_FINITE(span))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be finite", arg)));
+#endif
 	days = (double) DAYS_PER_YEAR * (span->month / MONTHS_PER_YEAR)
 		+ (double) DAYS_PER_MONTH * (span->month % MONTHS_PER_YEAR)
 		+ (double) span->day;
@@ -60,13 +69,7 @@ hs_decay_settings(FunctionCallInfo fcinfo, float8 *s)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be a finite timestamp")));
-#if PG_VERSION_NUM >= 170000
-	if (INTERVAL_NOT_FINITE(half_life))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("half_life must be finite")));
-#endif
-	half_life_us = decay_interval_usecs(half_life);
+	half_life_us = hs_interval_usecs(half_life, "half_life");
 	if (!(half_life_us > 0.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

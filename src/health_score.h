@@ -76,6 +76,18 @@ hs_check_sum(double sum, const char *what)
 #define DECAY_AS_OF 4
 #define DECAY_HALF_LIFE 5
 
+/* Metric aggregations (metric_value.c), stored in states as these numbers. */
+#define METRIC_UNSET 0
+#define METRIC_DECAYED_AVG 1
+#define METRIC_DECAYED_SUM 2
+#define METRIC_DECAYED_RATE 3
+#define METRIC_LATEST 4
+#define METRIC_DAYS_SINCE 5
+
+extern int	hs_metric_kind(text *name);
+extern bool hs_metric_kind_decays(double kind);
+extern double hs_metric_raw_value(const float8 *s, double kind, double latest_t, double latest_v);
+extern double hs_interval_usecs(const Interval *span, const char *arg);
 extern TimestampTz hs_decay_settings(FunctionCallInfo fcinfo, float8 *s);
 extern void hs_decay_add(float8 *s, double t, double value);
 extern void hs_decay_merge(float8 *s1, const float8 *s2);

@@ -23,45 +23,70 @@
 #define METRIC_LATEST_T 7
 #define METRIC_LATEST_V 8
 
-typedef enum MetricKind
-{
-	METRIC_UNSET = 0,
-	METRIC_DECAYED_AVG,
-	METRIC_DECAYED_SUM,
-	METRIC_DECAYED_RATE,
-	METRIC_LATEST,
-	METRIC_DAYS_SINCE
-} MetricKind;
-
 static const char *const metric_kind_names[] = {
 	NULL, "decayed_avg", "decayed_sum", "decayed_rate", "latest", "days_since"
 };
 
-/* The kind named by argument 5; an unknown name is an error. */
-static MetricKind
-metric_kind_arg(FunctionCallInfo fcinfo)
+/* The kind an aggregation name stands for; an unknown name is an error. */
+int
+hs_metric_kind(text *name)
 {
-	text	   *name;
 	int			kind;
 
-	if (PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("aggregation must not be NULL")));
-	name = PG_GETARG_TEXT_PP(5);
 	for (kind = METRIC_DECAYED_AVG; kind <= METRIC_DAYS_SINCE; kind++)
 	{
 		const char *candidate = metric_kind_names[kind];
 
 		if (VARSIZE_ANY_EXHDR(name) == strlen(candidate) &&
 			memcmp(VARDATA_ANY(name), candidate, strlen(candidate)) == 0)
-			return (MetricKind) kind;
+			return kind;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("aggregation must be one of decayed_avg, decayed_sum, decayed_rate, latest, days_since, got \"%s\"",
 					text_to_cstring(name))));
 	return METRIC_UNSET;		/* not reached */
+}
+
+bool
+hs_metric_kind_decays(double kind)
+{
+	return kind == METRIC_DECAYED_AVG || kind == METRIC_DECAYED_SUM || kind == METRIC_DECAYED_RATE;
+}
+
+/* The raw value of a kind from a decay state (s) and the latest observation kept. */
+double
+hs_metric_raw_value(const float8 *s, double kind, double latest_t, double latest_v)
+{
+	switch ((int) kind)
+	{
+		case METRIC_DECAYED_AVG:
+			return s[DECAY_SUM_WV] / s[DECAY_SUM_W];
+		case METRIC_DECAYED_SUM:
+			return hs_decay_sum(s);
+		case METRIC_DECAYED_RATE:
+			/* events per day: a decayed sum over an endless daily history is half_life / ln 2 */
+			return hs_decay_sum(s) * M_LN2 * USECS_PER_DAY / s[DECAY_HALF_LIFE];
+		case METRIC_LATEST:
+			return latest_v;
+		case METRIC_DAYS_SINCE:
+			return (s[DECAY_AS_OF] - latest_t) / USECS_PER_DAY;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("metric state has an unknown aggregation %g", kind)));
+	return 0;					/* not reached */
+}
+
+/* The kind named by argument 5. */
+static int
+metric_kind_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("aggregation must not be NULL")));
+	return hs_metric_kind(PG_GETARG_TEXT_PP(5));
 }
 
 /* Keep (t, value) if it is newer than the latest, or as new and larger (as latest_value). */
@@ -76,12 +101,6 @@ metric_keep_latest(float8 *s, double t, double value, bool first)
 	}
 }
 
-static bool
-metric_kind_decays(double kind)
-{
-	return kind == METRIC_DECAYED_AVG || kind == METRIC_DECAYED_SUM || kind == METRIC_DECAYED_RATE;
-}
-
 PG_FUNCTION_INFO_V1(metric_value_accum);
 /* metric_value transition: (state, value, observed_at, as_of, half_life, aggregation) */
 Datum
@@ -89,7 +108,7 @@ metric_value_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *state = hs_state_arg(fcinfo, 0, METRIC_STATE_LEN, "metric_value", true);
 	float8	   *s = HS_STATE_VALUES(state);
-	MetricKind	kind = metric_kind_arg(fcinfo);
+	int			kind = metric_kind_arg(fcinfo);
 	TimestampTz as_of = hs_decay_settings(fcinfo, s);
 	double		observed_at;
 	double		value;
@@ -103,7 +122,7 @@ metric_value_accum(PG_FUNCTION_ARGS)
 
 	if (!hs_observation_arg(fcinfo, as_of, &observed_at, &value))
 		PG_RETURN_ARRAYTYPE_P(state);
-	if (metric_kind_decays(kind))
+	if (hs_metric_kind_decays(kind))
 		hs_decay_add(s, observed_at, value);
 	else
 	{
@@ -142,7 +161,7 @@ metric_value_combine(PG_FUNCTION_ARGS)
 	if (s2[DECAY_COUNT] == 0)
 		PG_RETURN_ARRAYTYPE_P(state1);
 
-	if (metric_kind_decays(s1[METRIC_KIND]))
+	if (hs_metric_kind_decays(s1[METRIC_KIND]))
 	{
 		hs_decay_merge(s1, s2);
 		hs_check_sum(s1[DECAY_SUM_WV], "the decayed sum of value");
@@ -165,23 +184,5 @@ metric_value_final(PG_FUNCTION_ARGS)
 
 	if (s[DECAY_COUNT] == 0)
 		PG_RETURN_NULL();
-	switch ((MetricKind) s[METRIC_KIND])
-	{
-		case METRIC_DECAYED_AVG:
-			PG_RETURN_FLOAT8(s[DECAY_SUM_WV] / s[DECAY_SUM_W]);
-		case METRIC_DECAYED_SUM:
-			PG_RETURN_FLOAT8(hs_decay_sum(s));
-		case METRIC_DECAYED_RATE:
-			/* events per day: a decayed sum over an endless daily history is half_life / ln 2 */
-			PG_RETURN_FLOAT8(hs_decay_sum(s) * M_LN2 * USECS_PER_DAY / s[DECAY_HALF_LIFE]);
-		case METRIC_LATEST:
-			PG_RETURN_FLOAT8(s[METRIC_LATEST_V]);
-		case METRIC_DAYS_SINCE:
-			PG_RETURN_FLOAT8((s[DECAY_AS_OF] - s[METRIC_LATEST_T]) / USECS_PER_DAY);
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("metric_value state has an unknown aggregation %g", s[METRIC_KIND])));
-	}
-	PG_RETURN_NULL();			/* not reached */
+	PG_RETURN_FLOAT8(hs_metric_raw_value(s, s[METRIC_KIND], s[METRIC_LATEST_T], s[METRIC_LATEST_V]));
 }

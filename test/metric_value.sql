@@ -1,6 +1,6 @@
 -- metric_value: one aggregate for every aggregation, equal to the dedicated kernels.
 BEGIN;
-SELECT plan(12);
+SELECT plan(19);
 
 -- A plain table (rolled back at the end): parallel workers cannot read temporary ones.
 CREATE TABLE t_mv_obs AS
@@ -60,6 +60,57 @@ END
 $$;
 SELECT matches(pg_temp.plan_of($$SELECT health_score.metric_value(value, observed_at, '2025-01-10', '3 days', 'decayed_avg') FROM t_mv_obs$$),
                'Partial Aggregate', 'the plan is parallel');
+RESET parallel_setup_cost;
+
+-- metric_values: every metric of a group at once, each slot equal to metric_value over its
+-- input's rows (two slots may read the same input; max_age drops older rows).
+CREATE TABLE t_mv_inputs AS
+SELECT grp, CASE WHEN value::int % 3 = 0 THEN 'a' WHEN value::int % 3 = 1 THEN 'bb' ELSE 'c' END AS input,
+       observed_at, value
+  FROM t_mv_obs;
+CREATE TEMP TABLE t_slots (slot int, input text, half_life interval, max_age interval, aggregation text);
+INSERT INTO t_slots VALUES (1, 'a', '3 days', NULL, 'decayed_avg'), (2, 'a', '10 days', '5 days', 'decayed_sum'),
+                           (3, 'bb', '3 days', NULL, 'latest'), (4, 'c', '2 days', NULL, 'days_since'),
+                           (5, 'zz', '3 days', NULL, 'latest');
+CREATE TEMP TABLE t_together AS
+SELECT grp, v.slot, v.raw_value
+  FROM (SELECT grp, health_score.metric_values(value, observed_at, '2025-01-10', input,
+                    (SELECT array_agg(input ORDER BY slot) FROM t_slots), (SELECT array_agg(half_life ORDER BY slot) FROM t_slots),
+                    (SELECT array_agg(max_age ORDER BY slot) FROM t_slots), (SELECT array_agg(aggregation ORDER BY slot) FROM t_slots)) AS vals
+          FROM t_mv_inputs GROUP BY grp) g,
+       unnest(g.vals) WITH ORDINALITY AS v(raw_value, slot);
+SELECT results_eq(
+  $$SELECT grp, slot::int, round(raw_value::numeric, 9) FROM t_together WHERE slot <= 4 ORDER BY grp, slot$$,
+  $$SELECT i.grp, s.slot, round(health_score.metric_value(i.value, i.observed_at, '2025-01-10', s.half_life, s.aggregation)::numeric, 9)
+      FROM t_mv_inputs i JOIN t_slots s ON s.input = i.input
+     WHERE s.max_age IS NULL OR i.observed_at > timestamptz '2025-01-10' - s.max_age
+     GROUP BY i.grp, s.slot ORDER BY i.grp, s.slot$$,
+  'metric_values: each slot is metric_value over its input''s rows, max_age applied');
+SELECT is((SELECT count(*) FROM t_together WHERE slot = 5 AND raw_value IS NULL), 7::bigint,
+          'a slot whose input has no rows is NULL');
+SELECT results_eq(
+  $$SELECT grp, slot, round(raw_value::numeric, 9) FROM t_together ORDER BY grp, slot$$,
+  $$SELECT grp, v.slot, round(v.raw_value::numeric, 9)
+      FROM (SELECT grp, health_score.metric_values(value, observed_at, '2025-01-10', input,
+                        '{a,a,bb,c,zz}', '{3 days,10 days,3 days,2 days,3 days}', '{NULL,5 days,NULL,NULL,NULL}',
+                        '{decayed_avg,decayed_sum,latest,days_since,latest}') AS vals
+              FROM (SELECT * FROM t_mv_inputs ORDER BY observed_at DESC) r GROUP BY grp) g,
+           unnest(g.vals) WITH ORDINALITY AS v(raw_value, slot) ORDER BY grp, slot$$,
+  'metric_values does not depend on the order of the rows');
+ANALYZE t_mv_inputs;
+SET LOCAL parallel_setup_cost = 0;
+SELECT matches(pg_temp.plan_of($$SELECT health_score.metric_values(value, observed_at, '2025-01-10', input, '{a}', '{1 day}', '{NULL}', '{latest}') FROM t_mv_inputs$$),
+               'Partial Aggregate', 'metric_values runs in parallel');
+SELECT is((SELECT array(SELECT round(v::numeric, 9) FROM unnest(health_score.metric_values(value, observed_at, '2025-01-10', input, '{a,bb,c}', '{3 days,3 days,2 days}', '{NULL,NULL,NULL}', '{decayed_avg,latest,days_since}')) v) FROM t_mv_inputs),
+          (SELECT array(SELECT round(v::numeric, 9) FROM unnest(health_score.metric_values(value, observed_at, '2025-01-10', input, '{a,bb,c}', '{3 days,3 days,2 days}', '{NULL,NULL,NULL}', '{decayed_avg,latest,days_since}')) v)
+             FROM (SELECT * FROM t_mv_inputs ORDER BY observed_at DESC OFFSET 0) r),
+          'the parallel result equals a serial one in another order');
+SELECT throws_ok($$SELECT health_score.metric_values(1, now(), now(), 'a', '{a,b}', '{1 day}', '{NULL,NULL}', '{latest,latest}')$$,
+                 '2202E', 'inputs, half_lives, max_ages and aggregations must have the same length',
+                 'metric_values: arrays of different lengths are refused');
+SELECT throws_ok($$SELECT health_score.metric_values(1, now(), now(), 'a', '{a}', '{-1 day}', '{NULL}', '{latest}')$$,
+                 '22023', 'half_lives must be positive, got element 1', 'metric_values: a non-positive half-life is refused');
+
 RESET parallel_setup_cost;
 
 -- Bad input.

@@ -235,3 +235,45 @@ CREATE AGGREGATE health_score.metric_value(value float8, observed_at timestamptz
 
 COMMENT ON AGGREGATE health_score.metric_value(float8, timestamptz, timestamptz, interval, text) IS
 'A metric''s raw value at as_of with the given aggregation: decayed_avg, decayed_sum, decayed_rate (decayed sum x ln 2 / half-life in days: events per day), latest (as latest_value) or days_since (days from the latest observation to as_of). Observations after as_of are ignored; as_of, half_life and aggregation must be constant within a group.';
+
+-- Every metric of an account at once -----------------------------------------------------------
+
+CREATE FUNCTION health_score.metric_values_accum(state float8[], value float8, observed_at timestamptz,
+                                                 as_of timestamptz, input text, inputs text[],
+                                                 half_lives interval[], max_ages interval[], aggregations text[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'metric_values_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_values_accum(float8[], float8, timestamptz, timestamptz, text, text[], interval[], interval[], text[]) IS
+'Transition function of metric_values; state {as_of, as_of set}, then nine values per metric: the decay state, the latest time and value, the aggregation.';
+
+CREATE FUNCTION health_score.metric_values_combine(state1 float8[], state2 float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'metric_values_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_values_combine(float8[], float8[]) IS
+'Combine function of metric_values: merges two partial states metric by metric.';
+
+CREATE FUNCTION health_score.metric_values_final(state float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'metric_values_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_values_final(float8[]) IS
+'Final function of metric_values: one raw value per metric, NULL where nothing was observed by as_of.';
+
+CREATE AGGREGATE health_score.metric_values(value float8, observed_at timestamptz, as_of timestamptz,
+                                            input text, inputs text[], half_lives interval[],
+                                            max_ages interval[], aggregations text[]) (
+    SFUNC = health_score.metric_values_accum,
+    STYPE = float8[],
+    FINALFUNC = health_score.metric_values_final,
+    COMBINEFUNC = health_score.metric_values_combine,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.metric_values(float8, timestamptz, timestamptz, text, text[], interval[], interval[], text[]) IS
+'The raw values of several metrics at once, e.g. of every metric of an account: element i of the result is metric_value over the rows whose input equals inputs[i] and that are no older than max_ages[i] (NULL: no limit), with half_lives[i] and aggregations[i]; NULL where nothing was observed. Scoring groups by account only, so no observation is joined with the catalog.';

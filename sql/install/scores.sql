@@ -133,10 +133,10 @@ $$;
 COMMENT ON FUNCTION health_score.observations_sql() IS
 'The query that reads every observation: the observations table and the enabled feeds.';
 
--- The scoring query, per account and metric, at as_of ($1). One grouped pass over the
--- observations turns them into raw values with the C aggregates (the only heavy step, kept
--- apart in a materialized CTE so that it is planned alone, as a hash aggregate that can run
--- in parallel); the rest works on one row per account and metric. Effective weight = the
+-- The scoring query, per account and metric, at as_of ($1). One pass over the observations,
+-- grouped by account, turns them into every metric's raw value with the C aggregate
+-- metric_values (the only heavy step, kept apart in a materialized CTE so that it is planned
+-- alone and can run in parallel); the rest works on one row per account and metric. Effective weight = the
 -- dimension's share among the account's dimensions that have data x the metric's share among
 -- its dimension's metrics that have data; coverage_share is the same product over all the
 -- configured weights, data or not.
@@ -145,30 +145,41 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT format($q$
-WITH metric AS NOT MATERIALIZED (
-    SELECT m.name, m.input, m.half_life, m.max_age, m.aggregation
+WITH catalog AS NOT MATERIALIZED (
+    -- the enabled metrics in a fixed order: slot i of metric_values is the i-th
+    SELECT m.name, m.input, m.half_life, m.max_age, m.aggregation,
+           row_number() OVER (ORDER BY m.name) AS slot
       FROM health_score.metrics m
      WHERE m.enabled
-), raw AS MATERIALIZED (
-    SELECT o.account_id, m.name AS metric,
-           health_score.metric_value(o.value, o.observed_at, $1, m.half_life, m.aggregation) AS raw_value
+), by_account AS MATERIALIZED (
+    SELECT o.account_id,
+           health_score.metric_values(o.value, o.observed_at, $1, o.metric,
+               (SELECT array_agg(c.input ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.half_life ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.max_age ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)) AS raw_values
       FROM (%s) o
-      JOIN metric m ON m.input = o.metric
      WHERE o.observed_at <= $1
-       AND (m.max_age IS NULL OR o.observed_at > $1 - m.max_age)
-     GROUP BY o.account_id, m.name
+     GROUP BY o.account_id
 ), live AS MATERIALIZED (
     SELECT a.account_id, coalesce(a.segment, '') AS segment
       FROM health_score.accounts a
      WHERE (a.started_on IS NULL OR a.started_on <= $1)
        AND (a.churned_on IS NULL OR a.churned_on > $1)
+), raw AS MATERIALIZED (
+    SELECT b.account_id, l.segment, v.slot, v.raw_value
+      FROM by_account b
+      JOIN live l ON l.account_id = b.account_id
+     CROSS JOIN LATERAL unnest(b.raw_values) WITH ORDINALITY AS v(raw_value, slot)
+     WHERE v.raw_value IS NOT NULL
 ), weights AS (
     -- the configured weights of every enabled metric, for each segment in use
-    SELECT s.segment, m.name AS metric, m.dimension, m.curve, m.breakpoints, m.scores,
+    SELECT s.segment, cat.slot, m.name AS metric, m.dimension, m.curve, m.breakpoints, m.scores,
            coalesce(sm.weight, m.weight) AS metric_weight,
            coalesce(sd.weight, d.weight) AS dimension_weight
       FROM (SELECT DISTINCT segment FROM live) s
      CROSS JOIN health_score.metrics m
+      JOIN catalog cat ON cat.name = m.name
       JOIN health_score.dimensions d ON d.name = m.dimension
       LEFT JOIN health_score.segment_metric_weights sm ON sm.segment = s.segment AND sm.metric = m.name
       LEFT JOIN health_score.segment_dimension_weights sd ON sd.segment = s.segment AND sd.dimension = m.dimension
@@ -181,15 +192,13 @@ WITH metric AS NOT MATERIALIZED (
     SELECT p.*, p.metric_weight / p.dimension_metric_weight * p.dimension_weight
                 / sum(p.dimension_weight / p.dimension_metrics) OVER (PARTITION BY p.segment) AS coverage_share
       FROM per_dimension p
-), scored AS (
-    SELECT r.account_id, r.metric, c.dimension, r.raw_value,
+), scored AS MATERIALIZED (
+    SELECT r.account_id, c.metric, c.dimension, r.raw_value,
            CASE c.curve WHEN 'banded' THEN health_score.scale_banded(r.raw_value, c.breakpoints, c.scores)
                         ELSE health_score.scale(r.raw_value, c.breakpoints, c.scores) END AS sub_score,
            c.metric_weight, c.dimension_weight, c.coverage_share
       FROM raw r
-      JOIN live l ON l.account_id = r.account_id
-      JOIN configured c ON c.segment = l.segment AND c.metric = r.metric
-     WHERE r.raw_value IS NOT NULL
+      JOIN configured c ON c.segment = r.segment AND c.slot = r.slot
 ), shares AS (
     SELECT s.*, s.metric_weight / sum(s.metric_weight) OVER (PARTITION BY s.account_id, s.dimension) AS share_in_dimension
       FROM scored s

@@ -1,0 +1,378 @@
+/*
+ * metric_values.c: the raw values of every metric of an account in one aggregate.
+ *
+ * Scoring groups the observations by account only. Each row finds the metrics that read its
+ * input in the catalog arrays (parsed once per query and kept in fn_extra) and updates
+ * their slots of the state, so no row is ever joined with the catalog.
+ *
+ * The catalog arrives as four arrays of the same length, one element per metric (a slot):
+ * inputs text[], half_lives interval[], max_ages interval[] (NULL: no limit) and
+ * aggregations text[] (as metric_value). The result is a float8[] with one raw value per
+ * slot, NULL for a metric without observations.
+ *
+ * State, float8[]: {as_of, 1 once as_of is set}, then per slot nine values: the six of the
+ * decay state (see decay.c, with the slot's half-life), the latest time, the latest value
+ * and the aggregation. It starts empty ('{}') and is sized on the first row.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "health_score.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#define VALUES_HEADER 2
+#define VALUES_AS_OF 0
+#define VALUES_AS_OF_SET 1
+#define SLOT_LEN 9
+#define SLOT_LATEST_T 6
+#define SLOT_LATEST_V 7
+#define SLOT_KIND 8
+
+#define VALUES_BUCKETS 64
+
+/*
+ * The catalog arrays, parsed once per query. Slots reading the same input are chained
+ * from a small hash table on the input name, so a row finds its metrics without comparing
+ * its input with every metric's.
+ */
+typedef struct ValuesCatalog
+{
+	Datum		args[4];		/* the array arguments this was parsed from */
+	int			nslots;
+	char	  **inputs;
+	int		   *input_lengths;
+	double	   *half_life_us;
+	double	   *max_age_us;		/* 0: no limit */
+	int		   *kinds;
+	int			bucket_first[VALUES_BUCKETS];	/* first slot in the bucket, -1 if none */
+	int		   *bucket_next;	/* next slot in the same bucket, -1 at the end */
+} ValuesCatalog;
+
+/* A cheap hash of an input name: its length and its first and last bytes. */
+static inline int
+values_bucket(const char *name, int length)
+{
+	if (length == 0)
+		return 0;
+	return (length * 31 + (unsigned char) name[0] * 7 + (unsigned char) name[length - 1]) % VALUES_BUCKETS;
+}
+
+/* Elements of a one-dimensional array argument; NULL elements allowed only when allow_nulls. */
+static int
+values_array_arg(FunctionCallInfo fcinfo, int argno, Oid elemtype, const char *arg,
+				 bool allow_nulls, Datum **elems, bool **nulls)
+{
+	ArrayType  *array;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
+	int			i;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", arg)));
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", arg)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems, nulls, &n);
+	for (i = 0; i < n && !allow_nulls; i++)
+		if ((*nulls)[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL elements", arg)));
+	return n;
+}
+
+/* Parse and check the catalog arrays (arguments 5 to 8) into memory that lives with fn_extra. */
+static ValuesCatalog *
+values_catalog_parse(FunctionCallInfo fcinfo)
+{
+	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	ValuesCatalog *cat = palloc0(sizeof(ValuesCatalog));
+	Datum	   *inputs, *half_lives, *max_ages, *kinds;
+	bool	   *in_nulls, *hl_nulls, *age_nulls, *kind_nulls;
+	int			n, i;
+
+	n = values_array_arg(fcinfo, 5, TEXTOID, "inputs", false, &inputs, &in_nulls);
+	if (values_array_arg(fcinfo, 6, INTERVALOID, "half_lives", false, &half_lives, &hl_nulls) != n ||
+		values_array_arg(fcinfo, 7, INTERVALOID, "max_ages", true, &max_ages, &age_nulls) != n ||
+		values_array_arg(fcinfo, 8, TEXTOID, "aggregations", false, &kinds, &kind_nulls) != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("inputs, half_lives, max_ages and aggregations must have the same length")));
+	cat->nslots = n;
+	cat->inputs = palloc(sizeof(char *) * Max(n, 1));
+	cat->input_lengths = palloc(sizeof(int) * Max(n, 1));
+	cat->half_life_us = palloc(sizeof(double) * Max(n, 1));
+	cat->max_age_us = palloc(sizeof(double) * Max(n, 1));
+	cat->kinds = palloc(sizeof(int) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		text	   *input = DatumGetTextPP(inputs[i]);
+
+		cat->input_lengths[i] = VARSIZE_ANY_EXHDR(input);
+		cat->inputs[i] = pnstrdup(VARDATA_ANY(input), cat->input_lengths[i]);
+		cat->half_life_us[i] = hs_interval_usecs(DatumGetIntervalP(half_lives[i]), "half_lives");
+		if (!(cat->half_life_us[i] > 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("half_lives must be positive, got element %d", i + 1)));
+		cat->max_age_us[i] = age_nulls[i] ? 0 : hs_interval_usecs(DatumGetIntervalP(max_ages[i]), "max_ages");
+		if (!age_nulls[i] && !(cat->max_age_us[i] > 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_ages must be positive or NULL, got element %d", i + 1)));
+		cat->kinds[i] = hs_metric_kind(DatumGetTextPP(kinds[i]));
+	}
+	for (i = 0; i < 4; i++)
+		cat->args[i] = PG_GETARG_DATUM(5 + i);
+	cat->bucket_next = palloc(sizeof(int) * Max(n, 1));
+	for (i = 0; i < VALUES_BUCKETS; i++)
+		cat->bucket_first[i] = -1;
+	for (i = n - 1; i >= 0; i--)
+	{
+		int			b = values_bucket(cat->inputs[i], cat->input_lengths[i]);
+
+		cat->bucket_next[i] = cat->bucket_first[b];
+		cat->bucket_first[b] = i;
+	}
+	MemoryContextSwitchTo(old);
+	return cat;
+}
+
+/* The parsed catalog, parsing again only when the arrays are not the ones seen before. */
+static ValuesCatalog *
+values_catalog(FunctionCallInfo fcinfo)
+{
+	ValuesCatalog *cat = (ValuesCatalog *) fcinfo->flinfo->fn_extra;
+	int			i;
+
+	if (cat != NULL)
+	{
+		for (i = 0; i < 4; i++)
+			if (PG_ARGISNULL(5 + i) || cat->args[i] != PG_GETARG_DATUM(5 + i))
+				break;
+		if (i == 4)
+			return cat;
+	}
+	cat = values_catalog_parse(fcinfo);
+	fcinfo->flinfo->fn_extra = cat;
+	return cat;
+}
+
+/* The state in argument 0, sized for nslots: a new one (in the aggregate's memory) when empty. */
+static ArrayType *
+values_state(FunctionCallInfo fcinfo, int nslots)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	MemoryContext aggcontext;
+	int			length = VALUES_HEADER + SLOT_LEN * nslots;
+
+	if (ArrayGetNItems(ARR_NDIM(state), ARR_DIMS(state)) == 0)
+	{
+		MemoryContext old;
+		Datum	   *zeros;
+		int			i;
+
+		if (!AggCheckCallContext(fcinfo, &aggcontext))
+			aggcontext = CurrentMemoryContext;
+		old = MemoryContextSwitchTo(aggcontext);
+		zeros = palloc(sizeof(Datum) * length);
+		for (i = 0; i < length; i++)
+			zeros[i] = Float8GetDatum(0.0);
+		state = construct_array(zeros, length, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		MemoryContextSwitchTo(old);
+		return state;
+	}
+	return hs_state_arg(fcinfo, 0, length, "metric_values", true);
+}
+
+/* Add one observation to a slot: decayed sums or the latest value, as its aggregation wants. */
+static void
+values_slot_add(float8 *slot, double t, double value)
+{
+	if (hs_metric_kind_decays(slot[SLOT_KIND]))
+		hs_decay_add(slot, t, value);
+	else
+	{
+		if (slot[DECAY_COUNT] == 0 || t > slot[SLOT_LATEST_T] ||
+			(t == slot[SLOT_LATEST_T] && value > slot[SLOT_LATEST_V]))
+		{
+			slot[SLOT_LATEST_T] = t;
+			slot[SLOT_LATEST_V] = value;
+		}
+		slot[DECAY_COUNT] += 1;
+	}
+}
+
+PG_FUNCTION_INFO_V1(metric_values_accum);
+/* metric_values transition: (state, value, observed_at, as_of, input, inputs, half_lives, max_ages, aggregations) */
+Datum
+metric_values_accum(PG_FUNCTION_ARGS)
+{
+	ValuesCatalog *cat = values_catalog(fcinfo);
+	ArrayType  *state = values_state(fcinfo, cat->nslots);
+	float8	   *s = HS_STATE_VALUES(state);
+	TimestampTz as_of;
+	double		observed_at;
+	double		value;
+	text	   *input;
+	int			input_length;
+	int			i;
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL")));
+	as_of = PG_GETARG_TIMESTAMPTZ(3);
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite timestamp")));
+	if (s[VALUES_AS_OF_SET] == 0)
+	{
+		s[VALUES_AS_OF] = (double) as_of;
+		s[VALUES_AS_OF_SET] = 1;
+		for (i = 0; i < cat->nslots; i++)
+		{
+			float8	   *slot = s + VALUES_HEADER + SLOT_LEN * i;
+
+			slot[DECAY_AS_OF] = (double) as_of;
+			slot[DECAY_HALF_LIFE] = cat->half_life_us[i];
+			slot[SLOT_KIND] = cat->kinds[i];
+		}
+	}
+	else if (s[VALUES_AS_OF] != (double) as_of)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be the same for every row of a group")));
+
+	if (PG_ARGISNULL(4) || !hs_observation_arg(fcinfo, as_of, &observed_at, &value))
+		PG_RETURN_ARRAYTYPE_P(state);
+
+	/* every metric that reads this input takes the observation */
+	input = PG_GETARG_TEXT_PP(4);
+	input_length = VARSIZE_ANY_EXHDR(input);
+	for (i = cat->bucket_first[values_bucket(VARDATA_ANY(input), input_length)]; i >= 0; i = cat->bucket_next[i])
+	{
+		float8	   *slot = s + VALUES_HEADER + SLOT_LEN * i;
+
+		if (cat->input_lengths[i] != input_length ||
+			memcmp(cat->inputs[i], VARDATA_ANY(input), input_length) != 0)
+			continue;
+		if (slot[DECAY_HALF_LIFE] != cat->half_life_us[i] || slot[SLOT_KIND] != cat->kinds[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the metric arrays must be the same for every row of a group")));
+		if (cat->max_age_us[i] > 0 && observed_at <= (double) as_of - cat->max_age_us[i])
+			continue;
+		values_slot_add(slot, observed_at, value);
+	}
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+PG_FUNCTION_INFO_V1(metric_values_combine);
+/* metric_values combine: merge two partial states slot by slot */
+Datum
+metric_values_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state1 = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *state2 = PG_GETARG_ARRAYTYPE_P(1);
+	int			n1 = ArrayGetNItems(ARR_NDIM(state1), ARR_DIMS(state1));
+	int			n2 = ArrayGetNItems(ARR_NDIM(state2), ARR_DIMS(state2));
+	float8	   *s1;
+	float8	   *s2;
+	int			i;
+
+	if (n2 == 0)
+		PG_RETURN_ARRAYTYPE_P(state1);
+	if (n1 == 0)
+		PG_RETURN_ARRAYTYPE_P(state2);
+	if (n1 != n2 || (n1 - VALUES_HEADER) % SLOT_LEN != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metric_values: states of different shapes cannot be combined")));
+	state1 = hs_state_arg(fcinfo, 0, n1, "metric_values", true);
+	state2 = hs_state_arg(fcinfo, 1, n2, "metric_values", false);
+	s1 = HS_STATE_VALUES(state1);
+	s2 = HS_STATE_VALUES(state2);
+	if (s1[VALUES_AS_OF] != s2[VALUES_AS_OF])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be the same for every row of a group")));
+	for (i = 0; i < (n1 - VALUES_HEADER) / SLOT_LEN; i++)
+	{
+		float8	   *a = s1 + VALUES_HEADER + SLOT_LEN * i;
+		float8	   *b = s2 + VALUES_HEADER + SLOT_LEN * i;
+
+		if (b[DECAY_COUNT] == 0)
+			continue;
+		if (a[DECAY_COUNT] == 0)
+			memcpy(a, b, sizeof(float8) * SLOT_LEN);
+		else if (hs_metric_kind_decays(a[SLOT_KIND]))
+		{
+			hs_decay_merge(a, b);
+			hs_check_sum(a[DECAY_SUM_WV], "the decayed sum of value");
+		}
+		else
+		{
+			if (b[SLOT_LATEST_T] > a[SLOT_LATEST_T] ||
+				(b[SLOT_LATEST_T] == a[SLOT_LATEST_T] && b[SLOT_LATEST_V] > a[SLOT_LATEST_V]))
+			{
+				a[SLOT_LATEST_T] = b[SLOT_LATEST_T];
+				a[SLOT_LATEST_V] = b[SLOT_LATEST_V];
+			}
+			a[DECAY_COUNT] += b[DECAY_COUNT];
+		}
+	}
+	PG_RETURN_ARRAYTYPE_P(state1);
+}
+
+PG_FUNCTION_INFO_V1(metric_values_final);
+/* metric_values final: one raw value per metric, NULL where nothing was observed */
+Datum
+metric_values_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	int			n = ArrayGetNItems(ARR_NDIM(state), ARR_DIMS(state));
+	int			nslots;
+	float8	   *s;
+	Datum	   *values;
+	bool	   *nulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i;
+
+	if (n == 0)
+		PG_RETURN_NULL();
+	if ((n - VALUES_HEADER) % SLOT_LEN != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metric_values: state has %d elements, not a whole number of slots", n)));
+	state = hs_state_arg(fcinfo, 0, n, "metric_values", false);
+	s = HS_STATE_VALUES(state);
+	nslots = (n - VALUES_HEADER) / SLOT_LEN;
+	values = palloc(sizeof(Datum) * Max(nslots, 1));
+	nulls = palloc(sizeof(bool) * Max(nslots, 1));
+	for (i = 0; i < nslots; i++)
+	{
+		float8	   *slot = s + VALUES_HEADER + SLOT_LEN * i;
+
+		nulls[i] = slot[DECAY_COUNT] == 0;
+		values[i] = Float8GetDatum(nulls[i] ? 0.0 :
+								   hs_metric_raw_value(slot, slot[SLOT_KIND], slot[SLOT_LATEST_T], slot[SLOT_LATEST_V]));
+	}
+	dims[0] = nslots;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 1, dims, lbs, FLOAT8OID,
+											 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
