@@ -1,9 +1,9 @@
 -- Access control: health_score_reader (BI tools) reads everything and writes nothing; after
 -- restrict_accounts_to_owners() a CSM's login role sees only the accounts it owns, in the
--- tables, in account_scores() and metric_scores() and in every view, while a reader still
--- sees all (score history included; the materialized dashboard, which holds every account, is
--- closed to CSMs); restrict_accounts_to_owners(false) lifts it. The expected rows are computed first
--- as the superuser (who is never restricted), then each role's view of them is compared.
+-- tables, in account_scores() and metric_scores(), in every view and in the score history
+-- (the materialized dashboard, which holds every account, is closed to CSMs), while a reader
+-- still sees all; restrict_accounts_to_owners(false) lifts it. The expected rows are computed
+-- first as the superuser (who is never restricted), then each role's view of them is compared.
 -- The roles are created inside the transaction, so they vanish with the ROLLBACK.
 BEGIN;
 SELECT plan(42);
