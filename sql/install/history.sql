@@ -122,22 +122,33 @@ BEGIN
         risk_source := '(SELECT NULL::text AS account_id, NULL::float8 AS churn_risk WHERE false)';
     END IF;
 
+    -- Score once: keep the metric rows, then build both levels of history from them.
+    IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+        CREATE TEMP TABLE snapshot_metric_rows (
+            account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+            effective_weight float8, contribution float8, coverage_share float8
+        ) ON COMMIT DROP;
+    END IF;
+    TRUNCATE pg_temp.snapshot_metric_rows;
+    INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
+
     EXECUTE format($sql$
         INSERT INTO health_score.score_history
             (as_of, account_id, score, product_score, relationship_score, business_score,
              dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
         SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
                s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
-          FROM health_score.account_scores($1) s
+          FROM (%s) s
           LEFT JOIN %s r ON r.account_id = s.account_id
-    $sql$, risk_source) USING scored_at, day, version;
+    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'), risk_source)
+        USING scored_at, day, version;
     GET DIAGNOSTICS written = ROW_COUNT;
 
     INSERT INTO health_score.metric_history
         (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
     SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
            m.effective_weight, m.contribution
-      FROM health_score.metric_scores(scored_at) m;
+      FROM pg_temp.snapshot_metric_rows m;
 
     RETURN written;
 END

@@ -223,7 +223,7 @@ COMMENT ON FUNCTION health_score.check_as_of(timestamptz) IS
 
 CREATE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
 RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,
-               effective_weight float8, contribution float8)
+               effective_weight float8, contribution float8, coverage_share float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 -- JIT compiling costs seconds and saves nothing here: the work is in the C aggregates. The
@@ -235,31 +235,25 @@ AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
     RETURN QUERY EXECUTE format(
-        'SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution FROM (%s) s',
+        'SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution, coverage_share FROM (%s) s',
         health_score.metric_scores_sql())
         USING as_of;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
-'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score). Metrics with no observations are left out.';
+'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score) and its coverage_share (its share of the configured weight; an account''s shares sum to its coverage). Metrics with no observations are left out.';
 
-CREATE FUNCTION health_score.account_scores(as_of timestamptz DEFAULT now())
-RETURNS TABLE (account_id text, score float8, band text, alert_tier text, coverage float8,
-               product_score float8, relationship_score float8, business_score float8,
-               reason text, dimension_scores jsonb, weakest_metrics text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- The account-level query (parameter $1: as_of) over a relation of metric rows shaped like
+-- metric_scores' result: a subquery, or a table where the metric rows were already kept (as
+-- snapshot does, to score once for both levels).
+CREATE FUNCTION health_score.account_scores_sql(metric_rows text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling costs seconds and saves nothing here: the work is in the C aggregates. The
--- grouped pass wants a hash aggregate (one row per account and metric); the default 4 MB
--- would push the planner to sort millions of rows instead.
-SET jit = off
-SET work_mem = '64MB'
 AS $$
-BEGIN
-    PERFORM health_score.check_as_of(as_of);
-    RETURN QUERY EXECUTE format($q$
-WITH metric_scores AS (%s
+SELECT format($q$
+WITH metric_scores AS MATERIALIZED (
+    SELECT * FROM %s ms
 ), by_dimension AS (
     SELECT ms.account_id, ms.dimension, sum(ms.contribution) / sum(ms.effective_weight) AS score
       FROM metric_scores ms
@@ -301,20 +295,40 @@ WITH metric_scores AS (%s
                      THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
       FROM scored s
 )
-SELECT f.account_id, round(f.score::numeric, 2)::float8, b.band, t.tier, round(f.coverage::numeric, 4)::float8,
-       round((f.dimension_scores ->> 'product')::numeric, 2)::float8,
-       round((f.dimension_scores ->> 'relationship')::numeric, 2)::float8,
-       round((f.dimension_scores ->> 'business')::numeric, 2)::float8,
+SELECT f.account_id, f.score, b.band, t.tier AS alert_tier, round(f.coverage::numeric, 4)::float8 AS coverage,
+       round((f.dimension_scores ->> 'product')::numeric, 2)::float8 AS product_score,
+       round((f.dimension_scores ->> 'relationship')::numeric, 2)::float8 AS relationship_score,
+       round((f.dimension_scores ->> 'business')::numeric, 2)::float8 AS business_score,
        CASE WHEN f.raw_score IS NULL THEN 'no observations'
             WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', round(f.coverage::numeric, 3), f.min_coverage)
-       END,
+       END AS reason,
        f.dimension_scores, f.weakest_metrics
   FROM final f
   LEFT JOIN health_score.bands b
     ON f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))
   LEFT JOIN health_score.alert_tiers t
     ON f.score >= t.min_score AND (f.score < t.max_score OR (f.score = 100 AND t.max_score = 100))
-$q$, health_score.metric_scores_sql())
+$q$, metric_rows)
+$$;
+
+COMMENT ON FUNCTION health_score.account_scores_sql(text) IS
+'The text of the account-level scoring query (parameter $1: as_of) over metric_rows, a relation or parenthesised query with the columns of metric_scores.';
+
+CREATE FUNCTION health_score.account_scores(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, score float8, band text, alert_tier text, coverage float8,
+               product_score float8, relationship_score float8, business_score float8,
+               reason text, dimension_scores jsonb, weakest_metrics text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling costs seconds and saves nothing here: the work is in the C aggregates. The
+-- grouped pass wants a hash aggregate (one row per account and metric); the default 4 MB
+-- would push the planner to sort millions of rows instead.
+SET jit = off
+SET work_mem = '64MB'
+AS $$
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    RETURN QUERY EXECUTE health_score.account_scores_sql('(' || health_score.metric_scores_sql() || ')')
         USING as_of;
 END
 $$;
