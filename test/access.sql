@@ -1,11 +1,12 @@
 -- Access control: health_score_reader (BI tools) reads everything and writes nothing; after
 -- restrict_accounts_to_owners() a CSM's login role sees only the accounts it owns, in the
--- tables, in account_scores() and metric_scores() and in every view, while a reader still
--- sees all; restrict_accounts_to_owners(false) lifts it. The expected rows are computed first
--- as the superuser (who is never restricted), then each role's view of them is compared.
+-- tables, in account_scores() and metric_scores(), in every view and in the score history
+-- (the materialized dashboard, which holds every account, is closed to CSMs), while a reader
+-- still sees all; restrict_accounts_to_owners(false) lifts it. The expected rows are computed
+-- first as the superuser (who is never restricted), then each role's view of them is compared.
 -- The roles are created inside the transaction, so they vanish with the ROLLBACK.
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL health_score.as_of = '2025-06-30 00:00+00';
@@ -50,6 +51,10 @@ UNION ALL SELECT 'dimension_breakdown', account_id FROM health_score.dimension_b
 UNION ALL SELECT 'action_queue', account_id FROM health_score.action_queue
 UNION ALL SELECT 'upsell_candidates', account_id FROM health_score.upsell_candidates;
 GRANT SELECT ON t_scores, t_metric_scores, t_observations, t_views TO PUBLIC;
+
+-- A day of score history for every test account.
+INSERT INTO health_score.score_history (as_of, account_id, score, band, alert_tier, coverage, config_version)
+SELECT '2025-06-29', account_id, score, band, alert_tier, coverage, 0 FROM t_scores;
 
 -- The data is what the checks need: every CSM owns scored accounts, some needing action and
 -- one upsell candidate; some accounts belong to nobody.
@@ -143,6 +148,11 @@ SELECT set_eq($$SELECT account_id FROM health_score.upsell_candidates$$,
               $$SELECT v.account_id FROM t_views v JOIN t_scores s USING (account_id)
                  WHERE v.view = 'upsell_candidates' AND s.owner = 'hs_access_csm_a'$$,
               'CSM a: upsell_candidates holds its candidates, no others');
+SELECT set_eq($$SELECT account_id FROM health_score.score_history WHERE account_id LIKE 'acc-%'$$,
+              $$SELECT account_id FROM t_scores WHERE owner = 'hs_access_csm_a'$$,
+              'CSM a: score_history holds its accounts only');
+SELECT throws_ok($$SELECT count(*) FROM health_score.account_health_mv$$, '42501', NULL,
+                 'CSM a cannot read the materialized dashboard (it holds every account)');
 SELECT throws_ok($$UPDATE health_score.accounts SET owner = 'hs_access_csm_a'$$, '42501', NULL,
                  'CSM a cannot take accounts over');
 RESET ROLE;
