@@ -26,6 +26,12 @@ SELECT health_score.weighted_score('{70,NULL,40}', '{40,30,30}') AS score,
 SELECT health_score.weighted_score('{NULL,NULL}', '{1,1}') AS all_null;
 SELECT health_score.weighted_score(NULL, '{1}') AS null_scores;
 
+-- effective_weights: metrics in dimensions 40/30/30; the second metric has no data, the third
+-- dimension none at all, so the first two dimensions share the whole weight
+SELECT health_score.effective_weights('{5,NULL,7,8}', '{1,1,2,3}', '{2,1,1,1}', '{40,30,30}') AS some_known,
+       health_score.effective_weights('{5,NULL,7,NULL}', '{1,1,2,3}', '{2,1,1,1}', '{40,30,30}') AS third_dimension_empty,
+       health_score.effective_weights('{NULL,NULL}', '{1,2}', '{1,1}', '{1,1}') AS none_known;
+
 -- decayed_avg: a day-old 10 and a 31-day-old 20 with a 30-day half-life
 SELECT round(health_score.decayed_avg(v, t, '2024-03-01', '30 days')::numeric, 10) AS decayed_avg,
        round(((10 * 2 ^ (-1 / 30.0)) + 20 * 2 ^ (-31 / 30.0))

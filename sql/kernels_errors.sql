@@ -51,6 +51,16 @@ SELECT q, public.error_of(q) FROM (VALUES
   ($$SELECT health_score.weighted_score_coverage('{50,60}', '{1,Infinity}')$$),
   ($$SELECT health_score.weighted_score('{NULL,NULL}', '{1e308,1e308}')$$),
   ($$SELECT health_score.weighted_score('{100}', '{1e307}')$$),
+  -- effective_weights
+  ($$SELECT health_score.effective_weights('{1,2}', '{1}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,2}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,0}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,NULL}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,1}', '{1,0}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,1}', '{1,1}', '{-1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,1}', '{1,NaN}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{{1,2}}', '{1,1}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,1}', '{1e308,1e308}', '{1}')$$),
   -- decayed_avg, decayed_sum, latest_value
   ($$SELECT health_score.decayed_avg(1, now(), NULL, '30 days')$$),
   ($$SELECT health_score.decayed_avg(1, now(), now(), NULL)$$),

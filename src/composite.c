@@ -169,3 +169,101 @@ weighted_score_coverage(PG_FUNCTION_ARGS)
 	weighted_arrays(fcinfo, sums);
 	PG_RETURN_FLOAT8(sums[WAVG_PRESENT] / sums[WAVG_TOTAL]);
 }
+
+/*
+ * The elements of a one-dimensional int4[] argument, none NULL, as hs_float8_array does for
+ * float8[].
+ */
+static int32 *
+int4_array(ArrayType *array, const char *arg, int *length)
+{
+	if (ARR_ELEMTYPE(array) != INT4OID)
+		elog(ERROR, "%s: expected integer[]", arg);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", arg)));
+	if (ARR_HASNULL(array) && array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", arg)));
+	*length = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	return (int32 *) ARR_DATA_PTR(array);
+}
+
+PG_FUNCTION_INFO_V1(effective_weights);
+/*
+ * effective_weights(raw_values[], groups[], weights[], group_weights[]): the weight each known
+ * (non-NULL) value carries in a two-level composite, e.g. metrics within dimensions. Within
+ * its group a value's share is weights[i] over its group's known weights; a group's share is
+ * group_weights[g] over the weights of the groups with a known value. The result, NULL where
+ * the value is NULL, sums to 1 whenever a value is known. One call per account replaces two
+ * window sums over the account's metric rows.
+ */
+Datum
+effective_weights(PG_FUNCTION_ARGS)
+{
+	ArrayType  *values_array = PG_GETARG_ARRAYTYPE_P(0);
+	bool	   *value_nulls;
+	Datum	   *unused;
+	int			nvalues,
+				ngroup_ids,
+				nweights,
+				ngroups;
+	const int32 *groups = int4_array(PG_GETARG_ARRAYTYPE_P(1), "groups", &ngroup_ids);
+	const float8 *weights = hs_float8_array(PG_GETARG_ARRAYTYPE_P(2), "weights", &nweights);
+	const float8 *group_weights = hs_float8_array(PG_GETARG_ARRAYTYPE_P(3), "group_weights", &ngroups);
+	float8	   *known_weight;	/* per group: sum of its known values' weights */
+	float8		known_group_weight = 0.0;
+	Datum	   *result;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i;
+
+	if (ARR_NDIM(values_array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("raw_values must be a one-dimensional array")));
+	deconstruct_array(values_array, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &unused, &value_nulls, &nvalues);
+	if (ngroup_ids != nvalues || nweights != nvalues)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("raw_values, groups and weights must have the same length, got %d, %d and %d",
+						nvalues, ngroup_ids, nweights)));
+
+	known_weight = palloc0(sizeof(float8) * ngroups);
+	for (i = 0; i < ngroups; i++)
+		hs_check_weight(group_weights[i], "group_weights");
+	for (i = 0; i < nvalues; i++)
+	{
+		if (groups[i] < 1 || groups[i] > ngroups)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("groups must be within 1 and %d (the length of group_weights), got %d",
+							ngroups, groups[i])));
+		hs_check_weight(weights[i], "weights");
+		if (value_nulls[i])
+			continue;
+		if (known_weight[groups[i] - 1] == 0.0)
+			known_group_weight += group_weights[groups[i] - 1];
+		known_weight[groups[i] - 1] += weights[i];
+		hs_check_sum(known_weight[groups[i] - 1], "the sum of weights");
+	}
+	hs_check_sum(known_group_weight, "the sum of group_weights");
+
+	result = palloc(sizeof(Datum) * Max(nvalues, 1));
+	for (i = 0; i < nvalues; i++)
+	{
+		int			g = groups[i] - 1;
+
+		if (value_nulls[i])
+			result[i] = (Datum) 0;
+		else
+			result[i] = Float8GetDatum(weights[i] / known_weight[g] * group_weights[g] / known_group_weight);
+	}
+	dims[0] = nvalues;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(result, value_nulls, nvalues > 0 ? 1 : 0, dims, lbs,
+											 FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+											 TYPALIGN_DOUBLE));
+}

@@ -2,7 +2,7 @@
 -- hand-worked curves and sums, serial against parallel plans, window frames against the
 -- grouped result over the same rows.
 BEGIN;
-SELECT plan(53);
+SELECT plan(55);
 
 SET LOCAL timezone = 'UTC';
 
@@ -195,6 +195,14 @@ SELECT ok(health_score.weighted_score('{NULL,NULL}', '{1,2}') IS NULL
 SELECT ok(health_score.weighted_avg(s, w) IS NULL AND health_score.weighted_coverage(s, w) IS NULL,
           'no rows: weighted_avg and weighted_coverage are NULL')
   FROM (VALUES (1::float8, 1::float8)) AS t(s, w) WHERE false;
+
+SELECT ok(pg_temp.near(w[1], 40 / 70.0) AND w[2] IS NULL AND pg_temp.near(w[3], 30 / 70.0)
+          AND w[4] IS NULL AND pg_temp.near(w[1] + w[3], 1),
+          'effective_weights renormalises within a dimension and over the dimensions with data')
+  FROM (SELECT health_score.effective_weights('{5,NULL,7,NULL}', '{1,1,2,3}', '{2,1,1,1}', '{40,30,30}') AS w) AS t;
+SELECT ok(health_score.effective_weights('{-1e300,NULL,0,NULL}', '{1,1,2,3}', '{2,1,1,1}', '{40,30,30}')
+          = health_score.effective_weights('{5,NULL,7,NULL}', '{1,1,2,3}', '{2,1,1,1}', '{40,30,30}'),
+          'effective_weights depends only on which values are known, never on their size');
 
 CREATE TEMP TABLE scored AS
 SELECT i % 20 AS g,

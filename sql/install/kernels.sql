@@ -96,6 +96,15 @@ LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION health_score.weighted_score_coverage(float8[], float8[]) IS
 'Row-wise share (0-1) of the weights whose score is not NULL, the companion of weighted_score.';
 
+CREATE FUNCTION health_score.effective_weights(raw_values float8[], groups integer[], weights float8[],
+                                               group_weights float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'effective_weights'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.effective_weights(float8[], integer[], float8[], float8[]) IS
+'The weight of each known (non-NULL) element of raw_values in a two-level composite: weights[i] renormalised within its group groups[i] (1-based index into group_weights), times its group''s weight renormalised over the groups with a known value. NULL where raw_values is NULL; the rest sums to 1.';
+
 -- Time decay -------------------------------------------------------------------------------
 
 CREATE FUNCTION health_score.decay_accum(state float8[], value float8, observed_at timestamptz,

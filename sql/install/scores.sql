@@ -136,18 +136,19 @@ COMMENT ON FUNCTION health_score.observations_sql() IS
 -- The scoring query, per account and metric, at as_of ($1). One pass over the observations,
 -- grouped by account, turns them into every metric's raw value with the C aggregate
 -- metric_values (the only heavy step, kept apart in a materialized CTE so that it is planned
--- alone and can run in parallel); the rest works on one row per account and metric. Effective weight = the
--- dimension's share among the account's dimensions that have data x the metric's share among
--- its dimension's metrics that have data; coverage_share is the same product over all the
--- configured weights, data or not.
+-- alone and can run in parallel). The rest works on one row per account: the C function
+-- effective_weights gives each metric with data its weight (the dimension's share among the
+-- account's dimensions that have data x the metric's share among its dimension's metrics that
+-- have data), and the metrics are unnested with it, so no step sorts the metric rows.
+-- coverage_share is the same product over all the configured weights, data or not.
 CREATE FUNCTION health_score.metric_scores_sql() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT format($q$
-WITH catalog AS NOT MATERIALIZED (
+WITH catalog AS MATERIALIZED (
     -- the enabled metrics in a fixed order: slot i of metric_values is the i-th
-    SELECT m.name, m.input, m.half_life, m.max_age, m.aggregation,
+    SELECT m.name, m.dimension, m.input, m.half_life, m.max_age, m.aggregation, m.curve, m.breakpoints, m.scores,
            row_number() OVER (ORDER BY m.name) AS slot
       FROM health_score.metrics m
      WHERE m.enabled
@@ -166,50 +167,61 @@ WITH catalog AS NOT MATERIALIZED (
       FROM health_score.accounts a
      WHERE (a.started_on IS NULL OR a.started_on <= $1)
        AND (a.churned_on IS NULL OR a.churned_on > $1)
-), raw AS MATERIALIZED (
-    SELECT b.account_id, l.segment, v.slot, v.raw_value
-      FROM by_account b
-      JOIN live l ON l.account_id = b.account_id
-     CROSS JOIN LATERAL unnest(b.raw_values) WITH ORDINALITY AS v(raw_value, slot)
-     WHERE v.raw_value IS NOT NULL
-), weights AS (
-    -- the configured weights of every enabled metric, for each segment in use
-    SELECT s.segment, cat.slot, m.name AS metric, m.dimension, m.curve, m.breakpoints, m.scores,
-           coalesce(sm.weight, m.weight) AS metric_weight,
-           coalesce(sd.weight, d.weight) AS dimension_weight
+), dimension_weights AS (
+    -- every dimension's weight for each segment in use, numbered for effective_weights
+    SELECT s.segment, d.name AS dimension, coalesce(sd.weight, d.weight) AS weight,
+           row_number() OVER (PARTITION BY s.segment ORDER BY d.name) AS dimension_no
       FROM (SELECT DISTINCT segment FROM live) s
-     CROSS JOIN health_score.metrics m
-      JOIN catalog cat ON cat.name = m.name
-      JOIN health_score.dimensions d ON d.name = m.dimension
-      LEFT JOIN health_score.segment_metric_weights sm ON sm.segment = s.segment AND sm.metric = m.name
-      LEFT JOIN health_score.segment_dimension_weights sd ON sd.segment = s.segment AND sd.dimension = m.dimension
-     WHERE m.enabled
+     CROSS JOIN health_score.dimensions d
+      LEFT JOIN health_score.segment_dimension_weights sd ON sd.segment = s.segment AND sd.dimension = d.name
+), metric_weights AS (
+    SELECT dw.segment, c.slot, dw.dimension_no, dw.weight AS dimension_weight,
+           coalesce(sm.weight, m.weight) AS metric_weight
+      FROM catalog c
+      JOIN health_score.metrics m ON m.name = c.name
+      JOIN dimension_weights dw ON dw.dimension = c.dimension
+      LEFT JOIN health_score.segment_metric_weights sm ON sm.segment = dw.segment AND sm.metric = c.name
 ), per_dimension AS (
-    SELECT w.*, sum(w.metric_weight) OVER (PARTITION BY w.segment, w.dimension) AS dimension_metric_weight,
-           count(*) OVER (PARTITION BY w.segment, w.dimension) AS dimension_metrics
-      FROM weights w
-), configured AS MATERIALIZED (
+    SELECT w.*, sum(w.metric_weight) OVER (PARTITION BY w.segment, w.dimension_no) AS dimension_metric_weight,
+           count(*) OVER (PARTITION BY w.segment, w.dimension_no) AS dimension_metrics
+      FROM metric_weights w
+), coverage_shares AS (
+    -- the share of the configured weight each metric stands for, data or not
     SELECT p.*, p.metric_weight / p.dimension_metric_weight * p.dimension_weight
                 / sum(p.dimension_weight / p.dimension_metrics) OVER (PARTITION BY p.segment) AS coverage_share
       FROM per_dimension p
-), scored AS MATERIALIZED (
-    SELECT r.account_id, c.metric, c.dimension, r.raw_value,
-           CASE c.curve WHEN 'banded' THEN health_score.scale_banded(r.raw_value, c.breakpoints, c.scores)
-                        ELSE health_score.scale(r.raw_value, c.breakpoints, c.scores) END AS sub_score,
-           c.metric_weight, c.dimension_weight, c.coverage_share
-      FROM raw r
-      JOIN configured c ON c.segment = r.segment AND c.slot = r.slot
-), shares AS (
-    SELECT s.*, s.metric_weight / sum(s.metric_weight) OVER (PARTITION BY s.account_id, s.dimension) AS share_in_dimension
-      FROM scored s
+), segments AS MATERIALIZED (
+    -- per segment, the slot-ordered arrays effective_weights reads
+    SELECT w.segment,
+           array_agg(w.dimension_no::integer ORDER BY w.slot) AS dimension_nos,
+           array_agg(w.metric_weight ORDER BY w.slot) AS metric_weights,
+           array_agg(w.coverage_share ORDER BY w.slot) AS coverage_shares,
+           (SELECT array_agg(dw.weight ORDER BY dw.dimension_no) FROM dimension_weights dw
+             WHERE dw.segment = w.segment) AS dimension_weights
+      FROM coverage_shares w
+     GROUP BY w.segment
+), weighted AS (
+    SELECT b.account_id, v.slot, v.raw_value, v.effective_weight, v.coverage_share
+      FROM by_account b
+      JOIN live l ON l.account_id = b.account_id
+      JOIN segments s ON s.segment = l.segment
+     CROSS JOIN LATERAL unnest(b.raw_values,
+                               health_score.effective_weights(b.raw_values, s.dimension_nos, s.metric_weights,
+                                                              s.dimension_weights),
+                               s.coverage_shares) WITH ORDINALITY AS v(raw_value, effective_weight, coverage_share, slot)
+     WHERE v.raw_value IS NOT NULL
+), scored AS (
+    SELECT w.account_id, c.name AS metric, c.dimension, w.raw_value,
+           CASE c.curve WHEN 'banded' THEN health_score.scale_banded(w.raw_value, c.breakpoints, c.scores)
+                        ELSE health_score.scale(w.raw_value, c.breakpoints, c.scores) END AS sub_score,
+           w.effective_weight, w.coverage_share
+      FROM weighted w
+      JOIN catalog c ON c.slot = w.slot
+     OFFSET 0  -- keeps each sub_score computed once
 )
-SELECT account_id, metric, dimension, raw_value, sub_score,
-       share_in_dimension * dimension_weight
-         / sum(share_in_dimension * dimension_weight) OVER (PARTITION BY account_id) AS effective_weight,
-       share_in_dimension * dimension_weight
-         / sum(share_in_dimension * dimension_weight) OVER (PARTITION BY account_id) * sub_score AS contribution,
-       coverage_share
-  FROM shares
+SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight,
+       effective_weight * sub_score AS contribution, coverage_share
+  FROM scored
 $q$, health_score.observations_sql())
 $$;
 
@@ -264,35 +276,35 @@ SELECT format($q$
 WITH metric_scores AS MATERIALIZED (
     SELECT * FROM %s ms
 ), by_dimension AS (
-    SELECT ms.account_id, ms.dimension, sum(ms.contribution) / sum(ms.effective_weight) AS score
+    SELECT ms.account_id, ms.dimension, sum(ms.contribution) AS contribution,
+           sum(ms.contribution) / sum(ms.effective_weight) AS score, sum(ms.coverage_share) AS coverage
       FROM metric_scores ms
      GROUP BY 1, 2
 ), by_account AS (
-    SELECT ms.account_id, sum(ms.contribution) AS score, sum(ms.coverage_share) AS coverage
-      FROM metric_scores ms
-     GROUP BY 1
-), dimensions AS (
-    SELECT d.account_id, jsonb_object_agg(d.dimension, round(d.score::numeric, 2)) AS dimension_scores
+    SELECT d.account_id, sum(d.contribution) AS score, sum(d.coverage) AS coverage,
+           max(d.score) FILTER (WHERE d.dimension = 'product') AS product_score,
+           max(d.score) FILTER (WHERE d.dimension = 'relationship') AS relationship_score,
+           max(d.score) FILTER (WHERE d.dimension = 'business') AS business_score,
+           jsonb_object_agg(d.dimension, round(d.score::numeric, 2)) AS dimension_scores
       FROM by_dimension d
      GROUP BY 1
 ), lost AS (
     -- points each metric costs the score: effective_weight x (100 - sub_score)
     SELECT ms.account_id, ms.metric, ms.sub_score,
-           row_number() OVER (PARTITION BY ms.account_id
+           row_number() OVER (PARTITION BY ms.account_id COLLATE "C"
                               ORDER BY ms.effective_weight * (100 - ms.sub_score) DESC, ms.metric) AS rank
       FROM metric_scores ms
      WHERE ms.sub_score < 100
 ), weakest AS (
-    SELECT w.account_id, string_agg(format('%%s %%s', w.metric, round(w.sub_score::numeric)), ', ' ORDER BY w.rank) AS metrics
+    SELECT w.account_id, string_agg(w.metric || ' ' || round(w.sub_score::numeric), ', ' ORDER BY w.rank) AS metrics
       FROM lost w
      WHERE w.rank <= 3
      GROUP BY 1
 ), scored AS (
     SELECT l.account_id, b.score AS raw_score, least(coalesce(b.coverage, 0), 1) AS coverage, st.min_coverage,
-           d.dimension_scores, w.metrics AS weakest_metrics
+           b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
       FROM health_score.accounts l
       LEFT JOIN by_account b ON b.account_id = l.account_id
-      LEFT JOIN dimensions d ON d.account_id = l.account_id
       LEFT JOIN weakest w ON w.account_id = l.account_id
      CROSS JOIN health_score.settings st
      WHERE (l.started_on IS NULL OR l.started_on <= $1)
@@ -305,9 +317,9 @@ WITH metric_scores AS MATERIALIZED (
       FROM scored s
 )
 SELECT f.account_id, f.score, b.band, t.tier AS alert_tier, round(f.coverage::numeric, 4)::float8 AS coverage,
-       round((f.dimension_scores ->> 'product')::numeric, 2)::float8 AS product_score,
-       round((f.dimension_scores ->> 'relationship')::numeric, 2)::float8 AS relationship_score,
-       round((f.dimension_scores ->> 'business')::numeric, 2)::float8 AS business_score,
+       round(f.product_score::numeric, 2)::float8 AS product_score,
+       round(f.relationship_score::numeric, 2)::float8 AS relationship_score,
+       round(f.business_score::numeric, 2)::float8 AS business_score,
        CASE WHEN f.raw_score IS NULL THEN 'no observations'
             WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', round(f.coverage::numeric, 3), f.min_coverage)
        END AS reason,
