@@ -61,6 +61,8 @@ psql -X -At -c "SELECT format('scored: %s of %s accounts, mean score %s, coverag
 psql -X -q -At -c "SET health_score.as_of = '$AS_OF'" -c "SELECT 'bands: ' || string_agg(band || ' ' || accounts, ', ') FROM health_score.band_summary"
 
 FLOOR="SELECT count(*) FROM (SELECT account_id, metric, count(*) FROM health_score.observations GROUP BY 1, 2) s"
+# Scoring groups by account only (fewer, larger groups): the lower floor of the two.
+FLOOR_BY_ACCOUNT="SELECT count(*) FROM (SELECT account_id, count(*) FROM health_score.observations GROUP BY 1) s"
 for parallel in $PARALLEL_MODES; do
     # The views read the moment to score at from health_score.as_of.
     export PGOPTIONS="-c max_parallel_workers_per_gather=$parallel -c jit=off -c health_score.as_of=$(printf %s "$AS_OF" | sed 's/ /\\ /g')"
@@ -68,6 +70,7 @@ for parallel in $PARALLEL_MODES; do
     echo "== max_parallel_workers_per_gather=$parallel: scoring against the bare grouped scan"
     compare \
         "grouped scan (floor)" "$FLOOR" \
+        "grouped scan by account only" "$FLOOR_BY_ACCOUNT" \
         "account_scores(as_of)" "SELECT count(score) FROM health_score.account_scores('$AS_OF')" \
         "metric_scores(as_of)" "SELECT count(sub_score) FROM health_score.metric_scores('$AS_OF')"
     echo
