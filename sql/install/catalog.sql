@@ -526,7 +526,8 @@ SELECT pg_catalog.pg_extension_config_dump('health_score.removed_defaults', '');
 -- Planner statistics for the seeded catalog: too small for autovacuum to ever analyze, and
 -- scoring plans its grouped pass from the number of metrics.
 ANALYZE health_score.dimensions, health_score.metrics, health_score.segment_dimension_weights,
-        health_score.segment_metric_weights;
+        health_score.segment_metric_weights, health_score.bands, health_score.alert_tiers,
+        health_score.settings;
 
 -- Score to band / tier ------------------------------------------------------------------------
 

@@ -301,12 +301,11 @@ WITH metric_scores AS MATERIALIZED (
      WHERE w.rank <= 3
      GROUP BY 1
 ), scored AS (
-    SELECT l.account_id, b.score AS raw_score, least(coalesce(b.coverage, 0), 1) AS coverage, st.min_coverage,
-           b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
+    SELECT l.account_id, b.score AS raw_score, least(coalesce(b.coverage, 0), 1) AS coverage,
+           (SELECT st.min_coverage FROM health_score.settings st) AS min_coverage, b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
       FROM health_score.accounts l
       LEFT JOIN by_account b ON b.account_id = l.account_id
       LEFT JOIN weakest w ON w.account_id = l.account_id
-     CROSS JOIN health_score.settings st
      WHERE (l.started_on IS NULL OR l.started_on <= $1)
        AND (l.churned_on IS NULL OR l.churned_on > $1)
 ), final AS (
@@ -316,7 +315,15 @@ WITH metric_scores AS MATERIALIZED (
                      THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
       FROM scored s
 )
-SELECT f.account_id, f.score, b.band, t.tier AS alert_tier, round(f.coverage::numeric, 4)::float8 AS coverage,
+-- Band and tier as scalar lookups, not joins: the catalog tables may lack statistics (after a
+-- restore, say), and a join estimate of hundreds of bands per account once made a caller's
+-- hash join plan for billions of rows.
+SELECT f.account_id, f.score,
+       (SELECT b.band FROM health_score.bands b
+         WHERE f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))) AS band,
+       (SELECT t.tier FROM health_score.alert_tiers t
+         WHERE f.score >= t.min_score AND (f.score < t.max_score OR (f.score = 100 AND t.max_score = 100))) AS alert_tier,
+       round(f.coverage::numeric, 4)::float8 AS coverage,
        round(f.product_score::numeric, 2)::float8 AS product_score,
        round(f.relationship_score::numeric, 2)::float8 AS relationship_score,
        round(f.business_score::numeric, 2)::float8 AS business_score,
@@ -325,10 +332,6 @@ SELECT f.account_id, f.score, b.band, t.tier AS alert_tier, round(f.coverage::nu
        END AS reason,
        f.dimension_scores, f.weakest_metrics
   FROM final f
-  LEFT JOIN health_score.bands b
-    ON f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))
-  LEFT JOIN health_score.alert_tiers t
-    ON f.score >= t.min_score AND (f.score < t.max_score OR (f.score = 100 AND t.max_score = 100))
 $q$, metric_rows)
 $$;
 
