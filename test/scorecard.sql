@@ -1,7 +1,7 @@
 -- Scores against hand computation: closed-form decay, curves read off by hand, weights
 -- renormalised over the metrics with data, coverage, segment weights, point in time.
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 SET LOCAL timezone = 'UTC';
 CREATE TEMP TABLE t_as_of AS SELECT timestamptz '2025-01-31 00:00+00' AS as_of;
@@ -80,10 +80,16 @@ SELECT is((SELECT coverage FROM t_account WHERE account_id = 'mid'),
           round(0.4 * 8 / 15 + 0.3 * 2 / 14 + 0.3 * 4 / 12, 4)::float8, 'coverage: share of the configured weight with data');
 SELECT ok((SELECT score IS NULL AND band IS NULL AND alert_tier IS NULL FROM t_account WHERE account_id = 'mid'),
           'below min_coverage the score is NULL');
-SELECT is((SELECT reason FROM t_account WHERE account_id = 'mid'), 'coverage 0.356 below min_coverage 0.5',
+SELECT is((SELECT reason FROM t_account WHERE account_id = 'mid'), 'coverage 0.3562 below min_coverage 0.5',
           'and the reason says why');
 SELECT is((SELECT (score, coverage, reason)::text FROM t_account WHERE account_id = 'empty'),
           '(,0,"no observations")', 'an account without observations: NULL score, coverage 0, reason');
+
+-- The test is on the coverage as shown (0.3562, above the unrounded 0.35619...), so a
+-- coverage at the minimum scores whatever the order the shares were added in.
+UPDATE health_score.settings SET min_coverage = 0.3562;
+SELECT ok((SELECT score IS NOT NULL FROM health_score.account_scores((SELECT as_of FROM t_as_of)) WHERE account_id = 'mid'),
+          'a coverage equal to min_coverage, as shown, is scored');
 
 UPDATE health_score.settings SET min_coverage = 0.3;
 DELETE FROM t_account;

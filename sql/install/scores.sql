@@ -301,8 +301,12 @@ WITH metric_scores AS MATERIALIZED (
      WHERE w.rank <= 3
      GROUP BY 1
 ), scored AS (
-    SELECT l.account_id, b.score AS raw_score, least(coalesce(b.coverage, 0), 1) AS coverage,
-           (SELECT st.min_coverage FROM health_score.settings st) AS min_coverage, b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
+    -- Coverage is rounded to four decimals, as shown, before the min_coverage test: a sum of
+    -- shares that is 0.5 exactly must not fall either side of 0.5 with the order of addition.
+    SELECT l.account_id, b.score AS raw_score,
+           round(least(coalesce(b.coverage, 0), 1)::numeric, 4)::float8 AS coverage,
+           (SELECT st.min_coverage FROM health_score.settings st) AS min_coverage,
+           b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
       FROM health_score.accounts l
       LEFT JOIN by_account b ON b.account_id = l.account_id
       LEFT JOIN weakest w ON w.account_id = l.account_id
@@ -323,12 +327,12 @@ SELECT f.account_id, f.score,
          WHERE f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))) AS band,
        (SELECT t.tier FROM health_score.alert_tiers t
          WHERE f.score >= t.min_score AND (f.score < t.max_score OR (f.score = 100 AND t.max_score = 100))) AS alert_tier,
-       round(f.coverage::numeric, 4)::float8 AS coverage,
+       f.coverage,
        round(f.product_score::numeric, 2)::float8 AS product_score,
        round(f.relationship_score::numeric, 2)::float8 AS relationship_score,
        round(f.business_score::numeric, 2)::float8 AS business_score,
        CASE WHEN f.raw_score IS NULL THEN 'no observations'
-            WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', round(f.coverage::numeric, 3), f.min_coverage)
+            WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', f.coverage, f.min_coverage)
        END AS reason,
        f.dimension_scores, f.weakest_metrics
   FROM final f
