@@ -54,21 +54,13 @@ hs_decay_settings(FunctionCallInfo fcinfo, float8 *s)
 	Interval   *half_life;
 	double		half_life_us;
 
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("as_of must not be NULL")));
+	as_of = hs_as_of_arg(fcinfo, 3);
 	if (PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("half_life must not be NULL")));
 
-	as_of = PG_GETARG_TIMESTAMPTZ(3);
 	half_life = PG_GETARG_INTERVAL_P(4);
-	if (TIMESTAMP_NOT_FINITE(as_of))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("as_of must be a finite timestamp")));
 	half_life_us = hs_interval_usecs(half_life, "half_life");
 	if (!(half_life_us > 0.0))
 		ereport(ERROR,

@@ -64,6 +64,27 @@ hs_state_arg(FunctionCallInfo fcinfo, int argno, int length, const char *aggname
 }
 
 /*
+ * hs_as_of_arg: the as_of in argument argno, which must be a finite timestamp: the moment
+ * every point-in-time kernel scores at.
+ */
+TimestampTz
+hs_as_of_arg(FunctionCallInfo fcinfo, int argno)
+{
+	TimestampTz as_of;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL")));
+	as_of = PG_GETARG_TIMESTAMPTZ(argno);
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite timestamp")));
+	return as_of;
+}
+
+/*
  * hs_observation_arg: the observation in arguments 1 (value) and 2 (observed_at) of a
  * transition function. False when it does not count: a NULL value or time is no
  * observation, and one after as_of does not exist yet (point in time, exact in

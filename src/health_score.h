@@ -93,6 +93,7 @@ extern void hs_decay_add(float8 *s, double t, double value);
 extern void hs_decay_merge(float8 *s1, const float8 *s2);
 extern double hs_decay_sum(const float8 *s);
 
+extern TimestampTz hs_as_of_arg(FunctionCallInfo fcinfo, int argno);
 extern bool hs_observation_arg(FunctionCallInfo fcinfo, TimestampTz as_of, double *observed_at,
 							   double *value);
 extern float8 *hs_float8_array(ArrayType *array, const char *arg, int *length);

@@ -47,15 +47,7 @@ latest_accum(PG_FUNCTION_ARGS)
 	double		observed_at;
 	double		value;
 
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("as_of must not be NULL")));
-	as_of = PG_GETARG_TIMESTAMPTZ(3);
-	if (TIMESTAMP_NOT_FINITE(as_of))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("as_of must be a finite timestamp")));
+	as_of = hs_as_of_arg(fcinfo, 3);
 	if (s[LATEST_AS_OF_SET] == 0)
 	{
 		s[LATEST_AS_OF] = (double) as_of;
