@@ -1,7 +1,7 @@
 -- snapshot(), backfill() and attribution() against the live scoring: a snapshot of a date is
 -- account_scores(that date); running it twice replaces; attribution sums to the score change.
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL client_min_messages = warning;
@@ -163,6 +163,12 @@ SELECT set_eq($$SELECT account_id, churn_risk FROM health_score.score_history WH
               $$SELECT s.account_id, r.churn_risk FROM health_score.account_scores('2024-02-15') s
                   LEFT JOIN health_score.account_churn_risk('2024-02-15') r USING (account_id)$$,
               'the snapshot''s churn risk is account_churn_risk at that date');
+CREATE TEMP TABLE kept_metric_rows AS SELECT * FROM health_score.metric_scores('2024-02-15');
+SELECT set_eq($$SELECT * FROM health_score.account_churn_risk('2024-02-15', 'kept_metric_rows')$$,
+              $$SELECT * FROM health_score.account_churn_risk('2024-02-15')$$,
+              'account_churn_risk over kept metric rows equals scoring again');
+SELECT ok((SELECT count(*) FROM health_score.account_churn_risk('2024-02-15', 'kept_metric_rows') WHERE churn_risk IS NOT NULL) > 0,
+          'and it has risks to compare');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1011,7 +1011,8 @@ COMMENT ON FUNCTION health_score.suggest_weights(text) IS
 
 -- Accounts: train on the health metrics, score every account, revenue at risk ----------------
 
-CREATE FUNCTION health_score.account_features_sql(metrics text[])
+CREATE FUNCTION health_score.account_features_sql(metrics text[],
+                                                  metric_rows text DEFAULT '(SELECT * FROM health_score.metric_scores($1))')
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -1022,15 +1023,15 @@ AS $$
                array_agg(u.metric ORDER BY u.i) FILTER (WHERE ms.sub_score IS NULL) AS missing
           FROM health_score.accounts a
          CROSS JOIN unnest(%L::text[]) WITH ORDINALITY AS u(metric, i)
-          LEFT JOIN (SELECT * FROM health_score.metric_scores($1)) ms
+          LEFT JOIN %s ms
             ON ms.account_id = a.account_id AND ms.metric = u.metric
          WHERE (a.started_on IS NULL OR a.started_on <= $1)
            AND (a.churned_on IS NULL OR a.churned_on > $1)
-         GROUP BY a.account_id, a.churned_on$q$, metrics)
+         GROUP BY a.account_id, a.churned_on$q$, metrics, metric_rows)
 $$;
 
-COMMENT ON FUNCTION health_score.account_features_sql(text[]) IS
-'The query (parameter $1: as_of) giving, per account live at as_of, its sub-score of each metric (in order, NULL when the metric had no data), the metrics missing, and churned_on: the features of an account churn model.';
+COMMENT ON FUNCTION health_score.account_features_sql(text[], text) IS
+'The query (parameter $1: as_of) giving, per account live at as_of, its sub-score of each metric (in order, NULL when the metric had no data), the metrics missing, and churned_on: the features of an account churn model. metric_rows: where the sub-scores come from, by default metric_scores($1).';
 
 CREATE FUNCTION health_score.train_account_churn_model(name text, as_of timestamptz,
                                                        horizon interval DEFAULT interval '90 days',
@@ -1109,10 +1110,12 @@ $$;
 COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
 'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past. Other arguments and errors as train_churn_model. The newest active account model is the one account_churn_risk uses.';
 
-CREATE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now())
+-- metric_rows: a table of metric rows already scored at as_of (snapshot keeps one), read
+-- instead of scoring again. Reading a temporary table makes the function parallel restricted.
+CREATE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now(), metric_rows regclass DEFAULT NULL)
 RETURNS TABLE (account_id text, churn_risk float8, model text, model_version int,
                missing_metrics text[], top_drivers text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1136,13 +1139,15 @@ BEGIN
                      WHERE d.c > 0)
                END
           FROM (%s) f
-         ORDER BY f.account_id$q$, health_score.account_features_sql(m.features))
+         ORDER BY f.account_id$q$,
+        CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(m.features)
+             ELSE health_score.account_features_sql(m.features, metric_rows::text) END)
         USING as_of, m.coefficients, m.name, m.version, m.center, m.features;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz) IS
-'Churn risk 0-100 % of every account live at as_of under the newest active account churn model (train_account_churn_model), from the account''s metric sub-scores at as_of; NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when no account model has been trained.';
+COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz, regclass) IS
+'Churn risk 0-100 % of every account live at as_of under the newest active account churn model (train_account_churn_model), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when no account model has been trained.';
 
 CREATE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,

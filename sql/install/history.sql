@@ -96,7 +96,6 @@ DECLARE
     scored_at timestamptz;
     day date := snapshot.as_of;
     version bigint;
-    risk_source text;
     written integer;
 BEGIN
     IF day IS NULL THEN
@@ -116,12 +115,6 @@ BEGIN
     DELETE FROM health_score.metric_history h WHERE h.as_of = day;
     DELETE FROM health_score.score_history h WHERE h.as_of = day;
 
-    IF to_regprocedure('health_score.account_churn_risk(timestamp with time zone)') IS NOT NULL THEN
-        risk_source := 'health_score.account_churn_risk($1)';
-    ELSE
-        risk_source := '(SELECT NULL::text AS account_id, NULL::float8 AS churn_risk WHERE false)';
-    END IF;
-
     -- Score once: keep the metric rows, then build both levels of history from them.
     IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
         CREATE TEMP TABLE snapshot_metric_rows (
@@ -131,6 +124,7 @@ BEGIN
     END IF;
     TRUNCATE pg_temp.snapshot_metric_rows;
     INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
+    ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
 
     EXECUTE format($sql$
         INSERT INTO health_score.score_history
@@ -139,8 +133,9 @@ BEGIN
         SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
                s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
           FROM (%s) s
-          LEFT JOIN %s r ON r.account_id = s.account_id
-    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'), risk_source)
+          LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
+            ON r.account_id = s.account_id
+    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
         USING scored_at, day, version;
     GET DIAGNOSTICS written = ROW_COUNT;
 
