@@ -216,8 +216,7 @@ effective_weights(PG_FUNCTION_ARGS)
 	float8	   *known_weight;	/* per group: sum of its known values' weights */
 	float8		known_group_weight = 0.0;
 	Datum	   *result;
-	int			dims[1];
-	int			lbs[1] = {1};
+	int			lower_bound;
 	int			i;
 
 	if (ARR_NDIM(values_array) > 1)
@@ -252,7 +251,7 @@ effective_weights(PG_FUNCTION_ARGS)
 	}
 	hs_check_sum(known_group_weight, "the sum of group_weights");
 
-	result = palloc(sizeof(Datum) * Max(nvalues, 1));
+	result = palloc(sizeof(Datum) * nvalues);
 	for (i = 0; i < nvalues; i++)
 	{
 		int			g = groups[i] - 1;
@@ -262,8 +261,9 @@ effective_weights(PG_FUNCTION_ARGS)
 		else
 			result[i] = Float8GetDatum(weights[i] / known_weight[g] * group_weights[g] / known_group_weight);
 	}
-	dims[0] = nvalues;
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(result, value_nulls, nvalues > 0 ? 1 : 0, dims, lbs,
+	/* one-dimensional and never empty: hs_float8_array refuses an empty weights */
+	lower_bound = 1;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(result, value_nulls, 1, &nvalues, &lower_bound,
 											 FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
 											 TYPALIGN_DOUBLE));
 }

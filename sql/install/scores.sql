@@ -148,8 +148,8 @@ AS $$
 SELECT format($q$
 WITH catalog AS MATERIALIZED (
     -- the enabled metrics in a fixed order: slot i of metric_values is the i-th
-    SELECT m.name, m.dimension, m.input, m.half_life, m.max_age, m.aggregation, m.curve, m.breakpoints, m.scores,
-           row_number() OVER (ORDER BY m.name) AS slot
+    SELECT m.name, m.dimension, m.weight, m.input, m.half_life, m.max_age, m.aggregation, m.curve, m.breakpoints,
+           m.scores, row_number() OVER (ORDER BY m.name) AS slot
       FROM health_score.metrics m
      WHERE m.enabled
 ), by_account AS MATERIALIZED (
@@ -176,9 +176,8 @@ WITH catalog AS MATERIALIZED (
       LEFT JOIN health_score.segment_dimension_weights sd ON sd.segment = s.segment AND sd.dimension = d.name
 ), metric_weights AS (
     SELECT dw.segment, c.slot, dw.dimension_no, dw.weight AS dimension_weight,
-           coalesce(sm.weight, m.weight) AS metric_weight
+           coalesce(sm.weight, c.weight) AS metric_weight
       FROM catalog c
-      JOIN health_score.metrics m ON m.name = c.name
       JOIN dimension_weights dw ON dw.dimension = c.dimension
       LEFT JOIN health_score.segment_metric_weights sm ON sm.segment = dw.segment AND sm.metric = c.name
 ), per_dimension AS (
