@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/backfill.sh: the cost of history. Loads the demo dataset (sql/demo/generate.sql,
+# bench/backfill.sh: the cost of history. Loads the demo dataset (examples/demo/generate.sql,
 # 10,000 accounts and a year of daily observations of the default metrics by default) into a
 # throwaway cluster, backfills 90 daily snapshots and reports the time per day; compares one
 # snapshot with scoring the same day without storing it. Then the backtests whose AUC the
@@ -23,7 +23,7 @@ createdb bench
 export PGDATABASE=bench
 psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION health_score'
 log "generating the demo dataset: $ACCOUNTS accounts, observations up to $END_DATE"
-psql -X -q -v ON_ERROR_STOP=1 -v accounts="$ACCOUNTS" -v end_date="$END_DATE" -f "$TOP/sql/demo/generate.sql"
+psql -X -q -v ON_ERROR_STOP=1 -v accounts="$ACCOUNTS" -v end_date="$END_DATE" -f "$TOP/examples/demo/generate.sql"
 psql -X -q -c 'VACUUM ANALYZE health_score.observations' -c 'VACUUM ANALYZE health_score.accounts'
 psql -X -At -c "SELECT 'observations: ' || count(*) || ' rows, ' || pg_size_pretty(pg_table_size('health_score.observations')) || '; accounts: ' || (SELECT count(*) FROM health_score.accounts) FROM health_score.observations"
 
@@ -71,7 +71,7 @@ echo "== backtest on the demo data ($DEMO_ACCOUNTS accounts): the year backfille
 createdb demo
 export PGDATABASE=demo
 psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION health_score'
-psql -X -q -v ON_ERROR_STOP=1 -v accounts="$DEMO_ACCOUNTS" -v end_date="$END_DATE" -f "$TOP/sql/demo/generate.sql"
+psql -X -q -v ON_ERROR_STOP=1 -v accounts="$DEMO_ACCOUNTS" -v end_date="$END_DATE" -f "$TOP/examples/demo/generate.sql"
 start=$(date +%s.%N)
 psql -X -q -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM health_score.backfill('2025-01-07', '$END_DATE', '7 days')" >/dev/null
 echo "weekly backfill: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
@@ -84,7 +84,7 @@ psql -X -P footer=off -c "SELECT horizon_days, band, points, churned, round(chur
   FROM health_score.backtest_bands('{30,60,90}')"
 
 echo
-echo "== backtest on CDNOW (sql/cdnow/load.sql, sql/cdnow/backtest.sql)"
+echo "== backtest on CDNOW (examples/cdnow/load.sql, examples/cdnow/backtest.sql)"
 createdb cdnow
 psql -X -q -d cdnow -c 'CREATE EXTENSION health_score'
-(cd "$TOP" && psql -X -q -d cdnow -f sql/cdnow/load.sql && psql -X -P footer=off -d cdnow -f sql/cdnow/backtest.sql)
+(cd "$TOP" && psql -X -q -d cdnow -f examples/cdnow/load.sql && psql -X -P footer=off -d cdnow -f examples/cdnow/backtest.sql)

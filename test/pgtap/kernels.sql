@@ -3,15 +3,9 @@
 -- grouped result over the same rows.
 BEGIN;
 SELECT plan(55);
+\ir ../lib/helpers.sql
 
 SET LOCAL timezone = 'UTC';
-
--- near(got, want): equal within a relative tolerance (both NULL counts as equal).
-CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8 DEFAULT 1e-12) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce((got IS NULL AND want IS NULL) OR got = want
-                    OR abs(got - want) <= tol * greatest(abs(got), abs(want)), false)
-$$;
 
 -- A plain aggregate that returns the decay state itself, to call the combine function by hand.
 CREATE AGGREGATE pg_temp.decay_state(float8, timestamptz, timestamptz, interval) (
@@ -253,19 +247,6 @@ SELECT 'acct-' || (i % 300) AS account_id,
   FROM generate_series(1::bigint, 300000) AS i;
 ANALYZE kernels_tap.obs;
 
--- explain_of(statement): the EXPLAIN ANALYZE text of a statement (which it also runs).
-CREATE FUNCTION pg_temp.explain_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-    plan text := '';
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || statement LOOP
-        plan := plan || line || E'\n';
-    END LOOP;
-    RETURN plan;
-END
-$$;
 
 CREATE TEMP TABLE plans(mode text, plan text);
 SET LOCAL max_parallel_workers_per_gather = 0;

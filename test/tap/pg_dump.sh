@@ -7,23 +7,16 @@
 # restored databases must hold the same catalog (row for row), the same configuration version
 # and give exactly the same account_scores and metric_scores as the original did.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
-set -uo pipefail
+source "$(dirname "$0")/../lib/tap.sh"
+# Scores are compared under a serial plan: a parallel plan may sum in another order.
+export PGOPTIONS='-c max_parallel_workers_per_gather=0'
 
 src=hs_dump_src plain=hs_dump_plain custom=hs_dump_custom plain1=hs_dump_plain1 again=hs_dump_again
 dir=$(mktemp -d "$WORK/pg_dump.XXXXXX")
 as_of='2025-12-31 00:00:00+00'
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-# check DESCRIPTION VALUE EXPECTED
-check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:      $2"; echo "#   expected: $3"; fi; }
-# Scores are compared under a serial plan: a parallel plan may sum in another order.
-q() { local db=$1; shift; PGOPTIONS='-c max_parallel_workers_per_gather=0' "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-cleanup() { for db in $src $plain $custom $plain1 $again; do "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1; done; }
-trap cleanup EXIT
 
 echo "1..24"
-cleanup
+throwaway_databases $src $plain $custom $plain1 $again
 "$PGBIN/createdb" $src && q $src -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $src"; exit 1; }
 
 # ---- the user's configuration ------------------------------------------------------------------
@@ -66,7 +59,7 @@ then ok "the configuration is changed in every way (weights, curve, new and dele
 else not_ok "the configuration is changed in every way (weights, curve, new and deleted rows, bands, tiers, settings, feed)"; fi
 
 # ---- data: the demo generator at a small size, plus forum posts ------------------------------------
-if q $src -v accounts=120 -v end_date=2025-12-31 -f sql/demo/generate.sql >/dev/null &&
+if q $src -v accounts=120 -v end_date=2025-12-31 -f examples/demo/generate.sql >/dev/null &&
    q $src >/dev/null <<'SQL'
 INSERT INTO forum.posts (post_id, author_account, posted_at)
 SELECT a.k * 10000 + i, a.account_id, timestamptz '2025-12-31 00:00+00' - (i % 97) * interval '1 day 3 hours'

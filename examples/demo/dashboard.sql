@@ -1,6 +1,6 @@
 -- The demo dashboard: what a customer-success team reads every morning, as of :as_of.
 --
---   psql -X -v as_of=2025-12-31 -v top=10 -f sql/demo/dashboard.sql
+--   psql -X -v as_of=2025-12-31 -v top=10 -f examples/demo/dashboard.sql
 --
 -- as_of  the moment scored (default 2025-12-31, its midnight UTC)
 -- top    rows shown in each list: fast fallers, action queue, revenue at risk, upsell (default 10)
@@ -32,7 +32,7 @@ CREATE TEMP TABLE dash_upsell AS SELECT * FROM health_score.upsell_candidates;
 -- The same accounts 30 days earlier, for the fast fallers.
 CREATE TEMP TABLE dash_before AS
 SELECT account_id, score, band FROM health_score.account_scores(health_score.current_as_of() - interval '30 days');
--- Churn risk, when an account churn model has been trained (sql/demo/churn_model.sql).
+-- Churn risk, when an account churn model has been trained (examples/demo/churn_model.sql).
 SELECT EXISTS (SELECT 1 FROM health_score.churn_models WHERE kind = 'account' AND active) AS has_model
 \gset
 CREATE TEMP TABLE dash_risk AS SELECT * FROM health_score.revenue_at_risk WHERE :'has_model'::boolean;

@@ -1,7 +1,7 @@
 -- The demo dataset: synthetic accounts and twelve months of observations for the default
 -- metrics, loaded into health_score.accounts and health_score.observations.
 --
---   psql -v accounts=2000 -v end_date=2025-12-31 -f sql/demo/generate.sql
+--   psql -v accounts=2000 -v end_date=2025-12-31 -f examples/demo/generate.sql
 --
 -- accounts  number of accounts (default 2000)
 -- end_date  the day the dashboard is read (default 2025-12-31): the observations cover the

@@ -4,19 +4,12 @@
 # into a fresh database must bring back every version row for row, in an order the foreign
 # keys accept.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
-set -uo pipefail
+source "$(dirname "$0")/../lib/tap.sh"
 
 src=hs_churn_dump_src dst=hs_churn_dump_dst
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:      $2"; echo "#   expected: $3"; fi; }
-q() { local db=$1; shift; "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-cleanup() { for db in $src $dst; do "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1; done; }
-trap cleanup EXIT
 
 echo "1..5"
-cleanup
+throwaway_databases $src $dst
 "$PGBIN/createdb" $src && q $src -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $src"; exit 1; }
 q $src >/dev/null <<'SQL'
 CREATE TABLE public.churn_rows AS

@@ -1,28 +1,20 @@
 #!/usr/bin/env bash
-# The demo dataset (sql/demo/generate.sql) is deterministic and tells the story it promises:
+# The demo dataset (examples/demo/generate.sql) is deterministic and tells the story it promises:
 # two loads give identical rows whatever the plan, every segment is there, churners'
 # behaviour and scores fall before they cancel, coverage varies, and the score ranks
 # churners above stayers (ROC AUC from a rank sum written out here). The dashboard runs.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
-set -uo pipefail
+source "$(dirname "$0")/../lib/tap.sh"
 
 db1=hs_demo_a db2=hs_demo_b db3=hs_demo_c
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-# check DESCRIPTION VALUE EXPECTED
-check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:      $2"; echo "#   expected: $3"; fi; }
-q() { local db=$1; shift; "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-cleanup() { for db in $db1 $db2 $db3; do "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1; done; }
-trap cleanup EXIT
 
 echo "1..24"
-cleanup
+throwaway_databases $db1 $db2 $db3
 for db in $db1 $db2 $db3; do
     "$PGBIN/createdb" "$db" && q "$db" -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $db"; exit 1; }
 done
 
-generate() { local db=$1 accounts=$2; shift 2; q "$db" -v accounts="$accounts" -v end_date=2025-12-31 "$@" -f sql/demo/generate.sql; }
+generate() { local db=$1 accounts=$2; shift 2; q "$db" -v accounts="$accounts" -v end_date=2025-12-31 "$@" -f examples/demo/generate.sql; }
 
 # md5 of every row of both tables in a fixed order (numbers as text, so any difference shows).
 fingerprint() {
@@ -149,18 +141,18 @@ err=$(generate $db1 200 2>&1 >/dev/null)
 check "loading twice is refused, naming the demo accounts" \
     "$(echo "$err" | grep -c 'demo accounts (ACC-...) already exist')" "1"
 err=$(generate $db3 0 2>&1 >/dev/null; generate $db3 abc 2>&1 >/dev/null
-      q $db3 -v accounts=10 -v end_date=12/31/2025 -f sql/demo/generate.sql 2>&1 >/dev/null)
+      q $db3 -v accounts=10 -v end_date=12/31/2025 -f examples/demo/generate.sql 2>&1 >/dev/null)
 check "bad parameters are refused, naming them (accounts 0 and abc, end_date 12/31/2025)" \
     "$(echo "$err" | grep -cE 'accounts must be a whole number from 1 to 100000, got "(0|abc)"|end_date must be a date written YYYY-MM-DD, got "12/31/2025"')" "3"
 check "a refused load leaves nothing half-written" \
     "$(q $db3 -c "SELECT count(*) FROM health_score.accounts")" "100"
-out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
+out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f examples/demo/dashboard.sql 2>&1)
 check "without a churn model the dashboard prints six panels" \
     "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Falling fast|Action queue|Largest revenue at risk|Upsell candidates)')" "6"
-model=$(q $db1 -v as_of=2025-12-31 -f sql/demo/churn_model.sql 2>&1)
+model=$(q $db1 -v as_of=2025-12-31 -f examples/demo/churn_model.sql 2>&1)
 check "the demo trains an account churn model on its own churn ($(echo "$model" | sed "s/.*NOTICE: *//"))" \
     "$(q $db1 -c "SELECT count(*) FROM health_score.churn_models WHERE name = 'demo_account_churn' AND kind = 'account' AND positives > 0")" "1"
-out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f sql/demo/dashboard.sql 2>&1)
+out=$("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d $db1 -v as_of=2025-12-31 -v top=5 -f examples/demo/dashboard.sql 2>&1)
 check "with it the dashboard adds the largest revenue at risk: seven panels" \
     "$(echo "$out" | grep -cE '^ +(The book of business|Accounts, MRR and revenue at risk per band|The ten riskiest accounts|Falling fast|Action queue|Largest revenue at risk|Upsell candidates)')" "7"
 

@@ -1,7 +1,7 @@
 -- The demo's churn model: an account churn model learned from the demo data itself, so the
 -- dashboard can show churn risk and the revenue at stake beside the health scores.
 --
---   psql -X -v as_of=2025-12-31 -f sql/demo/churn_model.sql
+--   psql -X -v as_of=2025-12-31 -f examples/demo/churn_model.sql
 --
 -- It learns, from the accounts live 90 days before as_of, which of them churned within those
 -- 90 days, using the sub-scores of metrics that nearly every account has (product telemetry,

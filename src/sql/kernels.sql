@@ -1,6 +1,6 @@
 -- health_score install script, part 1: the C kernels.
--- The install script sql/health_score--<version>.sql is assembled from sql/install/*.sql
--- (see EXT_SQL_PARTS in the Makefile).
+-- The install script of a version is assembled from src/sql/*.sql (EXT_SQL_PARTS in the
+-- Makefile); released versions are frozen in versions/.
 
 \echo Use "CREATE EXTENSION health_score" to load this file. \quit
 

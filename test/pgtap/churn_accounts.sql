@@ -3,11 +3,8 @@
 -- against the same numbers worked out directly in SQL.
 BEGIN;
 SELECT plan(34);
+\ir ../lib/helpers.sql
 
-CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(got = want OR abs(got - want) <= tol * greatest(abs(got), abs(want)), false)
-$$;
 -- u(key): a reproducible number in [0, 1) from a key.
 CREATE FUNCTION pg_temp.u(key text) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
     SELECT (abs(hashtext(key)::bigint) % 100000) / 100000.0::float8

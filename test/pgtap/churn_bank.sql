@@ -3,12 +3,7 @@
 -- the auc aggregate against an independent rank-sum, and serial against parallel fits.
 BEGIN;
 SELECT plan(39);
-
--- near(got, want, tol): equal within a relative tolerance.
-CREATE FUNCTION pg_temp.near(got float8, want float8, tol float8) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(got = want OR abs(got - want) <= tol * greatest(abs(got), abs(want)), false)
-$$;
+\ir ../lib/helpers.sql
 
 CREATE SCHEMA churn_tap;
 CREATE TABLE churn_tap.raw (
@@ -139,18 +134,6 @@ SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
 SET LOCAL parallel_leader_participation = off;
-CREATE FUNCTION pg_temp.explain_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-    plan text := '';
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || statement LOOP
-        plan := plan || line || E'\n';
-    END LOOP;
-    RETURN plan;
-END
-$$;
 CREATE TEMP TABLE step_plan AS SELECT pg_temp.explain_of($$
     CREATE TEMP TABLE par_state AS
     SELECT health_score.logit_step(ARRAY[age, balance, is_active_member]::float8[], exited = 1,

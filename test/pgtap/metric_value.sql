@@ -1,6 +1,7 @@
 -- metric_value: one aggregate for every aggregation, equal to the dedicated kernels.
 BEGIN;
 SELECT plan(19);
+\ir ../lib/helpers.sql
 
 -- A plain table (rolled back at the end): parallel workers cannot read temporary ones.
 CREATE TABLE t_mv_obs AS
@@ -46,18 +47,6 @@ SELECT results_eq(
   $$SELECT round(health_score.decayed_avg(value, observed_at, '2025-01-10', '3 days')::numeric, 9)::text
        || '/' || health_score.latest_value(value, observed_at, '2025-01-10') FROM t_mv_obs$$,
   'combined partial states equal the dedicated kernels');
-CREATE FUNCTION pg_temp.plan_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-    plan text := '';
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || statement LOOP
-        plan := plan || line || E'\n';
-    END LOOP;
-    RETURN plan;
-END
-$$;
 SELECT matches(pg_temp.plan_of($$SELECT health_score.metric_value(value, observed_at, '2025-01-10', '3 days', 'decayed_avg') FROM t_mv_obs$$),
                'Partial Aggregate', 'the plan is parallel');
 RESET parallel_setup_cost;

@@ -4,27 +4,20 @@
 # refresh holds its locks for seconds. Every read runs with a short lock_timeout, so a reader that
 # had to wait for the refresh would fail; pgbench must report zero failed transactions.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, WORK.
-set -uo pipefail
+source "$(dirname "$0")/../lib/tap.sh"
 
 db=hs_refresh_concurrent
 dir=$(mktemp -d "$WORK/refresh_concurrent.XXXXXX")
 chmod 755 "$dir"
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-q() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-cleanup() { "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1; }
-trap cleanup EXIT
 
 echo "1..8"
-"$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1
+throwaway_databases "$db"
 "$PGBIN/createdb" "$db"
-q -c 'CREATE EXTENSION health_score' || { echo "Bail out! CREATE EXTENSION failed"; exit 1; }
+q "$db" -c 'CREATE EXTENSION health_score' || { echo "Bail out! CREATE EXTENSION failed"; exit 1; }
 
 # 500 accounts, 10 observations of every catalog metric over the last 60 days, and 60 days
 # of score history written directly (so trends and alerts have something to show).
-q <<'SQL'
+q "$db" <<'SQL'
 SELECT setseed(0.5);
 INSERT INTO health_score.accounts (account_id)
 SELECT format('acct%s', lpad(i::text, 4, '0')) FROM generate_series(1, 500) i;
@@ -40,11 +33,11 @@ SELECT d::date, a.account_id, s.score, health_score.band(s.score), health_score.
 ANALYZE;
 SQL
 SECONDS=0
-written=$(q -c "SELECT health_score.refresh()")
+written=$(q "$db" -c "SELECT health_score.refresh()")
 echo "# one refresh: ${SECONDS} s"
-check "refresh() snapshots every account (got $written)" '[ "$written" = 500 ]'
-check "the materialized views are populated" \
-    '[ "$(q -c "SELECT (SELECT count(*) FROM health_score.score_trends_mv) = 500 AND (SELECT count(*) FROM health_score.alerts_mv) > 0
+check_that "refresh() snapshots every account (got $written)" '[ "$written" = 500 ]'
+check_that "the materialized views are populated" \
+    '[ "$(q "$db" -c "SELECT (SELECT count(*) FROM health_score.score_trends_mv) = 500 AND (SELECT count(*) FROM health_score.alerts_mv) > 0
                       AND (SELECT count(*) FROM health_score.account_health_mv) = 500
                       AND (SELECT sum(accounts) FROM health_score.band_summary_mv) = 500
                       AND (SELECT count(DISTINCT account_id) FROM health_score.dimension_breakdown_mv) = 500")" = t ]'
@@ -67,7 +60,7 @@ SQL
 (
     end=$((SECONDS + 8)) runs=0
     while [ $SECONDS -lt $end ]; do
-        q -c 'SELECT health_score.refresh()' >/dev/null || { echo "refresh failed" >&2; exit 1; }
+        q "$db" -c 'SELECT health_score.refresh()' >/dev/null || { echo "refresh failed" >&2; exit 1; }
         runs=$((runs + 1))
     done
     echo "$runs" >"$dir/refreshes"
@@ -75,7 +68,7 @@ SQL
 loop_pid=$!
 (
     sleep 1
-    q -c 'BEGIN' -c 'SELECT health_score.refresh()' -c 'SELECT pg_sleep(3)' -c 'COMMIT' >/dev/null
+    q "$db" -c 'BEGIN' -c 'SELECT health_score.refresh()' -c 'SELECT pg_sleep(3)' -c 'COMMIT' >/dev/null
 ) &
 long_pid=$!
 "$PGBIN/pgbench" -n -c 4 -j 2 -T 10 -f "$dir/read.sql" "$db" >"$dir/pgbench.out" 2>&1
@@ -84,15 +77,15 @@ wait $loop_pid; loop_rc=$?
 wait $long_pid; long_rc=$?
 
 sed "s/^/# /" "$dir/pgbench.out"
-check "pgbench ran to the end (exit $bench_rc)" '[ $bench_rc -eq 0 ]'
+check_that "pgbench ran to the end (exit $bench_rc)" '[ $bench_rc -eq 0 ]'
 tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/pgbench.out")
 fails=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$dir/pgbench.out")
-check "the readers completed transactions ($tx)" '[ "${tx:-0}" -gt 100 ]'
-check "zero failed reads (${fails:-missing})" '[ "${fails:-}" = 0 ] && ! grep -qiE "error|abort" "$dir/pgbench.out"'
-check "the refresh loop succeeded ($(cat "$dir/refreshes" 2>/dev/null || echo 0) refreshes)" \
+check_that "the readers completed transactions ($tx)" '[ "${tx:-0}" -gt 100 ]'
+check_that "zero failed reads (${fails:-missing})" '[ "${fails:-}" = 0 ] && ! grep -qiE "error|abort" "$dir/pgbench.out"'
+check_that "the refresh loop succeeded ($(cat "$dir/refreshes" 2>/dev/null || echo 0) refreshes)" \
     '[ $loop_rc -eq 0 ] && [ "$(cat "$dir/refreshes" 2>/dev/null || echo 0)" -ge 1 ]'
-check "the long refresh committed" '[ $long_rc -eq 0 ]'
-check "history still has one row per account and date" \
-    '[ "$(q -c "SELECT count(*) = count(DISTINCT (account_id, as_of)) AND count(*) FILTER (WHERE as_of = current_date) = 500 FROM health_score.score_history")" = t ]'
+check_that "the long refresh committed" '[ $long_rc -eq 0 ]'
+check_that "history still has one row per account and date" \
+    '[ "$(q "$db" -c "SELECT count(*) = count(DISTINCT (account_id, as_of)) AND count(*) FILTER (WHERE as_of = current_date) = 500 FROM health_score.score_history")" = t ]'
 
 [ $failed -eq 0 ]

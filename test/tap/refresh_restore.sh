@@ -5,22 +5,15 @@
 # and refresh() must work at once (its materialized views are recreated by CREATE EXTENSION,
 # populated, so they can be refreshed concurrently) and give the same dashboards.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, WORK.
-set -uo pipefail
+source "$(dirname "$0")/../lib/tap.sh"
+export PGOPTIONS='-c jit=off -c client_min_messages=warning'
 
 src=hs_refresh_restore_src dst=hs_refresh_restore_dst
 dir=$(mktemp -d "$WORK/refresh_restore.XXXXXX")
 chmod 755 "$dir"
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-# check DESCRIPTION VALUE EXPECTED
-check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:      $2"; echo "#   expected: $3"; fi; }
-q() { local db=$1; shift; PGOPTIONS='-c jit=off -c client_min_messages=warning' "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-cleanup() { for db in $src $dst; do "$PGBIN/dropdb" --if-exists "$db" >/dev/null 2>&1; done; }
-trap cleanup EXIT
 
 echo "1..8"
-cleanup
+throwaway_databases $src $dst
 "$PGBIN/createdb" $src && q $src -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $src"; exit 1; }
 
 q $src >/dev/null <<'SQL'

@@ -1,4 +1,4 @@
--- The backtest on real churn: CDNOW's purchase history (sql/cdnow/load.sql), scored 30, 60 and
+-- The backtest on real churn: CDNOW's purchase history (examples/cdnow/load.sql), scored 30, 60 and
 -- 90 days before the churn date, with the AUC checked against a rank-sum computation.
 BEGIN;
 SELECT plan(12);
@@ -7,7 +7,7 @@ SET LOCAL timezone = 'UTC';
 SET LOCAL jit = off;
 SET LOCAL client_min_messages = warning;
 
-\i sql/cdnow/load.sql
+\i examples/cdnow/load.sql
 
 -- ==== the load =================================================================================
 SELECT results_eq(

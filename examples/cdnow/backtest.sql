@@ -1,8 +1,8 @@
--- The backtest on CDNOW, after sql/cdnow/load.sql: every customer scored 30, 60 and 90 days
+-- The backtest on CDNOW, after examples/cdnow/load.sql: every customer scored 30, 60 and 90 days
 -- before the churn date (1997-10-01), then the AUC per horizon, false positives and
 -- negatives, lift of the riskiest decile and the churn rate per band.
 --
---   psql -d DB -f sql/cdnow/load.sql -f sql/cdnow/backtest.sql
+--   psql -d DB -f examples/cdnow/load.sql -f examples/cdnow/backtest.sql
 
 \set ON_ERROR_STOP on
 SET jit = off;

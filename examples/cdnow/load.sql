@@ -2,7 +2,7 @@
 -- accounts and observations, and score it with three purchase metrics (recency, frequency,
 -- monetary value) in place of the default catalog.
 --
---   psql -d DB -f sql/cdnow/load.sql          (from the project's top folder; the database has
+--   psql -d DB -f examples/cdnow/load.sql          (from the project's top folder; the database has
 --                                              CREATE EXTENSION health_score)
 --
 -- Meant for a database of its own: it disables every other metric. Re-running it replaces the
