@@ -2,9 +2,11 @@
 # Source it; do not run it. Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, WORK.
 set -uo pipefail
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+n=0 failed=0 todo=
+ok() { n=$((n + 1)); echo "ok $n - $1${todo:+ # TODO $todo}"; todo=; }
+# A failing test marked with "todo REASON" before it is a known gap: reported, not counted.
+not_ok() { n=$((n + 1)); [ -n "$todo" ] || failed=$((failed + 1)); echo "not ok $n - $1${todo:+ # TODO $todo}"; todo=; }
+todo() { todo=$1; }
 # check DESCRIPTION VALUE EXPECTED: passes when the two strings are equal, else shows both.
 check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:      $2"; echo "#   expected: $3"; fi; }
 # check_that DESCRIPTION CONDITION: passes when the shell condition holds.

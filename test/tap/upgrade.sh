@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Upgrades: the first release (0.1.0) is installed, a book that uses everything is loaded
+# (accounts and observations, a feed over the user's own view, catalog changes and removed
+# defaults, segment weights, alert rules, history from a backfill, a table model and an
+# account model, row-level security on), then ALTER EXTENSION health_score UPDATE. Checked:
+#   1. the upgraded schema is exactly that of a fresh install of the new version holding the
+#      same book (pg_dump --schema-only --binary-upgrade, which lists the extension's own
+#      objects, normalised only for OIDs; the configuration tables pg_dump keeps, and how);
+#   2. every row of every table and materialized view, the user's and the extension's, and
+#      every score read through the functions and views is the same as before the update;
+#   3. a pg_dump of the upgraded database restores and gives the same rows and scores.
+# Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
+source "$(dirname "$0")/../lib/tap.sh"
+# Scores are compared under a serial plan: a parallel plan may sum in another order.
+export PGOPTIONS='-c max_parallel_workers_per_gather=0 -c client_min_messages=warning'
+
+first=0.1.0
+current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" health_score.control)
+up=hs_upgrade fresh=hs_upgrade_fresh restored=hs_upgrade_restored
+dir=$(mktemp -d "$WORK/upgrade.XXXXXX")
+chmod 755 "$dir"
+as_of='2025-12-31 00:00:00+00'
+
+echo "1..16"
+throwaway_databases $up $fresh $restored
+"$PGBIN/createdb" $up && q $up -c "CREATE EXTENSION health_score VERSION '$first'" &&
+    "$PGBIN/createdb" $fresh && q $fresh -c 'CREATE EXTENSION health_score' ||
+    { echo "Bail out! cannot create the databases"; exit 1; }
+check "the old database runs $first, the fresh one $current" \
+    "$(q $up -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'") $(q $fresh -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'")" \
+    "$first $current"
+
+# load_book DB: the user's configuration, data, history, models and access rules.
+load_book() {
+    q "$1" -v accounts=150 -v end_date=2025-12-31 -f examples/demo/generate.sql >/dev/null &&
+    q "$1" >/dev/null <<'SQL'
+SET timezone = 'UTC';
+-- catalog: a seeded metric re-curved, a new dimension and metric, seeded rows removed
+UPDATE health_score.metrics SET weight = 5, curve = 'banded' WHERE name = 'nps';
+INSERT INTO health_score.dimensions (name, weight, description) VALUES ('community', 10, 'Forum activity.');
+INSERT INTO health_score.metrics (name, dimension, weight, input, aggregation, half_life, curve,
+                                  breakpoints, scores, direction, description)
+VALUES ('forum_posts', 'community', 1, 'forum_post', 'decayed_sum', '14 days', 'linear',
+        '{0,1,4}', '{30,70,100}', 'higher', 'Posts in the community forum.');
+DELETE FROM health_score.metrics WHERE name = 'csat';
+-- segment weights: one changed, one seeded removed, a new segment
+UPDATE health_score.segment_dimension_weights SET weight = 45 WHERE segment = 'enterprise' AND dimension = 'relationship';
+DELETE FROM health_score.segment_metric_weights WHERE segment = 'smb' AND metric = 'login_frequency';
+INSERT INTO health_score.segment_dimension_weights (segment, dimension, weight) VALUES
+    ('mid_market', 'product', 35), ('mid_market', 'relationship', 35), ('mid_market', 'business', 20),
+    ('mid_market', 'community', 10);
+-- bands re-partitioned, a setting changed, an alert rule overridden
+BEGIN;
+UPDATE health_score.bands SET min_score = 75 WHERE band = 'green';
+UPDATE health_score.bands SET max_score = 75 WHERE band = 'yellow';
+COMMIT;
+UPDATE health_score.settings SET min_coverage = 0.6;
+INSERT INTO health_score.alert_rules (rule, enabled, threshold, window_days) VALUES ('score_drop', true, 10, 14);
+-- a feed over the user's own view
+CREATE SCHEMA forum;
+CREATE TABLE forum.posts (post_id int PRIMARY KEY, author_account text NOT NULL, posted_at timestamptz NOT NULL);
+CREATE VIEW forum.health_feed AS
+    SELECT author_account AS account_id, 'forum_post'::text AS metric, posted_at AS observed_at, 1::float8 AS value
+      FROM forum.posts;
+INSERT INTO health_score.feeds (name, relation, description) VALUES ('forum', 'forum.health_feed', 'Forum posts.');
+INSERT INTO forum.posts (post_id, author_account, posted_at)
+SELECT a.k * 10000 + i, a.account_id, timestamptz '2025-12-31 00:00+00' - (i % 97) * interval '1 day 3 hours'
+  FROM (SELECT account_id, row_number() OVER (ORDER BY account_id) AS k FROM health_score.accounts) a
+  JOIN generate_series(1, 600) i ON i % 40 = a.k % 40 AND a.k % 3 <> 0;
+ANALYZE;
+-- history, a table model and an account model
+SELECT count(*) FROM health_score.backfill('2025-10-01', '2025-12-31', '7 days');
+CREATE TABLE public.churn_rows AS
+SELECT i, ((i * 37) % 23) / 5.0::float8 AS x1, ((i * 53) % 19) / 3.0::float8 AS x2,
+       ((i * 13) % 7) < CASE WHEN ((i * 37) % 23) > 11 THEN 5 ELSE 2 END AS churned
+  FROM generate_series(1, 200) i;
+SELECT version FROM health_score.train_churn_model('table_model', 'public.churn_rows', ARRAY['x1', 'x2'], 'churned');
+SELECT version FROM health_score.train_account_churn_model('account_model', '2025-09-01', '90 days',
+    ARRAY['login_frequency', 'login_recency', 'seat_penetration', 'support_sentiment'], snapshots => 2);
+SELECT health_score.refresh();
+-- row-level security
+SELECT health_score.restrict_accounts_to_owners(true);
+SQL
+}
+load_book $up && ok "the book is loaded into the $first database" || not_ok "the book is loaded into the $first database"
+
+# rows DB KINDS: the rows of every relation of those kinds (r tables, m materialized views) in
+# the extension's schema and the user's, each as a count and an md5 of its rows as text in a
+# fixed order; and the configuration version.
+rows() {
+    local rel
+    for rel in $(q "$1" -c "SELECT format('%I.%I', n.nspname, c.relname)
+                              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                             WHERE n.nspname IN ('health_score', 'forum', 'public') AND c.relkind = ANY ('{$2}')
+                             ORDER BY 1"); do
+        echo "$rel $(q "$1" -c "SELECT count(*) || ' ' || md5(coalesce(string_agg(r::text, E'\n' ORDER BY r::text), '')) FROM $rel r")"
+    done
+    echo "config_version $(q "$1" -c 'SELECT health_score.config_version()')"
+}
+
+# results DB FOLDER QUERY...: the rows of each query (a relation or a function call) at as_of,
+# one file per query, in a fixed order, columns separated by |.
+results() {
+    local db=$1 folder=$2 query
+    shift 2
+    mkdir -p "$folder"
+    for query in "$@"; do
+        q "$db" -c "SET health_score.as_of = '$as_of'" -c "SELECT * FROM $query r ORDER BY r::text" >"$folder/$query"
+    done
+}
+# scores DB FOLDER: what the functions and views compute at as_of.
+scores() {
+    results "$1" "$2" "health_score.account_scores('$as_of')" "health_score.metric_scores('$as_of')" \
+                 "health_score.account_churn_risk('$as_of')" "health_score.revenue_at_risk('$as_of')" \
+                 "health_score.trends('2025-12-31')" "health_score.alerts_at('2025-12-31')" \
+                 "health_score.attribution('2025-11-05', '2025-12-31')" "health_score.backtest('{30}')" \
+                 health_score.account_health health_score.account_churn health_score.dimension_breakdown \
+                 health_score.band_summary health_score.action_queue health_score.upsell_candidates \
+                 health_score.score_trends health_score.alerts health_score.band_changes \
+                 health_score.revenue_at_risk health_score.effective_alert_rules
+}
+
+# same_scores FOLDER1 FOLDER2 [TOLERANCE]: the queries whose results differ, numbers compared
+# within a relative tolerance (default 0: exactly); nothing when all agree. A sum over rows
+# read in another physical order (a restored table) may differ in the last bits.
+same_scores() {
+    local f
+    for f in "$1"/*; do
+        awk -F'|' -v tol="${3:-0}" '
+            function num(x) { return x ~ /^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$/ }
+            NR == FNR { want[FNR] = $0; n = FNR; next }
+            { got[FNR] = $0; m = FNR }
+            END {
+                if (n != m) exit 1
+                for (i = 1; i <= n; i++) {
+                    if (want[i] == got[i]) continue
+                    k = split(want[i], a, "|"); if (split(got[i], b, "|") != k) exit 1
+                    for (j = 1; j <= k; j++) {
+                        if (a[j] == b[j]) continue
+                        if (!num(a[j]) || !num(b[j])) exit 1
+                        d = a[j] - b[j]; d = d < 0 ? -d : d; s = (a[j] < 0 ? -a[j] : a[j])
+                        if (d > tol * s) exit 1
+                    }
+                }
+            }' "$f" "$2/$(basename "$f")" || echo "$(basename "$f") differs"
+    done
+}
+
+# schema DB: the schema as pg_dump sees it in binary-upgrade mode (where the extension's own
+# objects are dumped one by one), without the OIDs that mode pins.
+schema() {
+    "$PGBIN/pg_dump" --schema-only --binary-upgrade -d "$1" |
+        grep -v -E '^SELECT pg_catalog\.binary_upgrade_(set_next_|create_empty_extension)|^-- For binary upgrade|pg\.dropped\.' |
+        grep -v -E "^SET relfrozenxid = |^WHERE oid = '[0-9]+';\$|^\\\\(un)?restrict " |
+        sed -E '/^--$/d; /^$/d'
+}
+# extension_config DB: the configuration tables pg_dump keeps, with the filter of each.
+extension_config() {
+    q "$1" -c "SELECT string_agg(c.relname || ' ' || coalesce(e.cond, ''), E'\n' ORDER BY c.relname)
+                 FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS e(tab, cond) JOIN pg_class c ON c.oid = e.tab
+                WHERE x.extname = 'health_score'"
+}
+
+rows "$up" r,m >"$dir/rows.before"
+scores "$up" "$dir/scores.before"
+check_that "the book fills history, both models, a feed and row-level security" \
+    '[ "$(q $up -c "SELECT (SELECT count(*) > 1000 FROM health_score.score_history) AND (SELECT count(DISTINCT name) = 2 FROM health_score.churn_models)
+                        AND (SELECT count(*) = 1 FROM health_score.feeds) AND (SELECT count(*) FROM health_score.removed_defaults) > 0
+                        AND (SELECT relrowsecurity FROM pg_class WHERE oid = '"'"'health_score.accounts'"'"'::regclass)")" = t ]'
+
+q $up -c 'ALTER EXTENSION health_score UPDATE' 2>"$dir/update.err" && [ ! -s "$dir/update.err" ] &&
+    ok "ALTER EXTENSION health_score UPDATE, without errors or warnings" ||
+    { not_ok "ALTER EXTENSION health_score UPDATE, without errors or warnings"; sed 's/^/#   /' "$dir/update.err"; }
+check "the upgraded database runs $current" \
+    "$(q $up -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'")" "$current"
+
+# ---- 1. the upgraded schema is a fresh install's --------------------------------------------------
+load_book $fresh && ok "the same book is loaded into a fresh $current database" ||
+    not_ok "the same book is loaded into a fresh $current database"
+schema $up >"$dir/schema.upgraded"
+schema $fresh >"$dir/schema.fresh"
+check "pg_dump --schema-only --binary-upgrade lists each of the extension's objects" \
+    "$(grep -c "^ALTER EXTENSION health_score ADD" "$dir/schema.fresh")" \
+    "$(q $fresh -c "SELECT count(*) FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+                      AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'health_score')")"
+if diff -u "$dir/schema.fresh" "$dir/schema.upgraded" >"$dir/schema.diff"; then
+    ok "the upgraded schema equals a fresh install's: no difference at all"
+else
+    not_ok "the upgraded schema equals a fresh install's: no difference at all"
+    head -n 80 "$dir/schema.diff" | sed 's/^/#   /'
+fi
+check "pg_dump keeps the same configuration tables, with the same filters" \
+    "$(extension_config $up)" "$(extension_config $fresh)"
+
+# ---- 2. the user's data and every score are intact ------------------------------------------------
+rows "$up" r,m >"$dir/rows.after"
+scores "$up" "$dir/scores.after"
+check "every row of every table and materialized view is still there and equal ($(wc -l <"$dir/rows.before") relations)" \
+    "$(diff "$dir/rows.before" "$dir/rows.after" | head -n 20)" ""
+check "every score through the functions and views is the same ($(ls "$dir/scores.before" | wc -l) queries, to the last bit)" \
+    "$(same_scores "$dir/scores.before" "$dir/scores.after")" ""
+
+# ---- 3. a dump of the upgraded database restores the same ----------------------------------------
+"$PGBIN/pg_dump" -Fc -f "$dir/upgraded.dump" $up && "$PGBIN/createdb" $restored &&
+    "$PGBIN/pg_restore" -d $restored "$dir/upgraded.dump" 2>"$dir/restore.err"
+check "pg_dump of the upgraded database restores without errors" "$(cat "$dir/restore.err")" ""
+check "the restored database holds every row of every table the upgraded one does" \
+    "$(diff <(rows $up r) <(rows $restored r) | head -n 20)" ""
+# rls DB: the tables with row-level security on, and their policies.
+rls() {
+    q "$1" -c "SELECT string_agg(c.relname || coalesce(' ' || p.policies, ''), ', ' ORDER BY c.relname)
+                 FROM pg_class c LEFT JOIN (SELECT tablename, string_agg(policyname, ' ' ORDER BY policyname) AS policies
+                                              FROM pg_policies WHERE schemaname = 'health_score' GROUP BY 1) p ON p.tablename = c.relname
+                WHERE c.relnamespace = 'health_score'::regnamespace AND c.relrowsecurity"
+}
+todo "a restore loses row-level security on accounts and observations (a production-safety finding)"
+check "row-level security is the same after the restore" "$(rls $restored)" "$(rls $up)"
+scores "$restored" "$dir/scores.restored"
+check "and scores the same (within 1e-12: restored catalog rows lie in another physical order)" \
+    "$(same_scores "$dir/scores.after" "$dir/scores.restored" 1e-12)" ""
+# The dashboards' materialized views are data derived at the last refresh: a restore recreates
+# them from the restored data (refresh() would also take today's snapshot, so refresh them
+# directly), and then they must hold what the upgraded ones hold after the same refresh.
+dashboards=$(q $up -c "SELECT string_agg(oid::regclass::text, ' ' ORDER BY 1) FROM pg_class
+                        WHERE relnamespace = 'health_score'::regnamespace AND relkind = 'm'")
+for db in $up $restored; do
+    for mv in $dashboards; do q $db -c "SET health_score.as_of = '$as_of'" -c "REFRESH MATERIALIZED VIEW $mv"; done
+done
+results $up "$dir/dashboards.upgraded" $dashboards
+results $restored "$dir/dashboards.restored" $dashboards
+check "the restored dashboards, refreshed, hold what the upgraded ones do after the same refresh ($(wc -w <<<"$dashboards") views)" \
+    "$(same_scores "$dir/dashboards.upgraded" "$dir/dashboards.restored" 1e-12)" ""
+
+[ $failed -eq 0 ]
