@@ -30,7 +30,11 @@ $(EXT_SQL): $(EXT_SQL_PARTS)
 	@mkdir -p $(dir $@)
 	cat $^ > $@
 
-.PHONY: test demo
+# make dist: the distribution PGXN takes, from the last commit.
+.PHONY: dist test demo
+dist:
+	@mkdir -p build
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o build/$(EXTENSION)-$(EXTVERSION).zip HEAD
 test:
 	scripts/test
 demo:
