@@ -56,38 +56,55 @@ COMMENT ON COLUMN health_score.feeds.relation IS 'The table or view, schema-qual
 COMMENT ON COLUMN health_score.feeds.enabled IS 'False leaves the feed out of scoring.';
 COMMENT ON COLUMN health_score.feeds.description IS 'Where the data comes from.';
 
-CREATE FUNCTION health_score.check_feed() RETURNS trigger
-LANGUAGE plpgsql
--- No fixed search_path: the relation name resolves as the user who wrote it sees it.
+-- feed_relation(feed, relation, rel): the checks of a feed's relation (rel, resolved from the
+-- name relation as the user wrote it), and its schema-qualified name to store.
+CREATE FUNCTION health_score.feed_relation(feed text, relation text, rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    rel regclass := pg_catalog.to_regclass(NEW.relation);
     missing text;
+    qualified text;
 BEGIN
     IF rel IS NULL THEN
-        RAISE EXCEPTION 'feed "%": relation "%" does not exist', NEW.name, NEW.relation
+        RAISE EXCEPTION 'feed "%": relation "%" does not exist', feed, relation
             USING ERRCODE = 'undefined_table';
     END IF;
-    SELECT pg_catalog.string_agg(c, ', ') INTO missing
-      FROM pg_catalog.unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
-     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+    SELECT string_agg(c, ', ') INTO missing
+      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
                         WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
     IF missing IS NOT NULL THEN
-        RAISE EXCEPTION 'feed "%": relation % lacks the column(s) %', NEW.name, rel, missing
+        RAISE EXCEPTION 'feed "%": relation % lacks the column(s) %', feed, rel, missing
             USING ERRCODE = 'undefined_column';
     END IF;
-    -- Store the name schema-qualified, so scoring finds it whatever the search_path.
-    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO NEW.relation
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    -- Stored schema-qualified, so scoring finds it whatever the search_path.
+    SELECT format('%I.%I', n.nspname, c.relname) INTO qualified
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = rel;
     -- The columns must cast to the observation types.
     BEGIN
-        EXECUTE pg_catalog.format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0',
-                                  NEW.relation);
+        EXECUTE format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0',
+                       qualified);
     EXCEPTION WHEN OTHERS THEN
-        RAISE EXCEPTION 'feed "%": the columns of % must cast to text, text, timestamptz and float8: %', NEW.name, rel, SQLERRM
+        RAISE EXCEPTION 'feed "%": the columns of % must cast to text, text, timestamptz and float8: %', feed, rel, SQLERRM
             USING ERRCODE = SQLSTATE;
     END;
+    RETURN qualified;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.feed_relation(text, text, regclass) IS
+'Checks a feed''s relation (rel, resolved from the name relation): it must exist, have the observation columns and cast to their types; returns its schema-qualified name. Called by the feeds trigger.';
+
+-- The one function without a pinned search_path: the relation name must resolve as the user
+-- who wrote it sees it. So it does nothing but resolve the name (one schema-qualified call,
+-- no operators) and hand over to feed_relation, whose search_path is pinned.
+CREATE FUNCTION health_score.check_feed() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.relation := health_score.feed_relation(NEW.name, NEW.relation, pg_catalog.to_regclass(NEW.relation));
     RETURN NEW;
 END
 $$;
@@ -229,6 +246,7 @@ COMMENT ON FUNCTION health_score.metric_scores_sql() IS
 
 CREATE FUNCTION health_score.check_as_of(as_of timestamptz) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF as_of IS NULL OR as_of IN ('infinity', '-infinity') THEN
