@@ -85,4 +85,283 @@ $$;
 
 -- History (src/sql/history.sql) ------------------------------------------------------------------
 
+-- Dates: every history function refuses an infinite date, naming the argument (check_date).
+CREATE FUNCTION health_score.check_date(argument text, day date)
+RETURNS date
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT isfinite(day) THEN
+        RAISE EXCEPTION '% must be a finite date, got %', argument, day
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN day;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_date(text, date) IS
+'Returns day, or raises an error naming argument when day is infinity or -infinity (22023); NULL passes. The history functions call it on their dates.';
+
+CREATE OR REPLACE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+-- The scoring queries are short; JIT compilation would cost more than it saves.
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    scored_at timestamptz;
+    day date := snapshot.as_of;
+    version bigint;
+    written integer;
+BEGIN
+    IF day IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM health_score.check_date('as_of', day);
+    IF day > current_date THEN
+        RAISE EXCEPTION 'as_of must not be in the future, got %', to_char(day, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    scored_at := day::timestamptz;
+    version := health_score.config_version();
+
+    -- One writer at a time; readers are never blocked.
+    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE ROW EXCLUSIVE MODE;
+
+    DELETE FROM health_score.metric_history h WHERE h.as_of = day;
+    DELETE FROM health_score.score_history h WHERE h.as_of = day;
+
+    -- Score once: keep the metric rows, then build both levels of history from them.
+    IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+        CREATE TEMP TABLE snapshot_metric_rows (
+            account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+            effective_weight float8, contribution float8, coverage_share float8
+        ) ON COMMIT DROP;
+    END IF;
+    TRUNCATE pg_temp.snapshot_metric_rows;
+    INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
+    ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
+
+    EXECUTE format($sql$
+        INSERT INTO health_score.score_history
+            (as_of, account_id, score, product_score, relationship_score, business_score,
+             dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
+        SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
+               s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+          FROM (%s) s
+          LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
+            ON r.account_id = s.account_id
+    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
+        USING scored_at, day, version;
+    GET DIAGNOSTICS written = ROW_COUNT;
+
+    INSERT INTO health_score.metric_history
+        (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
+    SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
+           m.effective_weight, m.contribution
+      FROM pg_temp.snapshot_metric_rows m;
+
+    RETURN written;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.backfill(from_date date, to_date date, step interval DEFAULT interval '1 day')
+RETURNS TABLE (as_of date, accounts integer, seconds float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    day timestamp;
+    total integer;
+    done integer := 0;
+    started timestamptz;
+BEGIN
+    IF from_date IS NULL OR to_date IS NULL OR step IS NULL THEN
+        RAISE EXCEPTION 'from_date, to_date and step must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM health_score.check_date('from_date', from_date);
+    PERFORM health_score.check_date('to_date', to_date);
+    IF from_date > to_date THEN
+        RAISE EXCEPTION 'from_date % is after to_date %',
+            to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_date > current_date THEN
+        RAISE EXCEPTION 'to_date must not be in the future, got %', to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF step < interval '1 day' OR date_trunc('day', step) <> step THEN
+        RAISE EXCEPTION 'step must be a positive whole number of days, weeks, months or years, got %', step
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'History keeps one row per account and date; use e.g. interval ''1 day'' or ''7 days''.';
+    END IF;
+
+    -- from_date + i * step, so that monthly steps follow the calendar (31 Jan, 29 Feb, 31 Mar).
+    SELECT count(*) INTO total
+      FROM generate_series(0, to_date - from_date) i
+     WHERE from_date + i * step <= to_date;
+    FOR day IN
+        SELECT from_date + i * step
+          FROM generate_series(0, to_date - from_date) i
+         WHERE from_date + i * step <= to_date
+         ORDER BY i
+    LOOP
+        started := clock_timestamp();
+        as_of := day::date;
+        accounts := health_score.snapshot(day::date);
+        seconds := extract(epoch FROM clock_timestamp() - started);
+        done := done + 1;
+        RAISE NOTICE 'backfill: % (% of %), % accounts',
+            to_char(day, 'YYYY-MM-DD'), done, total, accounts;
+        RETURN NEXT;
+    END LOOP;
+    -- Fresh statistics, so that backtests and trends over the new rows get sound plans.
+    IF pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
+        ANALYZE health_score.score_history;
+        ANALYZE health_score.metric_history;
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.trends(as_of date DEFAULT NULL)
+RETURNS TABLE (account_id text, as_of date, score float8, band text, alert_tier text,
+               change_7d float8, change_30d float8, change_90d float8, slope_30d float8,
+               band_30d_ago text, band_change text, churn_risk float8, churn_risk_change_30d float8,
+               sparkline text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH d AS (
+        SELECT coalesce(health_score.check_date('as_of', trends.as_of),
+                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+    )
+    SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier,
+           -- scores are stored to two decimals: so are their differences
+           round((h.score - p7.score)::numeric, 2)::float8, round((h.score - p30.score)::numeric, 2)::float8,
+           round((h.score - p90.score)::numeric, 2)::float8,
+           w.slope, p30.band,
+           CASE WHEN p30.band IS DISTINCT FROM h.band AND p30.band IS NOT NULL AND h.band IS NOT NULL
+                THEN p30.band || ' → ' || h.band END,
+           h.churn_risk, h.churn_risk - p30.churn_risk,
+           w.spark
+      FROM d
+      JOIN health_score.score_history h ON h.as_of = d.day
+      LEFT JOIN LATERAL (
+          SELECT p.score FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of <= d.day - 7 AND p.as_of >= d.day - 14
+           ORDER BY p.as_of DESC LIMIT 1) p7 ON true
+      LEFT JOIN LATERAL (
+          SELECT p.score, p.band, p.churn_risk FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of <= d.day - 30 AND p.as_of >= d.day - 60
+           ORDER BY p.as_of DESC LIMIT 1) p30 ON true
+      LEFT JOIN LATERAL (
+          SELECT p.score FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of <= d.day - 90 AND p.as_of >= d.day - 180
+           ORDER BY p.as_of DESC LIMIT 1) p90 ON true
+      LEFT JOIN LATERAL (
+          SELECT regr_slope(p.score, p.as_of - d.day) AS slope,
+                 health_score.sparkline(array_agg(p.score ORDER BY p.as_of)) AS spark
+            FROM health_score.score_history p
+           WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.alerts_at(as_of date DEFAULT NULL)
+RETURNS TABLE (priority_rank bigint, account_id text, as_of date, score float8, band text,
+               alert_tier text, score_drop float8, churn_risk float8, churn_risk_rise float8,
+               best_band text, rules text[], priority float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH d AS (
+        SELECT coalesce(health_score.check_date('as_of', alerts_at.as_of),
+                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+    ), r AS (
+        SELECT
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'score_drop') AS drop_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'score_drop') AS drop_min,
+          min(e.window_days) FILTER (WHERE e.rule = 'score_drop') AS drop_days,
+          min(e.weight) FILTER (WHERE e.rule = 'score_drop') AS drop_weight,
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_min,
+          min(e.window_days) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_days,
+          min(e.weight) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_weight,
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'band_downgrade') AS band_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'band_downgrade') AS band_min,
+          min(e.window_days) FILTER (WHERE e.rule = 'band_downgrade') AS band_days,
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'low_score') AS low_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'low_score') AS low_max
+        FROM health_score.effective_alert_rules e
+    ), a AS (
+        SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier, h.churn_risk,
+               round(greatest(0, (SELECT max(p.score) FROM health_score.score_history p
+                                   WHERE p.account_id = h.account_id
+                                     AND p.as_of >= d.day - r.drop_days AND p.as_of <= d.day) - h.score)::numeric,
+                     2)::float8 AS score_drop,
+               greatest(0, h.churn_risk - (SELECT min(p.churn_risk) FROM health_score.score_history p
+                             WHERE p.account_id = h.account_id
+                               AND p.as_of >= d.day - r.rise_days AND p.as_of <= d.day)) AS churn_risk_rise,
+               (SELECT p.band FROM health_score.score_history p
+                 WHERE p.account_id = h.account_id AND p.band IS NOT NULL
+                   AND p.as_of >= d.day - r.band_days AND p.as_of <= d.day
+                 ORDER BY health_score.band_rank(p.band) DESC LIMIT 1) AS best_band,
+               r.*
+          FROM d CROSS JOIN r
+          JOIN health_score.score_history h ON h.as_of = d.day
+         WHERE h.score IS NOT NULL
+    ), t AS (
+        SELECT a.*,
+               array_remove(ARRAY[
+                   CASE WHEN a.drop_on AND a.score_drop >= a.drop_min AND a.score_drop > 0 THEN 'score_drop' END,
+                   CASE WHEN a.rise_on AND a.churn_risk_rise >= a.rise_min AND a.churn_risk_rise > 0 THEN 'churn_risk_rise' END,
+                   CASE WHEN a.band_on AND health_score.band_rank(a.best_band) - health_score.band_rank(a.band)
+                                           >= greatest(a.band_min, 1) THEN 'band_downgrade' END,
+                   CASE WHEN a.low_on AND a.score <= a.low_max THEN 'low_score' END], NULL) AS rules
+          FROM a
+    )
+    SELECT row_number() OVER (ORDER BY p.priority DESC, t.score, t.account_id),
+           t.account_id, t.as_of, t.score, t.band, t.alert_tier, t.score_drop,
+           t.churn_risk, t.churn_risk_rise, t.best_band, t.rules, p.priority
+      FROM t
+      CROSS JOIN LATERAL (
+          SELECT round(((100 - t.score)
+                        + coalesce(t.drop_weight, 0) * coalesce(t.score_drop, 0)
+                        + coalesce(t.rise_weight, 0) * coalesce(t.churn_risk_rise, 0))::numeric, 4)::float8 AS priority) p
+     WHERE cardinality(t.rules) > 0
+     ORDER BY 1
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.attribution_check(from_date date, to_date date)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF from_date IS NULL OR to_date IS NULL THEN
+        RAISE EXCEPTION 'from_date and to_date must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM health_score.check_date('from_date', from_date);
+    PERFORM health_score.check_date('to_date', to_date);
+    IF from_date > to_date THEN
+        RAISE EXCEPTION 'from_date % is after to_date %',
+            to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM health_score.score_history h WHERE h.as_of = from_date) THEN
+        RAISE EXCEPTION 'no snapshot for from_date %', to_char(from_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM health_score.score_history h WHERE h.as_of = to_date) THEN
+        RAISE EXCEPTION 'no snapshot for to_date %', to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
+    END IF;
+END
+$$;
+
 -- Access (src/sql/access.sql) --------------------------------------------------------------------

@@ -83,6 +83,26 @@ CREATE POLICY visible_accounts ON health_score.metric_history FOR SELECT
 SELECT pg_catalog.pg_extension_config_dump('health_score.score_history', '');
 SELECT pg_catalog.pg_extension_config_dump('health_score.metric_history', '');
 
+-- check_date(argument, day): refuses an infinite date, naming the argument. NULL passes: each
+-- caller either refuses it or reads it as its default. Returns day, so SQL functions can call
+-- it where they use the date (and so it is always evaluated).
+CREATE FUNCTION health_score.check_date(argument text, day date)
+RETURNS date
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT isfinite(day) THEN
+        RAISE EXCEPTION '% must be a finite date, got %', argument, day
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN day;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_date(text, date) IS
+'Returns day, or raises an error naming argument when day is infinity or -infinity (22023); NULL passes. The history functions call it on their dates.';
+
 -- snapshot(as_of): score every account at a date and store it, replacing that date's rows.
 CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
 RETURNS integer
@@ -102,6 +122,7 @@ BEGIN
         RAISE EXCEPTION 'as_of must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM health_score.check_date('as_of', day);
     IF day > current_date THEN
         RAISE EXCEPTION 'as_of must not be in the future, got %', to_char(day, 'YYYY-MM-DD')
             USING ERRCODE = 'invalid_parameter_value';
@@ -169,6 +190,8 @@ BEGIN
         RAISE EXCEPTION 'from_date, to_date and step must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM health_score.check_date('from_date', from_date);
+    PERFORM health_score.check_date('to_date', to_date);
     IF from_date > to_date THEN
         RAISE EXCEPTION 'from_date % is after to_date %',
             to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
@@ -285,7 +308,8 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH d AS (
-        SELECT coalesce(trends.as_of, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+        SELECT coalesce(health_score.check_date('as_of', trends.as_of),
+                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     )
     SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier,
            -- scores are stored to two decimals: so are their differences
@@ -422,7 +446,8 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH d AS (
-        SELECT coalesce(alerts_at.as_of, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+        SELECT coalesce(health_score.check_date('as_of', alerts_at.as_of),
+                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     ), r AS (
         SELECT
           bool_or(e.enabled) FILTER (WHERE e.rule = 'score_drop') AS drop_on,
@@ -512,6 +537,8 @@ BEGIN
         RAISE EXCEPTION 'from_date and to_date must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM health_score.check_date('from_date', from_date);
+    PERFORM health_score.check_date('to_date', to_date);
     IF from_date > to_date THEN
         RAISE EXCEPTION 'from_date % is after to_date %',
             to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
