@@ -12,6 +12,91 @@
 
 -- Catalog (src/sql/catalog.sql) ------------------------------------------------------------------
 
+-- removed_defaults: a tombstone names exactly one seeded row by its whole key (the key {} once
+-- deleted every seeded row of its catalog), and deletes that row only.
+CREATE FUNCTION health_score.catalog_keys(catalog text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE catalog
+           WHEN 'dimensions' THEN '{name}'::text[]
+           WHEN 'metrics' THEN '{name}'
+           WHEN 'segment_dimension_weights' THEN '{segment,dimension}'
+           WHEN 'segment_metric_weights' THEN '{segment,metric}'
+           WHEN 'bands' THEN '{band}'
+           WHEN 'alert_tiers' THEN '{tier}'
+           WHEN 'settings' THEN '{id}'
+           END
+$$;
+
+COMMENT ON FUNCTION health_score.catalog_keys(text) IS
+'The key columns of a catalog table with seeded rows (dimensions, metrics, segment_dimension_weights, segment_metric_weights, bands, alert_tiers, settings); NULL for any other name.';
+
+CREATE FUNCTION health_score.check_removed_default(catalog text, key jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keys text[] := health_score.catalog_keys(catalog);
+BEGIN
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'removed_defaults: catalog must be a catalog table with seeded rows, got %',
+            coalesce(quote_literal(catalog), 'NULL')
+            USING ERRCODE = 'check_violation',
+                  HINT = 'dimensions, metrics, segment_dimension_weights, segment_metric_weights, bands, alert_tiers or settings';
+    END IF;
+    IF key IS NULL OR jsonb_typeof(key) <> 'object' THEN
+        RAISE EXCEPTION 'removed_defaults: the key of a % row must be an object giving %, got %',
+            catalog, array_to_string(keys, ' and '), coalesce(key::text, 'NULL')
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF ARRAY(SELECT k FROM jsonb_object_keys(key) k ORDER BY k) <> ARRAY(SELECT k FROM unnest(keys) k ORDER BY k)
+       OR EXISTS (SELECT 1 FROM jsonb_each(key) e WHERE jsonb_typeof(e.value) NOT IN ('string', 'number', 'boolean')) THEN
+        RAISE EXCEPTION 'removed_defaults: the key of a % row must give exactly %, each a value, got %',
+            catalog, array_to_string(keys, ' and '), key
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_removed_default(text, jsonb) IS
+'The check of removed_defaults: catalog names a catalog table with seeded rows and key gives exactly its key columns (catalog_keys), each a value, so a tombstone deletes one row; raises an error (23514) otherwise.';
+
+-- A tombstone that names no single row was written by hand, not by a deletion: it goes, with a
+-- warning, as it would fail the check.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT catalog, key FROM health_score.removed_defaults LOOP
+        BEGIN
+            PERFORM health_score.check_removed_default(r.catalog, r.key);
+        EXCEPTION WHEN check_violation THEN
+            RAISE WARNING 'removing the tombstone % %, which names no single row: %', r.catalog, r.key, SQLERRM;
+            DELETE FROM health_score.removed_defaults d WHERE d.catalog = r.catalog AND d.key = r.key;
+        END;
+    END LOOP;
+END
+$$;
+
+ALTER TABLE health_score.removed_defaults
+    ADD CONSTRAINT names_one_row CHECK (health_score.check_removed_default(catalog, key));
+
+CREATE OR REPLACE FUNCTION health_score.catalog_apply_removal() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Only a still-seeded row goes: a row the user re-created under that key stays. Each key
+    -- column must be equal (not merely contained), so at most one row matches.
+    EXECUTE format('DELETE FROM health_score.%I t WHERE t.is_default AND %s', NEW.catalog,
+                   (SELECT string_agg(format('to_jsonb(t) -> %1$L = $1 -> %1$L', k), ' AND ')
+                      FROM unnest(health_score.catalog_keys(NEW.catalog)) k))
+        USING NEW.key;
+    RETURN NEW;
+END
+$$;
+
 -- Scores and feeds (src/sql/scores.sql) ----------------------------------------------------------
 
 -- search_path: feeds resolve the relation name in check_feed and check everything else in

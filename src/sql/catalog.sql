@@ -150,11 +150,64 @@ COMMENT ON COLUMN health_score.settings.id IS 'Always true: the table holds one 
 COMMENT ON COLUMN health_score.settings.min_coverage IS 'Below this coverage (share 0-1 of the configured weight that has data) an account''s score is NULL, with a reason.';
 COMMENT ON COLUMN health_score.settings.is_default IS 'True while the row is as seeded by the extension.';
 
+-- catalog_keys(catalog): the key columns of each catalog table that has seeded rows.
+CREATE FUNCTION health_score.catalog_keys(catalog text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE catalog
+           WHEN 'dimensions' THEN '{name}'::text[]
+           WHEN 'metrics' THEN '{name}'
+           WHEN 'segment_dimension_weights' THEN '{segment,dimension}'
+           WHEN 'segment_metric_weights' THEN '{segment,metric}'
+           WHEN 'bands' THEN '{band}'
+           WHEN 'alert_tiers' THEN '{tier}'
+           WHEN 'settings' THEN '{id}'
+           END
+$$;
+
+COMMENT ON FUNCTION health_score.catalog_keys(text) IS
+'The key columns of a catalog table with seeded rows (dimensions, metrics, segment_dimension_weights, segment_metric_weights, bands, alert_tiers, settings); NULL for any other name.';
+
+-- check_removed_default(catalog, key): a tombstone must name exactly one row, by its whole key:
+-- the key {} (or part of a key) would match, and delete, every seeded row of the catalog.
+CREATE FUNCTION health_score.check_removed_default(catalog text, key jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keys text[] := health_score.catalog_keys(catalog);
+BEGIN
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'removed_defaults: catalog must be a catalog table with seeded rows, got %',
+            coalesce(quote_literal(catalog), 'NULL')
+            USING ERRCODE = 'check_violation',
+                  HINT = 'dimensions, metrics, segment_dimension_weights, segment_metric_weights, bands, alert_tiers or settings';
+    END IF;
+    IF key IS NULL OR jsonb_typeof(key) <> 'object' THEN
+        RAISE EXCEPTION 'removed_defaults: the key of a % row must be an object giving %, got %',
+            catalog, array_to_string(keys, ' and '), coalesce(key::text, 'NULL')
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF ARRAY(SELECT k FROM jsonb_object_keys(key) k ORDER BY k) <> ARRAY(SELECT k FROM unnest(keys) k ORDER BY k)
+       OR EXISTS (SELECT 1 FROM jsonb_each(key) e WHERE jsonb_typeof(e.value) NOT IN ('string', 'number', 'boolean')) THEN
+        RAISE EXCEPTION 'removed_defaults: the key of a % row must give exactly %, each a value, got %',
+            catalog, array_to_string(keys, ' and '), key
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_removed_default(text, jsonb) IS
+'The check of removed_defaults: catalog names a catalog table with seeded rows and key gives exactly its key columns (catalog_keys), each a value, so a tombstone deletes one row; raises an error (23514) otherwise.';
+
 CREATE TABLE health_score.removed_defaults (
     catalog     text NOT NULL,
     key         jsonb NOT NULL,
     removed_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (catalog, key)
+    PRIMARY KEY (catalog, key),
+    CONSTRAINT names_one_row CHECK (health_score.check_removed_default(catalog, key))
 );
 
 COMMENT ON TABLE health_score.removed_defaults IS
@@ -492,8 +545,11 @@ CREATE FUNCTION health_score.catalog_apply_removal() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- Only a still-seeded row goes: a row the user re-created under that key stays.
-    EXECUTE format('DELETE FROM health_score.%I t WHERE t.is_default AND to_jsonb(t) @> $1', NEW.catalog)
+    -- Only a still-seeded row goes: a row the user re-created under that key stays. Each key
+    -- column must be equal (not merely contained), so at most one row matches.
+    EXECUTE format('DELETE FROM health_score.%I t WHERE t.is_default AND %s', NEW.catalog,
+                   (SELECT string_agg(format('to_jsonb(t) -> %1$L = $1 -> %1$L', k), ' AND ')
+                      FROM unnest(health_score.catalog_keys(NEW.catalog)) k))
         USING NEW.key;
     RETURN NEW;
 END
@@ -509,10 +565,10 @@ DO $$
 DECLARE
     t record;
 BEGIN
-    FOR t IN SELECT * FROM (VALUES ('dimensions', '''name'''), ('metrics', '''name'''),
-                                   ('segment_dimension_weights', '''segment'', ''dimension'''),
-                                   ('segment_metric_weights', '''segment'', ''metric'''),
-                                   ('bands', '''band'''), ('alert_tiers', '''tier'''), ('settings', '''id''')) AS v(tab, keys) LOOP
+    -- The triggers take the key columns from catalog_keys, as the tombstone check does.
+    FOR t IN SELECT tab, (SELECT string_agg(quote_literal(k), ', ') FROM unnest(health_score.catalog_keys(tab)) k) AS keys
+               FROM unnest(ARRAY['dimensions', 'metrics', 'segment_dimension_weights', 'segment_metric_weights',
+                                 'bands', 'alert_tiers', 'settings']) tab LOOP
         EXECUTE format('CREATE TRIGGER user_row BEFORE INSERT OR UPDATE ON health_score.%I FOR EACH ROW EXECUTE FUNCTION health_score.catalog_user_row(%s)', t.tab, t.keys);
         EXECUTE format('CREATE TRIGGER remember_removed AFTER DELETE ON health_score.%I FOR EACH ROW EXECUTE FUNCTION health_score.catalog_remember_removed(%s)', t.tab, t.keys);
         EXECUTE format('CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health_score.%I FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version()', t.tab);
