@@ -45,6 +45,15 @@ auc_state(FunctionCallInfo fcinfo, int argno, bool writable)
 	return hs_state_arg(fcinfo, argno, AUC_STATE_LENGTH, "auc", writable);
 }
 
+/* Error unless every bin of a histogram state holds a count: finite, zero or more. */
+static void
+auc_check_state(const float8 *s)
+{
+	for (int i = 0; i < AUC_STATE_LENGTH; i++)
+		if (!(s[i] >= 0 && isfinite(s[i])))
+			hs_invalid_state("auc", psprintf("bin %d holds %g, not a count", i + 1, s[i]));
+}
+
 /* Bin of a score (0-100, rounded to 0.01); errors name the argument. */
 static int
 auc_bin(double score)
@@ -106,13 +115,16 @@ auc_combine(PG_FUNCTION_ARGS)
 	if (ARR_NDIM(b) == 0)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	b = auc_state(fcinfo, 1, false);
+	sb = HS_STATE_VALUES(b);
+	auc_check_state(sb);
 	if (ARR_NDIM(PG_GETARG_ARRAYTYPE_P(0)) == 0)
 		PG_RETURN_ARRAYTYPE_P(b);
 	a = auc_state(fcinfo, 0, true);
 	sa = HS_STATE_VALUES(a);
-	sb = HS_STATE_VALUES(b);
+	auc_check_state(sa);
 	for (int i = 0; i < AUC_STATE_LENGTH; i++)
 		sa[i] += sb[i];
+	auc_check_state(sa);
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
@@ -133,6 +145,7 @@ auc_final(PG_FUNCTION_ARGS)
 	state = auc_state(fcinfo, 0, false);
 	pos = HS_STATE_VALUES(state);
 	neg = pos + AUC_BINS;
+	auc_check_state(pos);
 	for (int i = 0; i < AUC_BINS; i++)
 	{
 		wins += pos[i] * (below + 0.5 * neg[i]);
@@ -143,6 +156,17 @@ auc_final(PG_FUNCTION_ARGS)
 	if (npos == 0 || below == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(wins / npos / below);
+}
+
+/* Error unless a rates state holds four counts and a threshold (NaN until the first row). */
+static void
+auc_rates_check_state(const float8 *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (!(s[i] >= 0 && isfinite(s[i])))
+			hs_invalid_state("rates", psprintf("element %d holds %g, not a count", i + 1, s[i]));
+	if (isinf(s[4]))
+		hs_invalid_state("rates", "the threshold must be finite (or NaN before the first row)");
 }
 
 /*
@@ -166,6 +190,7 @@ auc_rates_accum(PG_FUNCTION_ARGS)
 				 errmsg("rates: state must not be NULL")));
 	state = hs_state_arg(fcinfo, 0, AUC_RATES_LENGTH, "rates", true);
 	s = HS_STATE_VALUES(state);
+	auc_rates_check_state(s);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -198,6 +223,8 @@ auc_rates_combine(PG_FUNCTION_ARGS)
 	float8	   *sa = HS_STATE_VALUES(a),
 			   *sb = HS_STATE_VALUES(b);
 
+	auc_rates_check_state(sa);
+	auc_rates_check_state(sb);
 	if (isnan(sa[4]))
 		sa[4] = sb[4];
 	else if (!isnan(sb[4]) && sa[4] != sb[4])
@@ -206,6 +233,7 @@ auc_rates_combine(PG_FUNCTION_ARGS)
 				 errmsg("threshold must be the same on every row, got %g and %g", sa[4], sb[4])));
 	for (int i = 0; i < 4; i++)
 		sa[i] += sb[i];
+	auc_rates_check_state(sa);
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
@@ -216,6 +244,7 @@ auc_ratio(FunctionCallInfo fcinfo, int num, int other)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, AUC_RATES_LENGTH, "rates", false);
 	float8	   *s = HS_STATE_VALUES(state);
 
+	auc_rates_check_state(s);
 	if (s[num] + s[other] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(s[num] / (s[num] + s[other]));

@@ -20,6 +20,29 @@
 #define WAVG_SUM 1
 #define WAVG_TOTAL 2
 
+/*
+ * Error unless s holds sums the functions can produce: finite, the present weight within 0
+ * and the total, the weighted sum within 0 and 100 times the present weight (give or take
+ * rounding).
+ */
+static void
+wavg_check_state(const float8 *s, const char *aggname)
+{
+	if (!isfinite(s[WAVG_PRESENT]) || !isfinite(s[WAVG_SUM]) || !isfinite(s[WAVG_TOTAL]))
+		hs_invalid_state(aggname, "the sums must be finite");
+	if (!(s[WAVG_PRESENT] >= 0 && s[WAVG_PRESENT] <= s[WAVG_TOTAL]))
+		hs_invalid_state(aggname, "the present weight must lie within 0 and the total weight");
+	if (!(s[WAVG_SUM] >= 0 && s[WAVG_SUM] <= HS_SCORE_MAX * s[WAVG_PRESENT] * (1 + 1e-9)))
+		hs_invalid_state(aggname, "the sum of weight * score must lie within 0 and 100 times the present weight");
+}
+
+/* A mean of scores, kept within 0..100 where rounding would step an ulp outside. */
+static double
+wavg_mean(double sum, double weight)
+{
+	return Min(Max(sum / weight, HS_SCORE_MIN), HS_SCORE_MAX);
+}
+
 PG_FUNCTION_INFO_V1(weighted_avg_accum);
 /* weighted_avg(score, weight) transition: NULL score adds to the total weight only */
 Datum
@@ -29,6 +52,7 @@ weighted_avg_accum(PG_FUNCTION_ARGS)
 	float8	   *s = HS_STATE_VALUES(state);
 	double		weight;
 
+	wavg_check_state(s, "weighted_avg");
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -61,6 +85,8 @@ weighted_avg_combine(PG_FUNCTION_ARGS)
 	float8	   *s2 = HS_STATE_VALUES(state2);
 	int			i;
 
+	wavg_check_state(s1, "weighted_avg");
+	wavg_check_state(s2, "weighted_avg");
 	for (i = 0; i < WAVG_STATE_LEN; i++)
 		s1[i] += s2[i];
 	hs_check_sum(s1[WAVG_TOTAL], "the total of weight");
@@ -76,9 +102,10 @@ weighted_avg_final(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, WAVG_STATE_LEN, "weighted_avg", false);
 	float8	   *s = HS_STATE_VALUES(state);
 
+	wavg_check_state(s, "weighted_avg");
 	if (s[WAVG_PRESENT] <= 0.0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(s[WAVG_SUM] / s[WAVG_PRESENT]);
+	PG_RETURN_FLOAT8(wavg_mean(s[WAVG_SUM], s[WAVG_PRESENT]));
 }
 
 PG_FUNCTION_INFO_V1(weighted_coverage_final);
@@ -89,6 +116,7 @@ weighted_coverage_final(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, WAVG_STATE_LEN, "weighted_coverage", false);
 	float8	   *s = HS_STATE_VALUES(state);
 
+	wavg_check_state(s, "weighted_coverage");
 	if (s[WAVG_TOTAL] <= 0.0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(s[WAVG_PRESENT] / s[WAVG_TOTAL]);
@@ -101,7 +129,6 @@ weighted_coverage_final(PG_FUNCTION_ARGS)
 static void
 weighted_arrays(FunctionCallInfo fcinfo, float8 *sums)
 {
-	ArrayType  *scores_array = PG_GETARG_ARRAYTYPE_P(0);
 	Datum	   *scores;
 	bool	   *score_nulls;
 	int			nscores;
@@ -114,13 +141,7 @@ weighted_arrays(FunctionCallInfo fcinfo, float8 *sums)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("weights must not be NULL")));
 	weights = hs_float8_array(PG_GETARG_ARRAYTYPE_P(1), "weights", &nweights);
-
-	if (ARR_NDIM(scores_array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("scores must be a one-dimensional array")));
-	deconstruct_array(scores_array, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &scores, &score_nulls, &nscores);
+	nscores = hs_array_arg(fcinfo, 0, FLOAT8OID, "scores", true, &scores, &score_nulls);
 	if (nscores != nweights)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -130,6 +151,7 @@ weighted_arrays(FunctionCallInfo fcinfo, float8 *sums)
 	sums[WAVG_PRESENT] = sums[WAVG_SUM] = sums[WAVG_TOTAL] = 0.0;
 	for (i = 0; i < nweights; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		hs_check_weight(weights[i], "weights");
 		sums[WAVG_TOTAL] += weights[i];
 		hs_check_sum(sums[WAVG_TOTAL], "the total of weights");
@@ -154,7 +176,7 @@ weighted_score(PG_FUNCTION_ARGS)
 	weighted_arrays(fcinfo, sums);
 	if (sums[WAVG_PRESENT] <= 0.0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(sums[WAVG_SUM] / sums[WAVG_PRESENT]);
+	PG_RETURN_FLOAT8(wavg_mean(sums[WAVG_SUM], sums[WAVG_PRESENT]));
 }
 
 PG_FUNCTION_INFO_V1(weighted_score_coverage);
@@ -178,7 +200,9 @@ static int32 *
 int4_array(ArrayType *array, const char *arg, int *length)
 {
 	if (ARR_ELEMTYPE(array) != INT4OID)
-		elog(ERROR, "%s: expected integer[]", arg);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be an integer[]", arg)));
 	if (ARR_NDIM(array) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -203,7 +227,6 @@ PG_FUNCTION_INFO_V1(effective_weights);
 Datum
 effective_weights(PG_FUNCTION_ARGS)
 {
-	ArrayType  *values_array = PG_GETARG_ARRAYTYPE_P(0);
 	bool	   *value_nulls;
 	Datum	   *unused;
 	int			nvalues,
@@ -219,12 +242,7 @@ effective_weights(PG_FUNCTION_ARGS)
 	int			lower_bound;
 	int			i;
 
-	if (ARR_NDIM(values_array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("raw_values must be a one-dimensional array")));
-	deconstruct_array(values_array, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &unused, &value_nulls, &nvalues);
+	nvalues = hs_array_arg(fcinfo, 0, FLOAT8OID, "raw_values", true, &unused, &value_nulls);
 	if (ngroup_ids != nvalues || nweights != nvalues)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -236,6 +254,7 @@ effective_weights(PG_FUNCTION_ARGS)
 		hs_check_weight(group_weights[i], "group_weights");
 	for (i = 0; i < nvalues; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (groups[i] < 1 || groups[i] > ngroups)
 			ereport(ERROR,
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),

@@ -80,6 +80,33 @@ hs_decay_settings(FunctionCallInfo fcinfo, float8 *s)
 	return as_of;
 }
 
+/*
+ * Error unless s holds a decay state its functions can produce: counts are whole, settings
+ * are either unset (half_life 0, no rows) or finite with a positive half-life, and (when sums)
+ * with rows the reference time is at or before as_of and the newest row weighs 1, so the sum
+ * of weights lies within 1 and the count. Kinds that keep only the latest value (sums false)
+ * leave the reference time and the sums unset.
+ */
+void
+hs_check_decay_state(const float8 *s, bool sums, const char *aggname)
+{
+	hs_check_state_count(s[DECAY_COUNT], aggname, "the count");
+	if (s[DECAY_HALF_LIFE] == 0.0)
+	{
+		if (s[DECAY_COUNT] != 0)
+			hs_invalid_state(aggname, "rows counted before half_life was set");
+		return;
+	}
+	if (!(s[DECAY_HALF_LIFE] > 0) || isinf(s[DECAY_HALF_LIFE]) || !isfinite(s[DECAY_AS_OF]))
+		hs_invalid_state(aggname, "as_of and half_life must be finite, half_life positive");
+	if (s[DECAY_COUNT] == 0 || !sums)
+		return;
+	if (!isfinite(s[DECAY_REF]) || s[DECAY_REF] > s[DECAY_AS_OF])
+		hs_invalid_state(aggname, "the reference time must be finite and not after as_of");
+	if (!(s[DECAY_SUM_W] >= 1.0 && s[DECAY_SUM_W] <= s[DECAY_COUNT]) || !isfinite(s[DECAY_SUM_WV]))
+		hs_invalid_state(aggname, "the sum of weights must lie within 1 and the count, the weighted sum be finite");
+}
+
 /* Add one observation with value at time t to the state. */
 void
 hs_decay_add(float8 *s, double t, double value)
@@ -151,6 +178,7 @@ decay_accum(PG_FUNCTION_ARGS)
 	double		observed_at;
 	double		value;
 
+	hs_check_decay_state(s, true, "decayed_avg");
 	as_of = hs_decay_settings(fcinfo, s);
 
 	if (hs_observation_arg(fcinfo, as_of, &observed_at, &value))
@@ -168,6 +196,8 @@ decay_combine(PG_FUNCTION_ARGS)
 	float8	   *s1 = HS_STATE_VALUES(state1);
 	float8	   *s2 = HS_STATE_VALUES(state2);
 
+	hs_check_decay_state(s1, true, "decayed_avg");
+	hs_check_decay_state(s2, true, "decayed_avg");
 	if (s2[DECAY_HALF_LIFE] == 0.0)
 		PG_RETURN_ARRAYTYPE_P(state1);
 	if (s1[DECAY_HALF_LIFE] == 0.0)
@@ -200,6 +230,7 @@ decay_avg_final(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_avg", false);
 	float8	   *s = HS_STATE_VALUES(state);
 
+	hs_check_decay_state(s, true, "decayed_avg");
 	if (s[DECAY_COUNT] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(s[DECAY_SUM_WV] / s[DECAY_SUM_W]);
@@ -213,6 +244,7 @@ decay_sum_final(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, DECAY_STATE_LEN, "decayed_sum", false);
 	float8	   *s = HS_STATE_VALUES(state);
 
+	hs_check_decay_state(s, true, "decayed_sum");
 	if (s[DECAY_COUNT] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(hs_decay_sum(s));

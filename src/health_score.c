@@ -7,9 +7,68 @@
 #include "fmgr.h"
 #include "health_score.h"
 #include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
+
+/*
+ * hs_invalid_state: the error for a state that no transition function produces. States are
+ * plain float8[], so anyone can hand one over; what names the part that is wrong.
+ */
+void
+hs_invalid_state(const char *aggname, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: invalid state: %s", aggname, what),
+			 errdetail("A state comes from the aggregate's own functions; this one was built or changed by hand.")));
+}
+
+/* A count in a state must be a whole number, zero or more. */
+void
+hs_check_state_count(double count, const char *aggname, const char *what)
+{
+	if (!(count >= 0 && count <= 9007199254740992.0 && count == floor(count)))
+		hs_invalid_state(aggname, psprintf("%s must be a whole number of zero or more, got %g",
+										   what, count));
+}
+
+/*
+ * hs_array_arg: the elements of a one-dimensional array argument. NULL, several dimensions
+ * and (unless allow_nulls) NULL elements are errors naming the argument. Returns the length.
+ */
+int
+hs_array_arg(FunctionCallInfo fcinfo, int argno, Oid elemtype, const char *arg,
+			 bool allow_nulls, Datum **elems, bool **nulls)
+{
+	ArrayType  *array;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", arg)));
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_ELEMTYPE(array) != elemtype)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s has the wrong element type", arg)));
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", arg)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems, nulls, &n);
+	if (!allow_nulls && ARR_HASNULL(array) && array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", arg)));
+	return n;
+}
 
 /*
  * hs_float8_array: the elements of a one-dimensional float8[] argument without copying.
@@ -21,7 +80,9 @@ hs_float8_array(ArrayType *array, const char *arg, int *length)
 	int			n;
 
 	if (ARR_ELEMTYPE(array) != FLOAT8OID)
-		elog(ERROR, "%s: expected float8[]", arg);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be a float8[]", arg)));
 	if (ARR_NDIM(array) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -44,12 +105,17 @@ hs_float8_array(ArrayType *array, const char *arg, int *length)
  * crafted by hand (the type is a plain float8[]) cannot make a kernel read out of bounds.
  * With writable, inside an aggregate the state is ours and is updated in place (as
  * float8_accum does); called any other way it is copied, so a caller's value never changes.
+ * A NULL state (the functions that take a value may be called on NULL input) is an error.
  */
 ArrayType *
 hs_state_arg(FunctionCallInfo fcinfo, int argno, int length, const char *aggname, bool writable)
 {
 	ArrayType  *state;
 
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s: state must not be NULL", aggname)));
 	if (writable && !AggCheckCallContext(fcinfo, NULL))
 		state = PG_GETARG_ARRAYTYPE_P_COPY(argno);
 	else

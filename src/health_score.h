@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
 
@@ -92,6 +93,14 @@ extern TimestampTz hs_decay_settings(FunctionCallInfo fcinfo, float8 *s);
 extern void hs_decay_add(float8 *s, double t, double value);
 extern void hs_decay_merge(float8 *s1, const float8 *s2);
 extern double hs_decay_sum(const float8 *s);
+
+extern void hs_invalid_state(const char *aggname, const char *what) pg_attribute_noreturn();
+extern void hs_check_state_count(double count, const char *aggname, const char *what);
+extern void hs_check_decay_state(const float8 *s, bool sums, const char *aggname);
+extern void hs_check_metric_slot(const float8 *s, double kind, double latest_t, double latest_v,
+								 const char *aggname);
+extern int	hs_array_arg(FunctionCallInfo fcinfo, int argno, Oid elemtype, const char *arg,
+						 bool allow_nulls, Datum **elems, bool **nulls);
 
 extern TimestampTz hs_as_of_arg(FunctionCallInfo fcinfo, int argno);
 extern bool hs_observation_arg(FunctionCallInfo fcinfo, TimestampTz as_of, double *observed_at,

@@ -36,6 +36,22 @@ latest_keep(float8 *s, double count, double t, double value)
 	s[LATEST_COUNT] += count;
 }
 
+/* Error unless s holds a state latest_value's functions can produce. */
+static void
+latest_check_state(const float8 *s)
+{
+	hs_check_state_count(s[LATEST_COUNT], "latest_value", "the count");
+	if (s[LATEST_AS_OF_SET] != 0 && s[LATEST_AS_OF_SET] != 1)
+		hs_invalid_state("latest_value", "the as_of flag must be 0 or 1");
+	if (s[LATEST_AS_OF_SET] == 0 && s[LATEST_COUNT] != 0)
+		hs_invalid_state("latest_value", "rows counted before as_of was set");
+	if (s[LATEST_AS_OF_SET] == 1 && !isfinite(s[LATEST_AS_OF]))
+		hs_invalid_state("latest_value", "as_of must be finite");
+	if (s[LATEST_COUNT] > 0 &&
+		(!isfinite(s[LATEST_VALUE]) || !isfinite(s[LATEST_TIME]) || s[LATEST_TIME] > s[LATEST_AS_OF]))
+		hs_invalid_state("latest_value", "the kept value and its time must be finite, the time not after as_of");
+}
+
 PG_FUNCTION_INFO_V1(latest_accum);
 /* latest_value transition: (state, value, observed_at, as_of) */
 Datum
@@ -47,6 +63,7 @@ latest_accum(PG_FUNCTION_ARGS)
 	double		observed_at;
 	double		value;
 
+	latest_check_state(s);
 	as_of = hs_as_of_arg(fcinfo, 3);
 	if (s[LATEST_AS_OF_SET] == 0)
 	{
@@ -73,6 +90,8 @@ latest_combine(PG_FUNCTION_ARGS)
 	float8	   *s1 = HS_STATE_VALUES(state1);
 	float8	   *s2 = HS_STATE_VALUES(state2);
 
+	latest_check_state(s1);
+	latest_check_state(s2);
 	if (s1[LATEST_AS_OF_SET] != 0 && s2[LATEST_AS_OF_SET] != 0 &&
 		s1[LATEST_AS_OF] != s2[LATEST_AS_OF])
 		ereport(ERROR,
@@ -96,6 +115,7 @@ latest_final(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, LATEST_STATE_LEN, "latest_value", false);
 	float8	   *s = HS_STATE_VALUES(state);
 
+	latest_check_state(s);
 	if (s[LATEST_COUNT] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(s[LATEST_VALUE]);

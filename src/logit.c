@@ -67,13 +67,69 @@ logit_state_k(ArrayType *state, const char *fname)
 	if (n == 0)
 		return 0;
 	s = (float8 *) ARR_DATA_PTR(state);
-	p = (int) s[0];
-	if (n < LOGIT_HEADER || s[0] != p || p < 1 || p > LOGIT_MAX_FEATURES ||
-		n != LOGIT_STATE_LENGTH(p + 1))
+	/* the range first: converting NaN or a huge number to int is undefined */
+	if (n < LOGIT_HEADER || !(s[0] >= 1 && s[0] <= LOGIT_MAX_FEATURES) || s[0] != floor(s[0]) ||
+		n != LOGIT_STATE_LENGTH((int) s[0] + 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: state is not a logit_step state", fname)));
+	p = (int) s[0];
 	return p + 1;
+}
+
+/*
+ * Error unless a logit_step state of k coefficients holds what a pass can produce: whole
+ * counts (no more positive rows than rows used), a finite log-likelihood of zero or less, a
+ * finite score vector and information matrix with no negative diagonal. The transition
+ * function only checks the shape (a full check per row would double its cost); whatever
+ * reads a state checks it whole.
+ */
+static void
+logit_check_state(const float8 *s, int k, const char *fname)
+{
+	int			n = LOGIT_STATE_LENGTH(k);
+
+	hs_check_state_count(s[1], fname, "the rows used");
+	hs_check_state_count(s[2], fname, "the rows skipped");
+	hs_check_state_count(s[3], fname, "the positive rows");
+	if (s[3] > s[1])
+		hs_invalid_state(fname, "more positive rows than rows used");
+	if (!(s[4] <= 0) || isinf(s[4]))
+		hs_invalid_state(fname, "the log-likelihood must be finite and not above zero");
+	for (int i = LOGIT_HEADER; i < n; i++)
+	{
+		if ((i & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!isfinite(s[i]))
+			hs_invalid_state(fname, "the score vector and information matrix must be finite");
+	}
+	for (int i = 0; i < k; i++)
+		if (s[LOGIT_HEADER + k + LOGIT_H(k, i, i)] < 0)
+			hs_invalid_state(fname, "the information matrix has a negative diagonal");
+}
+
+/* The elements of an array argument, each of which must be finite. */
+static void
+logit_check_finite(const float8 *values, int n, const char *arg)
+{
+	for (int i = 0; i < n; i++)
+		if (!isfinite(values[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s[%d] must be a finite number, got %g", arg, i + 1, values[i])));
+}
+
+/* centre and scale of p features: finite, each scale greater than zero. */
+static void
+logit_check_standardisation(const float8 *center, const float8 *scale, int p)
+{
+	logit_check_finite(center, p, "center");
+	logit_check_finite(scale, p, "scale");
+	for (int j = 0; j < p; j++)
+		if (!(scale[j] > 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("scale[%d] must be greater than zero, got %g", j + 1, scale[j])));
 }
 
 /* A new zeroed state for k coefficients. */
@@ -132,6 +188,7 @@ logit_cholesky(double *a, double *l, int k, ArrayType *names)
 	{
 		double		d = a[j * k + j];
 
+		CHECK_FOR_INTERRUPTS();
 		for (int m = 0; m < j; m++)
 			d -= l[j * k + m] * l[j * k + m];
 		if (!(d > LOGIT_COLLINEAR_TOL * a[j * k + j]) || !(a[j * k + j] > 0))
@@ -254,6 +311,8 @@ logit_step_accum(PG_FUNCTION_ARGS)
 						LOGIT_MAX_FEATURES + 1, k)));
 	center = logit_array(PG_GETARG_ARRAYTYPE_P(4), "center", p);
 	scale = logit_array(PG_GETARG_ARRAYTYPE_P(5), "scale", p);
+	logit_check_finite(coef, k, "coefficients");
+	logit_check_standardisation(center, scale, p);
 
 	state = PG_GETARG_ARRAYTYPE_P(0);
 	if (logit_state_k(state, "logit_step") == 0)
@@ -300,11 +359,6 @@ logit_step_accum(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("features[%d] must be a finite number, got %g", j, x[j - 1])));
-		if (unlikely(!(scale[j - 1] > 0) || isinf(scale[j - 1]) || isnan(center[j - 1]) ||
-					 isinf(center[j - 1])))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("center[%d] must be finite and scale[%d] finite and greater than zero", j, j)));
 		z[j] = (x[j - 1] - center[j - 1]) / scale[j - 1];
 		eta += coef[j] * z[j];
 	}
@@ -353,8 +407,11 @@ logit_step_combine(PG_FUNCTION_ARGS)
 	a = hs_state_arg(fcinfo, 0, LOGIT_STATE_LENGTH(ka), "logit_step_combine", true);
 	sa = HS_STATE_VALUES(a);
 	sb = HS_STATE_VALUES(b);
+	logit_check_state(sa, ka, "logit_step_combine");
+	logit_check_state(sb, kb, "logit_step_combine");
 	for (int i = 1; i < LOGIT_STATE_LENGTH(ka); i++)
 		sa[i] += sb[i];
+	logit_check_state(sa, ka, "logit_step_combine");
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
@@ -364,8 +421,10 @@ Datum
 logit_step_final(PG_FUNCTION_ARGS)
 {
 	ArrayType  *state = PG_GETARG_ARRAYTYPE_P_COPY(0);
+	int			k = logit_state_k(state, "logit_step");
 
-	logit_state_k(state, "logit_step");
+	if (k > 0)
+		logit_check_state(HS_STATE_VALUES(state), k, "logit_step");
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 
@@ -392,7 +451,9 @@ logit_solve(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("state must hold at least one row")));
 	coef = logit_array(PG_GETARG_ARRAYTYPE_P(1), "coefficients", k);
+	logit_check_finite(coef, k, "coefficients");
 	s = HS_STATE_VALUES(state);
+	logit_check_state(s, k, "logit_solve");
 	a = logit_information(s, k, l2);
 	l = palloc0(sizeof(double) * k * k);
 	b = palloc(sizeof(double) * k);
@@ -436,6 +497,8 @@ logit_covariance(PG_FUNCTION_ARGS)
 				 errmsg("state must hold at least one row")));
 	center = logit_array(PG_GETARG_ARRAYTYPE_P(2), "center", k - 1);
 	scale = logit_array(PG_GETARG_ARRAYTYPE_P(3), "scale", k - 1);
+	logit_check_standardisation(center, scale, k - 1);
+	logit_check_state(HS_STATE_VALUES(state), k, "logit_covariance");
 	a = logit_information(HS_STATE_VALUES(state), k, l2);
 	l = palloc0(sizeof(double) * k * k);
 	logit_cholesky(a, l, k, names);
@@ -447,6 +510,7 @@ logit_covariance(PG_FUNCTION_ARGS)
 
 		for (int c = 0; c < k; c++)
 		{
+			CHECK_FOR_INTERRUPTS();
 			for (int i = 0; i < k; i++)
 				e[i] = (i == c) ? 1.0 : 0.0;
 			logit_cholesky_solve(l, e, k);
@@ -460,10 +524,6 @@ logit_covariance(PG_FUNCTION_ARGS)
 	t[0] = 1.0;
 	for (int j = 1; j < k; j++)
 	{
-		if (!(scale[j - 1] > 0) || isinf(scale[j - 1]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("scale must hold finite numbers greater than zero")));
 		t[j] = -center[j - 1] / scale[j - 1];
 		t[j * k + j] = 1.0 / scale[j - 1];
 	}
@@ -473,6 +533,8 @@ logit_covariance(PG_FUNCTION_ARGS)
 		{
 			double		acc = 0;
 
+			if (j == 0)
+				CHECK_FOR_INTERRUPTS();
 			for (int m = 0; m < k; m++)
 				acc += t[i * k + m] * inv[m * k + j];
 			tc[i * k + j] = acc;
@@ -483,10 +545,13 @@ logit_covariance(PG_FUNCTION_ARGS)
 		{
 			double		acc = 0;
 
+			if (j == 0)
+				CHECK_FOR_INTERRUPTS();
 			for (int m = 0; m < k; m++)
 				acc += tc[i * k + m] * t[j * k + m];
 			out[i * k + j] = acc;
 		}
+	logit_check_finite(out, k * k, "logit_covariance result");
 	PG_RETURN_ARRAYTYPE_P(logit_float8_result(out, k * k));
 }
 
@@ -506,6 +571,7 @@ logit_condition(PG_FUNCTION_ARGS)
 
 	if (k == 0)
 		PG_RETURN_NULL();
+	logit_check_state(HS_STATE_VALUES(state), k, "logit_condition");
 	a = logit_information(HS_STATE_VALUES(state), k, 0.0);
 	for (int sweep = 0; sweep < 100; sweep++)
 	{
@@ -522,6 +588,9 @@ logit_condition(PG_FUNCTION_ARGS)
 		if (off <= 1e-30 * total)
 			break;
 		for (int pi = 0; pi < k - 1; pi++)
+		{
+			/* a sweep over a large matrix takes long: let a cancel or timeout in */
+			CHECK_FOR_INTERRUPTS();
 			for (int q = pi + 1; q < k; q++)
 			{
 				double		apq = a[pi * k + q],
@@ -553,6 +622,7 @@ logit_condition(PG_FUNCTION_ARGS)
 					a[q * k + m] = sn * apm + c * aqm;
 				}
 			}
+		}
 	}
 	for (int i = 0; i < k; i++)
 	{
@@ -574,8 +644,10 @@ logit_predict(PG_FUNCTION_ARGS)
 	int			k;
 	float8	   *coef = hs_float8_array(PG_GETARG_ARRAYTYPE_P(0), "coefficients", &k);
 	float8	   *x = logit_array(PG_GETARG_ARRAYTYPE_P(1), "features", k - 1);
-	double		eta = coef[0];
+	double		eta;
 
+	logit_check_finite(coef, k, "coefficients");
+	eta = coef[0];
 	for (int j = 1; j < k; j++)
 	{
 		if (isnan(x[j - 1]) || isinf(x[j - 1]))
@@ -584,7 +656,7 @@ logit_predict(PG_FUNCTION_ARGS)
 					 errmsg("features[%d] must be a finite number, got %g", j, x[j - 1])));
 		eta += coef[j] * x[j - 1];
 	}
-	if (isnan(eta))
+	if (!isfinite(eta))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("log-odds out of range for float8")));
@@ -636,13 +708,40 @@ logit_describe_p(ArrayType *state)
 	if (n == 0)
 		return 0;
 	s = (float8 *) ARR_DATA_PTR(state);
-	p = (int) s[0];
-	if (n < LOGIT_HEADER || s[0] != p || p < 1 || p > LOGIT_MAX_FEATURES ||
-		n != LOGIT_DESCRIBE_LENGTH(p))
+	if (n < LOGIT_HEADER || !(s[0] >= 1 && s[0] <= LOGIT_MAX_FEATURES) || s[0] != floor(s[0]) ||
+		n != LOGIT_DESCRIBE_LENGTH((int) s[0]))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("logit_describe: state is not a logit_describe state")));
+	p = (int) s[0];
 	return p;
+}
+
+/*
+ * Error unless a logit_describe state of p features holds what a pass can produce: whole
+ * counts, finite means, squared deviations of zero or more, ranges that are empty (+inf,
+ * -inf) or finite.
+ */
+static void
+logit_describe_check_state(const float8 *s, int p)
+{
+	const char *fname = "logit_describe";
+
+	for (int i = 1; i < LOGIT_HEADER; i++)
+		hs_check_state_count(s[i], fname, "the row counts");
+	if (s[3] > s[1])
+		hs_invalid_state(fname, "more positive rows than complete rows");
+	for (int j = 0; j < p; j++)
+	{
+		const float8 *f = s + LOGIT_HEADER + j * LOGIT_DESCRIBE_PER;
+
+		if (!isfinite(f[0]) || !(f[1] >= 0) || isinf(f[1]))
+			hs_invalid_state(fname, "the means and squared deviations must be finite, the deviations not negative");
+		for (int m = 2; m < 6; m++)
+			if (isnan(f[m]))
+				hs_invalid_state(fname, "a minimum or maximum is NaN");
+		hs_check_state_count(f[6], fname, "the NaN or infinite counts");
+	}
 }
 
 static ArrayType *
@@ -791,6 +890,8 @@ logit_describe_combine(PG_FUNCTION_ARGS)
 	a = hs_state_arg(fcinfo, 0, LOGIT_DESCRIBE_LENGTH(pa), "logit_describe", true);
 	sa = HS_STATE_VALUES(a);
 	sb = HS_STATE_VALUES(b);
+	logit_describe_check_state(sa, pa);
+	logit_describe_check_state(sb, pb);
 	na = sa[1];
 	nb = sb[1];
 	nt = na + nb;

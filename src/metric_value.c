@@ -54,6 +54,24 @@ hs_metric_kind_decays(double kind)
 	return kind == METRIC_DECAYED_AVG || kind == METRIC_DECAYED_SUM || kind == METRIC_DECAYED_RATE;
 }
 
+/*
+ * Error unless a metric state (s: the decay state, then kind and latest observation) is one
+ * its functions can produce; metric_value and each slot of metric_values share it.
+ */
+void
+hs_check_metric_slot(const float8 *s, double kind, double latest_t, double latest_v,
+					 const char *aggname)
+{
+	if (!(kind >= METRIC_UNSET && kind <= METRIC_DAYS_SINCE && kind == floor(kind)))
+		hs_invalid_state(aggname, psprintf("unknown aggregation %g", kind));
+	hs_check_decay_state(s, hs_metric_kind_decays(kind), aggname);
+	if (kind == METRIC_UNSET && s[DECAY_COUNT] != 0)
+		hs_invalid_state(aggname, "rows counted before the aggregation was set");
+	if (!isfinite(latest_t) || !isfinite(latest_v) ||
+		(s[DECAY_COUNT] > 0 && !hs_metric_kind_decays(kind) && latest_t > s[DECAY_AS_OF]))
+		hs_invalid_state(aggname, "the latest value and its time must be finite, the time not after as_of");
+}
+
 /* The raw value of a kind from a decay state (s) and the latest observation kept. */
 double
 hs_metric_raw_value(const float8 *s, double kind, double latest_t, double latest_v)
@@ -101,6 +119,12 @@ metric_keep_latest(float8 *s, double t, double value, bool first)
 	}
 }
 
+static void
+metric_check_state(const float8 *s)
+{
+	hs_check_metric_slot(s, s[METRIC_KIND], s[METRIC_LATEST_T], s[METRIC_LATEST_V], "metric_value");
+}
+
 PG_FUNCTION_INFO_V1(metric_value_accum);
 /* metric_value transition: (state, value, observed_at, as_of, half_life, aggregation) */
 Datum
@@ -108,10 +132,14 @@ metric_value_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *state = hs_state_arg(fcinfo, 0, METRIC_STATE_LEN, "metric_value", true);
 	float8	   *s = HS_STATE_VALUES(state);
-	int			kind = metric_kind_arg(fcinfo);
-	TimestampTz as_of = hs_decay_settings(fcinfo, s);
+	int			kind;
+	TimestampTz as_of;
 	double		observed_at;
 	double		value;
+
+	metric_check_state(s);
+	kind = metric_kind_arg(fcinfo);
+	as_of = hs_decay_settings(fcinfo, s);
 
 	if (s[METRIC_KIND] == METRIC_UNSET)
 		s[METRIC_KIND] = kind;
@@ -142,6 +170,8 @@ metric_value_combine(PG_FUNCTION_ARGS)
 	float8	   *s1 = HS_STATE_VALUES(state1);
 	float8	   *s2 = HS_STATE_VALUES(state2);
 
+	metric_check_state(s1);
+	metric_check_state(s2);
 	if (s2[METRIC_KIND] == METRIC_UNSET)
 		PG_RETURN_ARRAYTYPE_P(state1);
 	if (s1[METRIC_KIND] == METRIC_UNSET || s1[DECAY_COUNT] == 0)
@@ -182,6 +212,7 @@ metric_value_final(PG_FUNCTION_ARGS)
 	ArrayType  *state = hs_state_arg(fcinfo, 0, METRIC_STATE_LEN, "metric_value", false);
 	float8	   *s = HS_STATE_VALUES(state);
 
+	metric_check_state(s);
 	if (s[DECAY_COUNT] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(hs_metric_raw_value(s, s[METRIC_KIND], s[METRIC_LATEST_T], s[METRIC_LATEST_V]));

@@ -10,24 +10,28 @@
  * aggregations text[] (as metric_value). The result is a float8[] with one raw value per
  * slot, NULL for a metric without observations.
  *
- * State, float8[]: {as_of, 1 once as_of is set}, then per slot nine values: the six of the
- * decay state (see decay.c, with the slot's half-life), the latest time, the latest value
- * and the aggregation. It starts empty ('{}') and is sized on the first row.
+ * State, float8[]: {as_of, 1 once as_of is set, a fingerprint of the catalog arrays}, then
+ * per slot nine values: the six of the decay state (see decay.c, with the slot's half-life),
+ * the latest time, the latest value and the aggregation. It starts empty ('{}') and is sized
+ * on the first row; the fingerprint makes arrays that change within a group an error.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "health_score.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#define VALUES_HEADER 2
+#define VALUES_HEADER 3
 #define VALUES_AS_OF 0
 #define VALUES_AS_OF_SET 1
+#define VALUES_CATALOG 2
 #define SLOT_LEN 9
 #define SLOT_LATEST_T 6
 #define SLOT_LATEST_V 7
@@ -35,14 +39,21 @@
 
 #define VALUES_BUCKETS 64
 
+static const char *const values_array_names[4] = {"inputs", "half_lives", "max_ages", "aggregations"};
+
 /*
- * The catalog arrays, parsed once per query. Slots reading the same input are chained
- * from a small hash table on the input name, so a row finds its metrics without comparing
- * its input with every metric's.
+ * The catalog arrays, parsed once per query and again whenever their contents change (a
+ * caller may pass other arrays on any row: the bytes are compared, not the pointers, since
+ * a new array can land at the address of the last one). Slots reading the same input are
+ * chained from a small hash table on the input name, so a row finds its metrics without
+ * comparing its input with every metric's. Everything lives in its own memory context,
+ * dropped when the arrays change.
  */
 typedef struct ValuesCatalog
 {
-	Datum		args[4];		/* the array arguments this was parsed from */
+	MemoryContext mcxt;
+	ArrayType  *arrays[4];		/* copies of the array arguments this was parsed from */
+	uint32		fingerprint;	/* a hash of them, kept in the state to tell groups apart */
 	int			nslots;
 	char	  **inputs;
 	int		   *input_lengths;
@@ -62,51 +73,23 @@ values_bucket(const char *name, int length)
 	return (length * 31 + (unsigned char) name[0] * 7 + (unsigned char) name[length - 1]) % VALUES_BUCKETS;
 }
 
-/* Elements of a one-dimensional array argument; NULL elements allowed only when allow_nulls. */
-static int
-values_array_arg(FunctionCallInfo fcinfo, int argno, Oid elemtype, const char *arg,
-				 bool allow_nulls, Datum **elems, bool **nulls)
-{
-	ArrayType  *array;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			n;
-	int			i;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", arg)));
-	array = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", arg)));
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems, nulls, &n);
-	for (i = 0; i < n && !allow_nulls; i++)
-		if ((*nulls)[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not contain NULL elements", arg)));
-	return n;
-}
-
-/* Parse and check the catalog arrays (arguments 5 to 8) into memory that lives with fn_extra. */
+/* Parse and check the catalog arrays (arguments 5 to 8) into a new memory context. */
 static ValuesCatalog *
-values_catalog_parse(FunctionCallInfo fcinfo)
+values_catalog_parse(FunctionCallInfo fcinfo, ArrayType **arrays)
 {
-	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	MemoryContext mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "metric_values catalog",
+											   ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	ValuesCatalog *cat = palloc0(sizeof(ValuesCatalog));
 	Datum	   *inputs, *half_lives, *max_ages, *kinds;
 	bool	   *in_nulls, *hl_nulls, *age_nulls, *kind_nulls;
 	int			n, i;
 
-	n = values_array_arg(fcinfo, 5, TEXTOID, "inputs", false, &inputs, &in_nulls);
-	if (values_array_arg(fcinfo, 6, INTERVALOID, "half_lives", false, &half_lives, &hl_nulls) != n ||
-		values_array_arg(fcinfo, 7, INTERVALOID, "max_ages", true, &max_ages, &age_nulls) != n ||
-		values_array_arg(fcinfo, 8, TEXTOID, "aggregations", false, &kinds, &kind_nulls) != n)
+	cat->mcxt = mcxt;
+	n = hs_array_arg(fcinfo, 5, TEXTOID, "inputs", false, &inputs, &in_nulls);
+	if (hs_array_arg(fcinfo, 6, INTERVALOID, "half_lives", false, &half_lives, &hl_nulls) != n ||
+		hs_array_arg(fcinfo, 7, INTERVALOID, "max_ages", true, &max_ages, &age_nulls) != n ||
+		hs_array_arg(fcinfo, 8, TEXTOID, "aggregations", false, &kinds, &kind_nulls) != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("inputs, half_lives, max_ages and aggregations must have the same length")));
@@ -120,6 +103,7 @@ values_catalog_parse(FunctionCallInfo fcinfo)
 	{
 		text	   *input = DatumGetTextPP(inputs[i]);
 
+		CHECK_FOR_INTERRUPTS();
 		cat->input_lengths[i] = VARSIZE_ANY_EXHDR(input);
 		cat->inputs[i] = pnstrdup(VARDATA_ANY(input), cat->input_lengths[i]);
 		cat->half_life_us[i] = hs_interval_usecs(DatumGetIntervalP(half_lives[i]), "half_lives");
@@ -134,8 +118,14 @@ values_catalog_parse(FunctionCallInfo fcinfo)
 					 errmsg("max_ages must be positive or NULL, got element %d", i + 1)));
 		cat->kinds[i] = hs_metric_kind(DatumGetTextPP(kinds[i]));
 	}
+	cat->fingerprint = 0;
 	for (i = 0; i < 4; i++)
-		cat->args[i] = PG_GETARG_DATUM(5 + i);
+	{
+		cat->arrays[i] = (ArrayType *) palloc(VARSIZE(arrays[i]));
+		memcpy(cat->arrays[i], arrays[i], VARSIZE(arrays[i]));
+		cat->fingerprint = hash_combine(cat->fingerprint,
+										hash_bytes((const unsigned char *) arrays[i], VARSIZE(arrays[i])));
+	}
 	cat->bucket_next = palloc(sizeof(int) * Max(n, 1));
 	for (i = 0; i < VALUES_BUCKETS; i++)
 		cat->bucket_first[i] = -1;
@@ -150,34 +140,92 @@ values_catalog_parse(FunctionCallInfo fcinfo)
 	return cat;
 }
 
-/* The parsed catalog, parsing again only when the arrays are not the ones seen before. */
+/* The parsed catalog, parsing again only when the arrays differ from the ones seen before. */
 static ValuesCatalog *
 values_catalog(FunctionCallInfo fcinfo)
 {
 	ValuesCatalog *cat = (ValuesCatalog *) fcinfo->flinfo->fn_extra;
+	ArrayType  *arrays[4];
+	bool		same = cat != NULL;
 	int			i;
 
+	for (i = 0; i < 4; i++)
+	{
+		if (PG_ARGISNULL(5 + i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", values_array_names[i])));
+		arrays[i] = PG_GETARG_ARRAYTYPE_P(5 + i);
+		same = same && VARSIZE(arrays[i]) == VARSIZE(cat->arrays[i]) &&
+			memcmp(arrays[i], cat->arrays[i], VARSIZE(arrays[i])) == 0;
+	}
+	if (same)
+		return cat;
 	if (cat != NULL)
 	{
-		for (i = 0; i < 4; i++)
-			if (PG_ARGISNULL(5 + i) || cat->args[i] != PG_GETARG_DATUM(5 + i))
-				break;
-		if (i == 4)
-			return cat;
+		fcinfo->flinfo->fn_extra = NULL;
+		MemoryContextDelete(cat->mcxt);
 	}
-	cat = values_catalog_parse(fcinfo);
+	cat = values_catalog_parse(fcinfo, arrays);
 	fcinfo->flinfo->fn_extra = cat;
 	return cat;
+}
+
+/* Error unless the header of a state is one the functions produce. */
+static void
+values_check_header(const float8 *s)
+{
+	if (s[VALUES_AS_OF_SET] != 0 && s[VALUES_AS_OF_SET] != 1)
+		hs_invalid_state("metric_values", "the as_of flag must be 0 or 1");
+	if (s[VALUES_AS_OF_SET] == 1 &&
+		(!isfinite(s[VALUES_AS_OF]) || !(s[VALUES_CATALOG] >= 0 && s[VALUES_CATALOG] <= PG_UINT32_MAX)))
+		hs_invalid_state("metric_values", "as_of and the catalog fingerprint must be finite");
+}
+
+/* Error unless a slot is one the functions produce for a state with this header. */
+static void
+values_check_slot(const float8 *s, const float8 *slot)
+{
+	if (s[VALUES_AS_OF_SET] == 0 ? slot[DECAY_COUNT] != 0 : slot[DECAY_AS_OF] != s[VALUES_AS_OF])
+		hs_invalid_state("metric_values", "a metric's as_of differs from the state's");
+	hs_check_metric_slot(slot, slot[SLOT_KIND], slot[SLOT_LATEST_T], slot[SLOT_LATEST_V], "metric_values");
+}
+
+/* The whole state in argument argno, checked: its length, header and every slot. */
+static ArrayType *
+values_checked_state(FunctionCallInfo fcinfo, int argno, bool writable)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(argno);
+	int			n = ArrayGetNItems(ARR_NDIM(state), ARR_DIMS(state));
+	float8	   *s;
+	int			i;
+
+	if (n < VALUES_HEADER || (n - VALUES_HEADER) % SLOT_LEN != 0)
+		hs_invalid_state("metric_values", psprintf("%d elements are not a header and whole slots", n));
+	state = hs_state_arg(fcinfo, argno, n, "metric_values", writable);
+	s = HS_STATE_VALUES(state);
+	values_check_header(s);
+	for (i = 0; i < (n - VALUES_HEADER) / SLOT_LEN; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		values_check_slot(s, s + VALUES_HEADER + SLOT_LEN * i);
+	}
+	return state;
 }
 
 /* The state in argument 0, sized for nslots: a new one (in the aggregate's memory) when empty. */
 static ArrayType *
 values_state(FunctionCallInfo fcinfo, int nslots)
 {
-	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *state;
 	MemoryContext aggcontext;
 	int			length = VALUES_HEADER + SLOT_LEN * nslots;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("metric_values: state must not be NULL")));
+	state = PG_GETARG_ARRAYTYPE_P(0);
 	if (ArrayGetNItems(ARR_NDIM(state), ARR_DIMS(state)) == 0)
 	{
 		MemoryContext old;
@@ -194,7 +242,9 @@ values_state(FunctionCallInfo fcinfo, int nslots)
 		MemoryContextSwitchTo(old);
 		return state;
 	}
-	return hs_state_arg(fcinfo, 0, length, "metric_values", true);
+	state = hs_state_arg(fcinfo, 0, length, "metric_values", true);
+	values_check_header(HS_STATE_VALUES(state));
+	return state;
 }
 
 /* Add one observation to a slot: decayed sums or the latest value, as its aggregation wants. */
@@ -235,10 +285,14 @@ metric_values_accum(PG_FUNCTION_ARGS)
 	{
 		s[VALUES_AS_OF] = (double) as_of;
 		s[VALUES_AS_OF_SET] = 1;
+		s[VALUES_CATALOG] = cat->fingerprint;
 		for (i = 0; i < cat->nslots; i++)
 		{
 			float8	   *slot = s + VALUES_HEADER + SLOT_LEN * i;
 
+			CHECK_FOR_INTERRUPTS();
+			if (slot[DECAY_COUNT] != 0)
+				hs_invalid_state("metric_values", "rows counted before as_of was set");
 			slot[DECAY_AS_OF] = (double) as_of;
 			slot[DECAY_HALF_LIFE] = cat->half_life_us[i];
 			slot[SLOT_KIND] = cat->kinds[i];
@@ -248,6 +302,10 @@ metric_values_accum(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be the same for every row of a group")));
+	else if (s[VALUES_CATALOG] != cat->fingerprint)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the metric arrays must be the same for every row of a group")));
 
 	if (PG_ARGISNULL(4) || !hs_observation_arg(fcinfo, as_of, &observed_at, &value))
 		PG_RETURN_ARRAYTYPE_P(state);
@@ -266,6 +324,7 @@ metric_values_accum(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the metric arrays must be the same for every row of a group")));
+		values_check_slot(s, slot);
 		if (cat->max_age_us[i] > 0 && observed_at <= (double) as_of - cat->max_age_us[i])
 			continue;
 		values_slot_add(slot, observed_at, value);
@@ -287,26 +346,39 @@ metric_values_combine(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (n2 == 0)
-		PG_RETURN_ARRAYTYPE_P(state1);
+		PG_RETURN_ARRAYTYPE_P(n1 == 0 ? state1 : values_checked_state(fcinfo, 0, true));
+	state2 = values_checked_state(fcinfo, 1, false);
 	if (n1 == 0)
 		PG_RETURN_ARRAYTYPE_P(state2);
-	if (n1 != n2 || (n1 - VALUES_HEADER) % SLOT_LEN != 0)
+	if (n1 != n2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric_values: states of different shapes cannot be combined")));
-	state1 = hs_state_arg(fcinfo, 0, n1, "metric_values", true);
-	state2 = hs_state_arg(fcinfo, 1, n2, "metric_values", false);
+	state1 = values_checked_state(fcinfo, 0, true);
 	s1 = HS_STATE_VALUES(state1);
 	s2 = HS_STATE_VALUES(state2);
+	if (s2[VALUES_AS_OF_SET] == 0)
+		PG_RETURN_ARRAYTYPE_P(state1);
+	if (s1[VALUES_AS_OF_SET] == 0)
+		PG_RETURN_ARRAYTYPE_P(state2);
 	if (s1[VALUES_AS_OF] != s2[VALUES_AS_OF])
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be the same for every row of a group")));
+	if (s1[VALUES_CATALOG] != s2[VALUES_CATALOG])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the metric arrays must be the same for every row of a group")));
 	for (i = 0; i < (n1 - VALUES_HEADER) / SLOT_LEN; i++)
 	{
 		float8	   *a = s1 + VALUES_HEADER + SLOT_LEN * i;
 		float8	   *b = s2 + VALUES_HEADER + SLOT_LEN * i;
 
+		CHECK_FOR_INTERRUPTS();
+		if (a[SLOT_KIND] != b[SLOT_KIND] || a[DECAY_HALF_LIFE] != b[DECAY_HALF_LIFE])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the metric arrays must be the same for every row of a group")));
 		if (b[DECAY_COUNT] == 0)
 			continue;
 		if (a[DECAY_COUNT] == 0)
@@ -347,11 +419,7 @@ metric_values_final(PG_FUNCTION_ARGS)
 
 	if (n == 0)
 		PG_RETURN_NULL();
-	if ((n - VALUES_HEADER) % SLOT_LEN != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("metric_values: state has %d elements, not a whole number of slots", n)));
-	state = hs_state_arg(fcinfo, 0, n, "metric_values", false);
+	state = values_checked_state(fcinfo, 0, false);
 	s = HS_STATE_VALUES(state);
 	nslots = (n - VALUES_HEADER) / SLOT_LEN;
 	values = palloc(sizeof(Datum) * Max(nslots, 1));

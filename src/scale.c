@@ -44,6 +44,7 @@ scale_curve_args(FunctionCallInfo fcinfo)
 
 	for (i = 0; i < curve.length; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		hs_check_finite(curve.breakpoints[i], "breakpoints");
 		hs_check_score(curve.scores[i], "scores");
 		if (i > 0 && curve.breakpoints[i] <= curve.breakpoints[i - 1])

@@ -10,6 +10,10 @@
 
 -- Kernels (src/sql/kernels.sql) ------------------------------------------------------------------
 
+-- metric_values: the state starts with a fingerprint of the metric arrays.
+COMMENT ON FUNCTION health_score.metric_values_accum(float8[], float8, timestamptz, timestamptz, text, text[], interval[], interval[], text[]) IS
+'Transition function of metric_values; state {as_of, as_of set, fingerprint of the metric arrays}, then nine values per metric: the decay state, the latest time and value, the aggregation.';
+
 -- Catalog (src/sql/catalog.sql) ------------------------------------------------------------------
 
 -- removed_defaults: a tombstone names exactly one seeded row by its whole key (the key {} once

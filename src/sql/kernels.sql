@@ -255,7 +255,7 @@ AS 'MODULE_PATHNAME', 'metric_values_accum'
 LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
 
 COMMENT ON FUNCTION health_score.metric_values_accum(float8[], float8, timestamptz, timestamptz, text, text[], interval[], interval[], text[]) IS
-'Transition function of metric_values; state {as_of, as_of set}, then nine values per metric: the decay state, the latest time and value, the aggregation.';
+'Transition function of metric_values; state {as_of, as_of set, fingerprint of the metric arrays}, then nine values per metric: the decay state, the latest time and value, the aggregation.';
 
 CREATE FUNCTION health_score.metric_values_combine(state1 float8[], state2 float8[])
 RETURNS float8[]

@@ -1,0 +1,162 @@
+-- Every C entry point called the way no aggregate calls it: NULL states, states built or
+-- changed by hand (NaN, infinities, negative counts, impossible sums), states of the wrong
+-- length, arrays with several dimensions, NULL elements or mismatched lengths. Each gets an
+-- SQLSTATE and a message, never a crash and never a NaN or an out-of-range result.
+SELECT q, public.error_of(q) FROM (VALUES
+  -- a NULL state in the transition functions that are called on NULL input
+  ($$SELECT health_score.decay_accum(NULL, 1, now(), now(), '1 day')$$),
+  ($$SELECT health_score.weighted_avg_accum(NULL, 1, 1)$$),
+  ($$SELECT health_score.latest_accum(NULL, 1, now(), now())$$),
+  ($$SELECT health_score.metric_value_accum(NULL, 1, now(), now(), '1 day', 'latest')$$),
+  ($$SELECT health_score.metric_values_accum(NULL, 1, now(), now(), 'a', '{a}', '{1 day}', '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.auc_accum(NULL, 50, true)$$),
+  ($$SELECT health_score.rates_accum(NULL, 50, true, 50)$$),
+  ($$SELECT health_score.logit_step_accum(NULL, '{1}', true, '{0,0}', '{0}', '{1}')$$),
+  ($$SELECT health_score.logit_describe_accum(NULL, '{1}', true)$$),
+  -- decay states
+  ($$SELECT health_score.decay_accum('{-1,0,0,0,0,0}', 1, now(), now(), '1 day')$$),
+  ($$SELECT health_score.decay_accum('{0.5,1,1,0,0,1}', 1, now(), now(), '1 day')$$),
+  ($$SELECT health_score.decay_accum('{3,1,1,0,0,0}', 1, now(), now(), '1 day')$$),
+  ($$SELECT health_score.decay_accum('{1,1,1,0,0,-1}', 1, now(), now(), '1 day')$$),
+  ($$SELECT health_score.decay_avg_final('{1,0,5,0,0,1}')$$),
+  ($$SELECT health_score.decay_avg_final('{1,NaN,5,0,0,1}')$$),
+  ($$SELECT health_score.decay_avg_final('{2,3,5,0,0,1}')$$),
+  ($$SELECT health_score.decay_avg_final('{1,1,Infinity,0,0,1}')$$),
+  ($$SELECT health_score.decay_avg_final('{1,1,1,5,0,1}')$$),
+  ($$SELECT health_score.decay_avg_final('{NaN,1,1,0,0,1}')$$),
+  ($$SELECT health_score.decay_sum_final('{1,1,1,0,NaN,1}')$$),
+  ($$SELECT health_score.decay_sum_final('{1,1,1,0,0,Infinity}')$$),
+  ($$SELECT health_score.decay_combine('{1,1,1,0,0,1}', '{1,1,NaN,0,0,1}')$$),
+  ($$SELECT health_score.decay_combine('{-5,1,1,0,0,1}', '{1,1,1,0,0,1}')$$),
+  ($$SELECT health_score.decay_avg_final('{1,1,42,0,0,1}')$$),
+  -- latest_value states
+  ($$SELECT health_score.latest_final('{-1,0,0,0,1}')$$),
+  ($$SELECT health_score.latest_final('{1,0,NaN,0,1}')$$),
+  ($$SELECT health_score.latest_final('{1,0,5,0,0}')$$),
+  ($$SELECT health_score.latest_final('{1,0,5,0,2}')$$),
+  ($$SELECT health_score.latest_final('{1,10,5,0,1}')$$),
+  ($$SELECT health_score.latest_combine('{1,0,5,0,1}', '{1,0,Infinity,0,1}')$$),
+  ($$SELECT health_score.latest_accum('{0,0,0,NaN,1}', 1, now(), now())$$),
+  ($$SELECT health_score.latest_final('{1,0,5,0,1}')$$),
+  -- metric_value states
+  ($$SELECT health_score.metric_value_final('{1,1,1,0,0,1,7,0,0}')$$),
+  ($$SELECT health_score.metric_value_final('{1,1,1,0,0,1,1.5,0,0}')$$),
+  ($$SELECT health_score.metric_value_final('{1,1,1,0,0,1,NaN,0,0}')$$),
+  ($$SELECT health_score.metric_value_final('{1,0,0,0,0,1,0,0,0}')$$),
+  ($$SELECT health_score.metric_value_final('{1,0,0,0,0,1,5,10,0}')$$),
+  ($$SELECT health_score.metric_value_final('{1,0,0,0,0,1,4,0,NaN}')$$),
+  ($$SELECT health_score.metric_value_final('{1,0,0,0,0,0,4,0,1}')$$),
+  ($$SELECT health_score.metric_value_final('{1,0.5,1,0,0,1,1,0,0}')$$),
+  ($$SELECT health_score.metric_value_combine('{1,1,1,0,0,1,1,0,0}', '{-1,1,1,0,0,1,1,0,0}')$$),
+  ($$SELECT health_score.metric_value_accum('{1,1,1,0,0,1,9,0,0}', 1, now(), now(), '1 day', 'latest')$$),
+  ($$SELECT health_score.metric_value_final('{1,0,0,0,0,1,5,-86400000000,0}')$$),
+  -- metric_values states: header {as_of, as_of set, catalog fingerprint}, nine per metric
+  ($$SELECT health_score.metric_values_final('{1}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,0,0,0,0,0,0,0,0,0,0,0}')$$),
+  ($$SELECT health_score.metric_values_final('{0,2,0,1,1,1,0,0,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,0,1,1,1,0,0,1,0,0,9}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,0,1,NaN,1,0,0,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,0,1,1,1,0,5,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{0,0,0,1,1,1,0,0,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{NaN,1,0,1,1,1,0,0,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,-1,1,1,1,0,0,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{{0,1,0},{1,1,1}}')$$),
+  ($$SELECT health_score.metric_values_combine('{0,1,0,1,1,1,0,0,1,0,0,1}', '{0,1,0,1,1,1,0,0,1,0,0,NaN}')$$),
+  ($$SELECT health_score.metric_values_combine('{0,1,0,1,1,1,0,0,1,0,0,1}', '{0,1,7,1,1,1,0,0,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_combine('{0,1,0,1,1,1,0,0,1,0,0,1}', '{0,1,0,1,1,1,0,0,1,0,0,4}')$$),
+  ($$SELECT health_score.metric_values_accum('{0,0,0,5,1,1,0,0,1,0,0,1}', 1, now(), now(), 'a', '{a}', '{1 day}', '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}', 1, now(), now(), 'a', '{a}', '{1 day}', '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,0,1,1,1,0,0,1,0,0,1}')$$),
+  -- metric_values catalog arrays
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', NULL, '{1 day}', '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{a}', NULL, '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{a}', '{1 day}', NULL, '{latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{a}', '{1 day}', '{NULL}', NULL)$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{{a},{b}}', '{1 day}', '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{a,NULL}', '{1 day,1 day}', '{NULL,NULL}', '{latest,latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{a}', '{1 day,2 days}', '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{a}', '{-1 day}', '{NULL}', '{latest}')$$),
+  ($$SELECT health_score.metric_values_accum('{}', 1, now(), now(), 'a', '{a}', '{1 day}', '{NULL}', '{median}')$$),
+  -- weighted_avg states {present weight, sum of weight*score, total weight}
+  ($$SELECT health_score.weighted_avg_final('{1,NaN,1}')$$),
+  ($$SELECT health_score.weighted_avg_final('{1,500,1}')$$),
+  ($$SELECT health_score.weighted_avg_final('{1,-50,1}')$$),
+  ($$SELECT health_score.weighted_avg_final('{-1,-50,1}')$$),
+  ($$SELECT health_score.weighted_coverage_final('{5,100,1}')$$),
+  ($$SELECT health_score.weighted_coverage_final('{1,50,Infinity}')$$),
+  ($$SELECT health_score.weighted_avg_accum('{0,0,-Infinity}', 50, 1)$$),
+  ($$SELECT health_score.weighted_avg_combine('{1,50,1}', '{1,50,NaN}')$$),
+  ($$SELECT health_score.weighted_avg_final('{2,100,4}')$$),
+  ($$SELECT health_score.weighted_coverage_final('{2,100,4}')$$),
+  -- weighted_score and effective_weights arrays
+  ($$SELECT health_score.weighted_score('{{50,60},{70,80}}', '{1,1,1,1}')$$),
+  ($$SELECT health_score.weighted_score_coverage('{50,60}', '{{1,1}}')$$),
+  ($$SELECT health_score.effective_weights('{{1,2}}', '{1,1}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,NULL}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,2}', '{1,1}', '{1}')$$),
+  ($$SELECT health_score.effective_weights('{1,2}', '{1,1}', '{1,1}', '{}')$$),
+  -- auc and the threshold rates
+  ($$SELECT health_score.auc_final('{1,2,3}')$$),
+  ($$SELECT health_score.auc_final(array_fill(-1::float8, ARRAY[20002]))$$),
+  ($$SELECT health_score.auc_final(array_fill('NaN'::float8, ARRAY[20002]))$$),
+  ($$SELECT health_score.auc_combine(array_fill(1::float8, ARRAY[20002]), array_fill('Infinity'::float8, ARRAY[20002]))$$),
+  ($$SELECT health_score.auc_accum('{1,2}', 50, true)$$),
+  ($$SELECT health_score.rates_precision_final('{-1,1,0,0,50}')$$),
+  ($$SELECT health_score.rates_recall_final('{1,NaN,0,0,50}')$$),
+  ($$SELECT health_score.rates_accum('{0,0,0,0,Infinity}', 50, true, 50)$$),
+  ($$SELECT health_score.rates_combine('{1,0,0,0,50}', '{Infinity,0,0,0,50}')$$),
+  ($$SELECT health_score.rates_precision_final('{1,1,0,0,50}')$$),
+  -- logit_step states: {p, rows, skipped, positive, log-likelihood, score (k), XtWX (k(k+1)/2)}
+  ($$SELECT health_score.logit_step_final('{NaN,0,0,0,0,0,0,0,0,0}')$$),
+  ($$SELECT health_score.logit_step_final('{1e300,0,0,0,0,0,0,0,0,0}')$$),
+  ($$SELECT health_score.logit_step_final('{1,-1,0,0,0,0,0,1,0,1}')$$),
+  ($$SELECT health_score.logit_step_final('{1,1,0,2,0,0,0,1,0,1}')$$),
+  ($$SELECT health_score.logit_step_final('{1,1,0,0,5,0,0,1,0,1}')$$),
+  ($$SELECT health_score.logit_condition('{1,10,0,5,-1,0,0,NaN,0,1}')$$),
+  ($$SELECT health_score.logit_condition('{1,10,0,5,-1,0,0,-1,0,1}')$$),
+  ($$SELECT health_score.logit_solve('{1,10,0,5,-1,0,Infinity,1,0,1}', '{0,0}', 0, '{x}')$$),
+  ($$SELECT health_score.logit_solve('{1,10,0,5,-1,0,0,1,0,1}', '{0,Infinity}', 0, '{x}')$$),
+  ($$SELECT health_score.logit_covariance('{1,10,0,5,-1,0,0,1,0,1}', 0, '{NaN}', '{1}', '{x}')$$),
+  ($$SELECT health_score.logit_covariance('{1,10,0,5,-1,0,0,1,0,1}', 0, '{0}', '{0}', '{x}')$$),
+  ($$SELECT health_score.logit_covariance('{1,10,0,5,-1,0,0,1,0,1}', 'NaN', '{0}', '{1}', '{x}')$$),
+  ($$SELECT health_score.logit_step_combine('{1,10,0,5,-1,0,0,1,0,1}', '{1,10,0,5,-1,NaN,0,1,0,1}')$$),
+  ($$SELECT health_score.logit_step_accum('{}', '{1}', true, '{0,Infinity}', '{0}', '{1}')$$),
+  ($$SELECT health_score.logit_step_accum('{}', '{1}', true, '{0,0}', '{Infinity}', '{1}')$$),
+  ($$SELECT health_score.logit_step_accum('{}', '{{1}}', true, '{0,0}', '{0}', '{1}')$$),
+  ($$SELECT health_score.logit_step_accum('{}', '{1}', true, '{{0,0}}', '{0}', '{1}')$$),
+  ($$SELECT health_score.logit_condition('{1,10,0,5,-1,0,0,1,0,4}')$$),
+  -- logit_predict
+  ($$SELECT health_score.logit_predict('{0,Infinity}', '{1}')$$),
+  ($$SELECT health_score.logit_predict('{-Infinity,1}', '{1}')$$),
+  ($$SELECT health_score.logit_predict('{NaN,1}', '{1}')$$),
+  ($$SELECT health_score.logit_predict('{0,1e308,1e308}', '{1e308,1e308}')$$),
+  ($$SELECT health_score.logit_predict('{0,1}', '{{1}}')$$),
+  ($$SELECT health_score.logit_predict('{0,1}', '{1,2}')$$),
+  ($$SELECT health_score.logit_predict('{0,1}', '{1}')$$),
+  -- logit_describe states: {p, complete, skipped, positive, non-finite}, seven per feature
+  ($$SELECT health_score.logit_describe_combine('{1,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1,1,0,0,0,NaN,0,1,1,Infinity,-Infinity,0}')$$),
+  ($$SELECT health_score.logit_describe_combine('{1,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1,-1,0,0,0,1,0,1,1,Infinity,-Infinity,0}')$$),
+  ($$SELECT health_score.logit_describe_combine('{1,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1,1,0,0,0,1,-5,1,1,Infinity,-Infinity,0}')$$),
+  ($$SELECT health_score.logit_describe_accum('{NaN,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1}', true)$$),
+  ($$SELECT health_score.logit_describe_accum('{}', '{{1}}', true)$$)
+) AS t(q);
+
+-- metric_values notices arrays that change within a query: the catalog is parsed again
+-- when the arrays differ (here built per row, so each lands where the last one was), and
+-- arrays that differ within one group are an error.
+SELECT g, health_score.metric_values(v, t, '2024-01-10', 'a', ARRAY[inp], '{1 day}', '{NULL}', ARRAY[agg])
+  FROM (VALUES (1, 1.0, '2024-01-01'::timestamptz, 'a', 'latest'),
+               (2, 2.0, '2024-01-02', 'a', 'days_since'),
+               (3, 3.0, '2024-01-03', 'b', 'latest'),
+               (4, 4.0, '2024-01-04', 'a', 'decayed_sum')) AS r(g, v, t, inp, agg)
+ GROUP BY g ORDER BY g;
+SELECT public.error_of($$
+SELECT health_score.metric_values(v, t, '2024-01-10', 'a', ARRAY[inp], '{1 day}', '{NULL}', '{latest}')
+  FROM (VALUES (1.0, '2024-01-01'::timestamptz, 'a'), (2.0, '2024-01-02', 'b')) AS r(v, t, inp)
+$$);
+-- Times before 2000 are negative inside the states: still valid.
+SELECT health_score.metric_values(v, '1998-01-01', '1998-02-01', 'a', '{a,a}', '{1 day,1 day}', '{NULL,NULL}', '{latest,decayed_sum}'),
+       health_score.metric_value(v, '1998-01-01', '1998-02-01', '1 day', 'days_since'),
+       health_score.latest_value(v, '1998-01-01', '1998-02-01'),
+       health_score.decayed_avg(v, '1998-01-01', '1998-02-01', '1 day')
+  FROM (VALUES (2.0)) AS r(v);
