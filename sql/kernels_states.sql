@@ -160,3 +160,19 @@ SELECT health_score.metric_values(v, '1998-01-01', '1998-02-01', 'a', '{a,a}', '
        health_score.latest_value(v, '1998-01-01', '1998-02-01'),
        health_score.decayed_avg(v, '1998-01-01', '1998-02-01', '1 day')
   FROM (VALUES (2.0)) AS r(v);
+-- churn_fit, called directly, checks its settings as train_churn_model does.
+CREATE TABLE public.fit_rows AS
+SELECT i, ((i * 37) % 23) / 5.0::float8 AS x, (i * 53) % 7 < 3 AS churned FROM generate_series(1, 60) i;
+SELECT q, public.error_of(q) FROM (VALUES
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, 'NaN', 0)$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, 0, 0)$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, NULL, 0)$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 0, 1e-8, 0)$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', NULL, 1e-8, 0)$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, 1e-8, 'NaN')$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, 1e-8, -1)$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, 1e-8, 'Infinity')$$),
+  ($$SELECT health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, 1e-8, 0)$$)
+) AS t(q);
+SELECT iterations > 1 AS iterated FROM health_score.churn_fit('public.fit_rows', '{x}', '{x}', 'churned', 25, 1e-8, 0);
+DROP TABLE public.fit_rows;

@@ -170,6 +170,161 @@ $$;
 
 -- Churn (src/sql/churn.sql) ----------------------------------------------------------------------
 
+-- churn_fit checks max_iter, tol and l2 itself, as the functions that call it do.
+CREATE OR REPLACE FUNCTION health_score.churn_fit(from_sql text, feature_exprs text[], names text[], label_expr text,
+                                       max_iter int, tol float8, l2 float8)
+RETURNS health_score.churn_fit_result
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p int := cardinality(names);
+    k int := cardinality(names) + 1;
+    x_expr text := 'ARRAY[' || array_to_string(feature_exprs, ', ') || ']::float8[]';
+    d float8[];
+    used bigint;
+    pos bigint;
+    o int;
+    sd float8;
+    center float8[] := '{}';
+    scale float8[] := '{}';
+    beta float8[];
+    newbeta float8[];
+    prev_beta float8[];
+    prev_obj float8;
+    obj float8;
+    st float8[];
+    cov float8[];
+    step float8;
+    big int;
+    it int := 0;
+    halvings int := 0;
+    converged boolean := false;
+    q text;
+    r health_score.churn_fit_result;
+BEGIN
+    -- Checked here too, since churn_fit can be called directly: a NaN tol (greater than any
+    -- step in PostgreSQL's order) reported a one-step fit as converged.
+    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
+        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
+        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One pass for the counts, moments and class ranges: everything is checked before a fit.
+    EXECUTE format('SELECT health_score.logit_describe(%s, %s) FROM %s', x_expr, label_expr, from_sql) INTO d;
+    IF d IS NULL OR cardinality(d) = 0 THEN
+        RAISE EXCEPTION 'source has no rows to fit' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR j IN 1..p LOOP
+        o := 6 + (j - 1) * 7;
+        IF d[o + 6] > 0 THEN
+            RAISE EXCEPTION 'feature "%" has % NaN or infinite values', names[j], d[o + 6]::bigint
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Replace them with NULL (the row is then skipped) or with a finite value.';
+        END IF;
+    END LOOP;
+    used := d[2]::bigint;
+    pos := d[4]::bigint;
+    IF used = 0 THEN
+        RAISE EXCEPTION 'no complete rows: each of the % rows has a NULL feature or label', d[3]::bigint
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF used <= k THEN
+        RAISE EXCEPTION 'more features than rows: % features and an intercept need more than % complete rows, got %',
+            p, k, used
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pos = 0 OR pos = used THEN
+        RAISE EXCEPTION 'label has a single class over the % rows used (% churned)', used, pos
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A churn model needs rows that churned and rows that did not.';
+    END IF;
+    FOR j IN 1..p LOOP
+        o := 6 + (j - 1) * 7;
+        sd := sqrt(d[o + 1] / used);
+        IF NOT (sd > 1e-12 * greatest(abs(d[o]), 1e-300)) THEN
+            RAISE EXCEPTION 'feature "%" is constant (%) over the rows used', names[j], d[o]
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave it out: it cannot explain churn.';
+        END IF;
+        center := center || d[o];
+        scale := scale || sd;
+        IF l2 = 0 AND (d[o + 3] <= d[o + 4] OR d[o + 5] <= d[o + 2]) THEN
+            RAISE EXCEPTION 'feature "%" separates the classes perfectly: churned rows lie in [%, %], the others in [%, %]',
+                names[j], d[o + 4], d[o + 5], d[o + 2], d[o + 3]
+                USING ERRCODE = 'data_exception',
+                      HINT = 'The maximum-likelihood coefficient is infinite: leave the feature out, or fit with an l2 penalty (l2 or ridge_fallback).';
+        END IF;
+    END LOOP;
+
+    beta := array_fill(0::float8, ARRAY[k]);
+    beta[1] := ln(pos::float8 / (used - pos));
+    q := format('SELECT health_score.logit_step(%s, %s, $1, $2, $3) FROM %s', x_expr, label_expr, from_sql);
+    LOOP
+        EXECUTE q INTO st USING beta, center, scale;
+        obj := st[5] - l2 / 2 * (SELECT coalesce(sum(b * b), 0) FROM unnest(beta[2:k]) b);
+        -- Newton steps on a concave objective rarely overshoot; when one does, halve it.
+        IF prev_obj IS NOT NULL AND obj < prev_obj - 1e-9 * abs(prev_obj) AND halvings < 30 THEN
+            halvings := halvings + 1;
+            SELECT array_agg((a + b) / 2 ORDER BY i) INTO beta
+              FROM unnest(prev_beta, beta) WITH ORDINALITY AS u(a, b, i);
+            CONTINUE;
+        END IF;
+        EXIT WHEN converged;
+        IF it >= max_iter THEN
+            SELECT i - 1 INTO big FROM unnest(beta) WITH ORDINALITY AS u(b, i)
+             WHERE i > 1 ORDER BY abs(b) DESC LIMIT 1;
+            RAISE EXCEPTION 'the fit did not converge in % iterations; feature "%" has the largest standardised coefficient (%)',
+                max_iter, names[big], round(beta[big + 1]::numeric, 2)
+                USING ERRCODE = 'data_exception',
+                      HINT = 'The classes may be separated by a combination of features: leave that feature out, raise max_iter, or fit with an l2 penalty (l2 or ridge_fallback).';
+        END IF;
+        newbeta := health_score.logit_solve(st, beta, l2, names);
+        it := it + 1;
+        SELECT max(abs(a - b)) INTO step FROM unnest(newbeta, beta) AS u(a, b);
+        IF l2 = 0 THEN
+            SELECT i - 1 INTO big FROM unnest(newbeta) WITH ORDINALITY AS u(b, i)
+             WHERE i > 1 AND abs(b) > 30 ORDER BY abs(b) DESC LIMIT 1;
+            IF big IS NOT NULL THEN
+                RAISE EXCEPTION 'the classes are (nearly) perfectly separated: feature "%" has a standardised coefficient of % after % iterations',
+                    names[big], round(newbeta[big + 1]::numeric, 2), it
+                    USING ERRCODE = 'data_exception',
+                          HINT = 'Leave the feature out, or fit with an l2 penalty (l2 or ridge_fallback).';
+            END IF;
+        END IF;
+        prev_beta := beta;
+        prev_obj := obj;
+        beta := newbeta;
+        converged := step < tol;
+    END LOOP;
+
+    -- st was taken at the final coefficients: its information matrix gives the covariance.
+    cov := health_score.logit_covariance(st, l2, center, scale, names);
+    r.standardized := beta;
+    r.coefficients := ARRAY[beta[1] - (SELECT coalesce(sum(beta[j + 1] * center[j] / scale[j]), 0)
+                                         FROM generate_series(1, p) j)]
+                      || (SELECT array_agg(beta[j + 1] / scale[j] ORDER BY j) FROM generate_series(1, p) j);
+    r.std_errors := (SELECT array_agg(sqrt(cov[(j - 1) * k + j]) ORDER BY j) FROM generate_series(1, k) j);
+    r.center := center;
+    r.scale := scale;
+    r.l2 := l2;
+    r.loglik := st[5];
+    r.null_loglik := pos * ln(pos::float8 / used) + (used - pos) * ln((used - pos)::float8 / used);
+    r.iterations := it;
+    r.rows_used := st[2]::bigint;
+    r.rows_skipped := st[3]::bigint;
+    r.positives := st[4]::bigint;
+    r.condition_number := health_score.logit_condition(st);
+    RETURN r;
+END
+$$;
+
 -- Views (src/sql/views.sql) ----------------------------------------------------------------------
 
 -- History (src/sql/history.sql) ------------------------------------------------------------------
