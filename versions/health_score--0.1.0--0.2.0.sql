@@ -325,6 +325,143 @@ BEGIN
 END
 $$;
 
+-- Training: a lock only roles that may write churn_models can take; 40001 for a concurrent
+-- training of one name under REPEATABLE READ.
+CREATE OR REPLACE FUNCTION health_score.churn_train(name text, kind text, source_desc text, label_desc text,
+                                         from_sql text, feature_exprs text[], names text[], label_expr text,
+                                         max_iter int, tol float8, l2 float8, ridge_fallback float8,
+                                         as_of timestamptz DEFAULT NULL, horizon interval DEFAULT NULL)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f health_score.churn_fit_result;
+    e health_score.churn_evaluation;
+    m health_score.churn_models;
+    k int := cardinality(names) + 1;
+    reason text;
+    state text;
+    q1 float8;
+    q2 float8;
+    n1 float8;
+    n0 float8;
+    zq constant float8 := 1.959963984540054;   -- the 97.5 % quantile of the standard normal
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION 'name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
+        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
+        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ridge_fallback IS NOT NULL AND NOT (ridge_fallback > 0 AND ridge_fallback < 'Infinity') THEN
+        RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF ridge_fallback IS NULL OR l2 > 0 THEN
+        f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, l2);
+    ELSE
+        BEGIN
+            f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, l2);
+        EXCEPTION WHEN data_exception THEN
+            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, reason = MESSAGE_TEXT;
+            IF state <> '22000' THEN
+                RAISE;
+            END IF;
+            RAISE WARNING 'churn model "%": %; fitting with the ridge fall-back l2 = %', name, reason, ridge_fallback;
+            f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, ridge_fallback);
+        END;
+    END IF;
+
+    e := health_score.churn_evaluate(from_sql, feature_exprs, label_expr, f.coefficients);
+
+    -- One training at a time, so versions never collide. A table lock that only roles that may
+    -- write churn_models can take (an advisory lock any role could hold, blocking training);
+    -- it never waits for readers.
+    LOCK TABLE health_score.churn_models IN SHARE ROW EXCLUSIVE MODE;
+    m.name := name;
+    m.active := true;
+    m.kind := kind;
+    m.trained_at := now();
+    m.source := source_desc;
+    m.label := label_desc;
+    m.features := names;
+    m.coefficients := f.coefficients;
+    m.std_errors := f.std_errors;
+    m.center := f.center;
+    m.scale := f.scale;
+    m.l2 := f.l2;
+    m.ridge_fallback := reason IS NOT NULL;
+    m.fallback_reason := reason;
+    m.loglik := f.loglik;
+    m.null_loglik := f.null_loglik;
+    m.null_deviance := -2 * f.null_loglik;
+    m.residual_deviance := -2 * f.loglik;
+    m.pseudo_r2 := 1 - f.loglik / f.null_loglik;
+    m.aic := 2 * k - 2 * f.loglik;
+    m.iterations := f.iterations;
+    m.rows_used := f.rows_used;
+    m.rows_skipped := f.rows_skipped;
+    m.positives := f.positives;
+    m.churn_rate := f.positives::float8 / f.rows_used;
+    m.condition_number := f.condition_number;
+    m.auc := e.auc;
+    IF e.auc IS NOT NULL THEN
+        -- Hanley and McNeil (1982).
+        n1 := e.positives;
+        n0 := e.rows_used - e.positives;
+        q1 := e.auc / (2 - e.auc);
+        q2 := 2 * e.auc ^ 2 / (1 + e.auc);
+        m.auc_std_error := sqrt((e.auc * (1 - e.auc) + (n1 - 1) * (q1 - e.auc ^ 2)
+                                 + (n0 - 1) * (q2 - e.auc ^ 2)) / (n1 * n0));
+        m.auc_ci_low := greatest(0, e.auc - zq * m.auc_std_error);
+        m.auc_ci_high := least(1, e.auc + zq * m.auc_std_error);
+    END IF;
+    m.brier := e.brier;
+    m.as_of := as_of;
+    m.horizon := horizon;
+    m.config_version := CASE WHEN kind = 'account' THEN health_score.config_version() END;
+    BEGIN
+        UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
+        m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
+                                WHERE c.name = churn_train.name), 0) + 1;
+        INSERT INTO health_score.churn_models SELECT m.*;
+    EXCEPTION WHEN unique_violation OR serialization_failure THEN
+        -- Under REPEATABLE READ or SERIALIZABLE the snapshot predates a training of this name
+        -- that committed while this one waited for the lock: its version is not visible here.
+        RAISE EXCEPTION 'churn model "%": another training of this name committed after this transaction began', name
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction. Under READ COMMITTED, trainings of one name wait for each other instead.';
+    END;
+
+    INSERT INTO health_score.churn_model_terms
+    SELECT m.name, m.version, j - 1,
+           CASE WHEN j = 1 THEN '(intercept)' ELSE names[j - 1] END,
+           b, se, b / se, health_score.logit_p_value(b / se),
+           b - zq * se, b + zq * se, exp(b), exp(b - zq * se), exp(b + zq * se),
+           CASE WHEN j > 1 THEN f.standardized[j] END,
+           CASE WHEN j > 1 THEN f.center[j - 1] END,
+           CASE WHEN j > 1 THEN f.scale[j - 1] END
+      FROM unnest(f.coefficients, f.std_errors) WITH ORDINALITY AS u(b, se, j);
+
+    INSERT INTO health_score.churn_model_calibration
+    SELECT m.name, m.version, i, nr, nc, mp, ob
+      FROM unnest(e.decile_rows, e.decile_churned, e.decile_predicted, e.decile_observed)
+           WITH ORDINALITY AS u(nr, nc, mp, ob, i);
+    RETURN m;
+END
+$$;
+
 -- Views (src/sql/views.sql) ----------------------------------------------------------------------
 
 -- History (src/sql/history.sql) ------------------------------------------------------------------

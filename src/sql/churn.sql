@@ -704,12 +704,11 @@ BEGIN
 
     e := health_score.churn_evaluate(from_sql, feature_exprs, label_expr, f.coefficients);
 
-    -- one training per name at a time, so versions never collide
-    PERFORM pg_advisory_xact_lock(hashtext('health_score.churn_models'), hashtext(name));
-    UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
+    -- One training at a time, so versions never collide. A table lock that only roles that may
+    -- write churn_models can take (an advisory lock any role could hold, blocking training);
+    -- it never waits for readers.
+    LOCK TABLE health_score.churn_models IN SHARE ROW EXCLUSIVE MODE;
     m.name := name;
-    m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
-                            WHERE c.name = churn_train.name), 0) + 1;
     m.active := true;
     m.kind := kind;
     m.trained_at := now();
@@ -751,7 +750,18 @@ BEGIN
     m.as_of := as_of;
     m.horizon := horizon;
     m.config_version := CASE WHEN kind = 'account' THEN health_score.config_version() END;
-    INSERT INTO health_score.churn_models SELECT m.*;
+    BEGIN
+        UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
+        m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
+                                WHERE c.name = churn_train.name), 0) + 1;
+        INSERT INTO health_score.churn_models SELECT m.*;
+    EXCEPTION WHEN unique_violation OR serialization_failure THEN
+        -- Under REPEATABLE READ or SERIALIZABLE the snapshot predates a training of this name
+        -- that committed while this one waited for the lock: its version is not visible here.
+        RAISE EXCEPTION 'churn model "%": another training of this name committed after this transaction began', name
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction. Under READ COMMITTED, trainings of one name wait for each other instead.';
+    END;
 
     INSERT INTO health_score.churn_model_terms
     SELECT m.name, m.version, j - 1,
