@@ -792,4 +792,102 @@ $$;
 COMMENT ON FUNCTION health_score.sparkline(float8[], float8, float8) IS
 'A text sparkline, one character per value from ▁ (at or below lo) to █ (at or above hi), a space (a gap) for NULL or NaN; lo and hi default to the 0-100 score scale, pass NULL to use the values'' own minimum or maximum. Refuses Infinity or -Infinity in vals (22023) and an array of more than one dimension (2202E). Linear time. Reads well in psql and BI tables.';
 
+-- Cron: schedules are checked whole (check_cron); pg_cron stores one with trailing garbage.
+CREATE FUNCTION health_score.check_cron(cron text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fields text[] := regexp_split_to_array(btrim(cron), '\s+');
+    field_names constant text[] := '{minute,hour,day of month,month,day of week}';
+    low constant int[] := '{0,0,1,1,0}';
+    high constant int[] := '{59,23,31,12,7}';
+    months constant text[] := '{jan,feb,mar,apr,may,jun,jul,aug,sep,oct,nov,dec}';
+    days constant text[] := '{sun,mon,tue,wed,thu,fri,sat}';
+    problem text;
+    f int;
+    item text;
+    m text[];
+    v int[];
+BEGIN
+    IF cron IS NULL OR btrim(cron) = '' THEN
+        RAISE EXCEPTION 'cron must be a schedule such as ''0 3 * * *'''
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (cardinality(fields) = 1
+        AND lower(fields[1]) IN ('@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly', '@reboot'))
+       OR array_to_string(fields, ' ') ~* '^([1-9]|[1-5][0-9]) seconds?$' THEN
+        RETURN;
+    END IF;
+    IF cardinality(fields) <> 5 THEN
+        problem := format('a schedule has five fields, this one %s', cardinality(fields));
+    END IF;
+    FOR f IN 1..5 LOOP
+        EXIT WHEN problem IS NOT NULL;
+        FOREACH item IN ARRAY string_to_array(fields[f], ',') LOOP
+            CONTINUE WHEN f = 3 AND item = '$';   -- the last day of the month (pg_cron 1.5 and later)
+            -- *, a value or a range of values, each optionally with a /step
+            m := regexp_match(lower(item), '^(?:\*|([0-9]{1,2}|[a-z]{3})(?:-([0-9]{1,2}|[a-z]{3}))?)(?:/([0-9]{1,2}))?$');
+            -- values as numbers; names only for months and days of the week
+            v := ARRAY(SELECT CASE WHEN x ~ '^[0-9]+$' THEN x::int
+                                   WHEN f = 4 THEN array_position(months, x)
+                                   WHEN f = 5 THEN array_position(days, x) - 1 END
+                         FROM unnest(m[1:2]) x WHERE x IS NOT NULL);
+            IF m IS NULL OR array_position(v, NULL) IS NOT NULL THEN
+                problem := format('the %s field has the item "%s"', field_names[f], item);
+            ELSIF EXISTS (SELECT 1 FROM unnest(v) x WHERE x < low[f] OR x > high[f]) THEN
+                problem := format('the %s field must lie between %s and %s, got "%s"', field_names[f], low[f], high[f], item);
+            ELSIF v[2] < v[1] OR m[3]::int = 0 THEN
+                problem := format('the %s field has the empty range "%s"', field_names[f], item);
+            END IF;
+            EXIT WHEN problem IS NOT NULL;
+        END LOOP;
+    END LOOP;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'cron must be a valid cron schedule, got ''%''', cron
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = problem || '.',
+                  HINT = 'Five fields: minute (0-59), hour (0-23), day of month (1-31), month (1-12 or jan-dec), day of week (0-7 or sun-sat), each *, a value, a range or a list, with an optional /step; or @hourly, @daily, @weekly, @monthly, @yearly.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_cron(text) IS
+'Raises an error (22023) unless cron is a whole pg_cron schedule: five fields (minute, hour, day of month, month, day of week; *, values, names of months and days, ranges, lists, /steps), a macro such as @daily, or ''N seconds'' (1-59, pg_cron 1.5 and later). Used by schedule_refresh.';
+
+CREATE OR REPLACE FUNCTION health_score.schedule_refresh(cron text DEFAULT '0 3 * * *')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    package text := format('postgresql-%s-cron', current_setting('server_version_num')::int / 10000);
+    job bigint;
+BEGIN
+    PERFORM health_score.check_cron(cron);
+    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron') THEN
+        RAISE EXCEPTION 'schedule_refresh needs pg_cron, which is not installed on this server (package %)', package
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = format('Install the package %s (apt-get install %s), add pg_cron to shared_preload_libraries, restart, then CREATE EXTENSION pg_cron.', package, package);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'schedule_refresh needs the pg_cron extension (package %) in this database', package
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = format('pg_cron comes from the package %s: add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.', package);
+    END IF;
+    BEGIN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+           INTO job
+          USING 'health_score_refresh', cron, 'SELECT health_score.refresh()';
+    EXCEPTION WHEN invalid_parameter_value OR syntax_error OR data_exception THEN
+        RAISE EXCEPTION 'cron must be a valid cron schedule, got ''%''', cron
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM;
+    END;
+    RETURN job;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.schedule_refresh(text) IS
+'Schedules health_score.refresh() with pg_cron (package postgresql-NN-cron) as the job health_score_refresh, daily at 03:00 by default; scheduling again replaces the schedule. Returns the pg_cron job id. Refuses a schedule that is not a whole cron schedule (check_cron, 22023); errors, naming the package, when pg_cron is missing.';
+
 -- Access (src/sql/access.sql) --------------------------------------------------------------------
