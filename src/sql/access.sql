@@ -70,3 +70,43 @@ COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
 REVOKE SELECT ON health_score.account_health_mv, health_score.dimension_breakdown_mv,
     health_score.band_summary_mv, health_score.action_queue_mv, health_score.upsell_candidates_mv,
     health_score.score_trends_mv, health_score.alerts_mv FROM health_score_csm;
+
+-- The API is what PUBLIC may execute; internals are not part of it. Aggregates check EXECUTE
+-- on their support functions against the aggregate's owner and triggers fire whatever the
+-- caller's rights, so revoking those from PUBLIC changes nothing for any caller. The query
+-- builders and argument checks are called by the API's functions as the caller, so the
+-- extension's roles keep EXECUTE on them; those only the writers use (training, feed, catalog
+-- and cron checks: the extension's owner) have no grant. REVOKEs in the extension script are recorded in pg_init_privs,
+-- so pg_dump and upgrades keep them.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace = 'health_score'::regnamespace
+                AND (p.prorettype = 'trigger'::regtype
+                     OR p.oid IN (SELECT s.fn FROM pg_catalog.pg_aggregate a,
+                                         LATERAL (VALUES (a.aggtransfn), (a.aggfinalfn), (a.aggcombinefn),
+                                                         (a.aggserialfn), (a.aggdeserialfn)) AS s(fn))) LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
+    health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
+    health_score.check_as_of(timestamptz), health_score.check_date(text, date),
+    health_score.attribution_check(date, date), health_score.backtest_check(integer[]),
+    health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text),
+    health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
+                             timestamptz, interval),
+    health_score.feed_relation(text, text, regclass), health_score.check_cron(text),
+    health_score.catalog_keys(text), health_score.check_removed_default(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
+    health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
+    health_score.check_as_of(timestamptz), health_score.check_date(text, date),
+    health_score.attribution_check(date, date), health_score.backtest_check(integer[]),
+    health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
+    TO health_score_reader, health_score_csm;

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The reference is complete: every object the extension creates for users (each function,
-# aggregate, table, view, materialized view, type and sequence, leaving out the support
-# functions of aggregates and the trigger functions, which are internal) is named in the
-# README's Reference section and carries a COMMENT, as does every column of its tables,
-# views and types, so BI tools show a description for each.
+# The reference is complete and says which functions are the API: every object the extension
+# creates for users (each function PUBLIC may execute, aggregate, table, view, materialized view,
+# type and sequence) is named in the README's Reference section and carries a COMMENT, as does
+# every column of its tables, views and types, so BI tools show a description for each. Every
+# other function is internal: an aggregate's support function, a trigger function or one named
+# under Internals, and none of those is executable by PUBLIC.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd).
 source "$(dirname "$0")/../lib/tap.sh"
 
 db=hs_reference
-echo "1..5"
+echo "1..7"
 throwaway_databases $db
 "$PGBIN/createdb" $db && q $db -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $db"; exit 1; }
 
@@ -19,12 +20,15 @@ WITH member AS (
      WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
        AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'health_score')
 ), support AS (
-    SELECT aggtransfn::oid AS oid FROM pg_aggregate UNION SELECT aggcombinefn FROM pg_aggregate
-    UNION SELECT aggfinalfn FROM pg_aggregate
+    SELECT s.fn AS oid FROM pg_aggregate a,
+           LATERAL (VALUES (a.aggtransfn), (a.aggfinalfn), (a.aggcombinefn), (a.aggserialfn), (a.aggdeserialfn)) s(fn)
+), public_may AS (
+    SELECT p.oid FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) x
+     WHERE x.grantee = 0 AND x.privilege_type = 'EXECUTE'
 )
 SELECT 'function', p.proname, obj_description(p.oid, 'pg_proc') IS NOT NULL
   FROM member m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
- WHERE p.oid NOT IN (SELECT oid FROM support) AND p.prorettype <> 'trigger'::regtype
+ WHERE p.oid IN (SELECT oid FROM public_may)
 UNION ALL
 SELECT 'relation', c.relname, obj_description(c.oid, 'pg_class') IS NOT NULL
   FROM member m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
@@ -34,10 +38,24 @@ SELECT 'type', t.typname, obj_description(t.oid, 'pg_type') IS NOT NULL
  ORDER BY 1, 2
 SQL
 )
-reference=$(sed -n '/^## Reference/,/^## /p' README.md)
+reference=$(sed -n '/^## Reference/,/^## /p' README.md | sed '/^### Internals/,/^##/d')
+internals=$(sed -n '/^### Internals/,/^##/p' README.md)
+# Every function: name, whether it is an aggregate's support or a trigger function, whether
+# PUBLIC may execute it.
+functions=$(q $db -F ' ' <<'SQL'
+WITH support AS (
+    SELECT s.fn AS oid FROM pg_aggregate a,
+           LATERAL (VALUES (a.aggtransfn), (a.aggfinalfn), (a.aggcombinefn), (a.aggserialfn), (a.aggdeserialfn)) s(fn)
+)
+SELECT p.proname, p.oid IN (SELECT oid FROM support) OR p.prorettype = 'trigger'::regtype,
+       has_function_privilege('public', p.oid, 'EXECUTE')
+  FROM pg_proc p WHERE p.pronamespace = 'health_score'::regnamespace ORDER BY 1
+SQL
+)
+internal_names=$(grep -oE '`[a-z_]+\(' <<<"$internals" | tr -d '`(' | sort -u)
 
 check_that "the README has a Reference section" '[ -n "$reference" ]'
-check_that "the extension creates objects for users to check ($(wc -l <<<"$objects"))" '[ "$(wc -l <<<"$objects")" -gt 100 ]'
+check_that "the extension creates objects for users to check ($(wc -l <<<"$objects"))" '[ "$(wc -l <<<"$objects")" -gt 80 ]'
 missing=$(while read -r kind name commented; do
               grep -qE "\`$name[\`(]" <<<"$reference" || echo "$kind $name"
           done <<<"$objects")
@@ -49,4 +67,12 @@ check "every column of the extension's tables, views and types carries a COMMENT
                   WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'c')
                     AND col_description(c.oid, a.attnum) IS NULL")" ""
 
+check "every function PUBLIC may not execute is an aggregate's support, a trigger or under Internals" \
+    "$(while read -r name support public; do
+           [ "$public" = t ] || [ "$support" = t ] || grep -qx "$name" <<<"$internal_names" || echo "$name"
+       done <<<"$functions")" ""
+check "no aggregate support function, trigger function or internal is executable by PUBLIC" \
+    "$(while read -r name support public; do
+           [ "$public" = t ] && { [ "$support" = t ] || grep -qx "$name" <<<"$internal_names"; } && echo "$name"
+       done <<<"$functions")" ""
 [ $failed -eq 0 ]
