@@ -931,3 +931,73 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
     TO health_score_reader, health_score_csm;
+
+-- Row-level security on accounts and observations is always on, and the policies read one flag,
+-- access_settings.restrict_to_owners, which restrict_accounts_to_owners() sets. The flag is a
+-- row of a configuration table, so pg_dump keeps it and a restore (which recreates the policies
+-- with CREATE EXTENSION) restricts again; the policies themselves never change.
+CREATE TABLE health_score.access_settings (
+    id                 boolean PRIMARY KEY DEFAULT true CHECK (id),
+    restrict_to_owners boolean NOT NULL
+);
+
+COMMENT ON TABLE health_score.access_settings IS
+'Access settings: at most one row, written by restrict_accounts_to_owners(); no row means unrestricted.';
+COMMENT ON COLUMN health_score.access_settings.id IS 'Always true: the table holds at most one row.';
+COMMENT ON COLUMN health_score.access_settings.restrict_to_owners IS
+'True after restrict_accounts_to_owners(): roles other than health_score_reader''s members see only the accounts they own.';
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.access_settings', '');
+-- The policies read it as the caller, whoever may read accounts; the flag is no secret.
+GRANT SELECT ON health_score.access_settings TO PUBLIC;
+
+CREATE FUNCTION health_score.accounts_restricted() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT s.restrict_to_owners FROM health_score.access_settings s), false)
+$$;
+
+COMMENT ON FUNCTION health_score.accounts_restricted() IS
+'True when restrict_accounts_to_owners() is on: then only members of health_score_reader see every account.';
+
+-- A 0.1.0 restriction (its policies, created by restrict_accounts_to_owners(), and row-level
+-- security turned on) becomes the flag, and the policies are replaced by the fixed ones.
+INSERT INTO health_score.access_settings (id, restrict_to_owners)
+SELECT true, true
+ WHERE (SELECT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid = 'health_score.accounts'::regclass)
+   AND EXISTS (SELECT FROM pg_catalog.pg_policies p
+                WHERE p.schemaname = 'health_score' AND p.tablename = 'accounts' AND p.policyname = 'owner_only');
+DROP POLICY IF EXISTS owner_only ON health_score.accounts;
+DROP POLICY IF EXISTS owner_only ON health_score.observations;
+
+-- Grants decide who may write (all_rows); the restrictive owner_only policy narrows what the
+-- caller sees. Its test is a scalar subquery, evaluated once per query rather than per row.
+ALTER TABLE health_score.accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE health_score.observations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY all_rows ON health_score.accounts USING (true) WITH CHECK (true);
+CREATE POLICY all_rows ON health_score.observations USING (true) WITH CHECK (true);
+CREATE POLICY owner_only ON health_score.accounts AS RESTRICTIVE FOR SELECT
+    USING ((SELECT NOT health_score.accounts_restricted()
+                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
+           OR owner = current_user);
+CREATE POLICY owner_only ON health_score.observations AS RESTRICTIVE FOR SELECT
+    USING ((SELECT NOT health_score.accounts_restricted()
+                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
+           OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
+
+CREATE OR REPLACE FUNCTION health_score.restrict_accounts_to_owners(enable boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF enable IS NULL THEN
+        RAISE EXCEPTION 'enable must be true or false, got NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO health_score.access_settings (id, restrict_to_owners) VALUES (true, enable)
+    ON CONFLICT (id) DO UPDATE SET restrict_to_owners = EXCLUDED.restrict_to_owners;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
+'Restricts (or, with false, no longer restricts) accounts and observations, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';

@@ -3,7 +3,8 @@
 -- Two roles, created when missing (roles belong to the whole cluster, so they outlive the
 -- extension): health_score_reader for BI tools (reads everything), and health_score_csm for
 -- customer-success managers, who see only the accounts they own once
--- restrict_accounts_to_owners() has been run. Grant them to login roles.
+-- restrict_accounts_to_owners() has been run (a flag pg_dump keeps, so a restore keeps it).
+-- Grant them to login roles.
 
 DO $$
 BEGIN
@@ -36,34 +37,65 @@ BEGIN
 END
 $$;
 
+-- Row-level security on accounts and observations is always on, and the policies read one flag,
+-- access_settings.restrict_to_owners, which restrict_accounts_to_owners() sets. The flag is a
+-- row of a configuration table, so pg_dump keeps it and a restore (which recreates the policies
+-- with CREATE EXTENSION) restricts again; the policies themselves never change.
+CREATE TABLE health_score.access_settings (
+    id                 boolean PRIMARY KEY DEFAULT true CHECK (id),
+    restrict_to_owners boolean NOT NULL
+);
+
+COMMENT ON TABLE health_score.access_settings IS
+'Access settings: at most one row, written by restrict_accounts_to_owners(); no row means unrestricted.';
+COMMENT ON COLUMN health_score.access_settings.id IS 'Always true: the table holds at most one row.';
+COMMENT ON COLUMN health_score.access_settings.restrict_to_owners IS
+'True after restrict_accounts_to_owners(): roles other than health_score_reader''s members see only the accounts they own.';
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.access_settings', '');
+-- The policies read it as the caller, whoever may read accounts; the flag is no secret.
+GRANT SELECT ON health_score.access_settings TO PUBLIC;
+
+CREATE FUNCTION health_score.accounts_restricted() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT s.restrict_to_owners FROM health_score.access_settings s), false)
+$$;
+
+COMMENT ON FUNCTION health_score.accounts_restricted() IS
+'True when restrict_accounts_to_owners() is on: then only members of health_score_reader see every account.';
+
+-- Grants decide who may write (all_rows); the restrictive owner_only policy narrows what the
+-- caller sees. Its test is a scalar subquery, evaluated once per query rather than per row.
+ALTER TABLE health_score.accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE health_score.observations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY all_rows ON health_score.accounts USING (true) WITH CHECK (true);
+CREATE POLICY all_rows ON health_score.observations USING (true) WITH CHECK (true);
+CREATE POLICY owner_only ON health_score.accounts AS RESTRICTIVE FOR SELECT
+    USING ((SELECT NOT health_score.accounts_restricted()
+                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
+           OR owner = current_user);
+CREATE POLICY owner_only ON health_score.observations AS RESTRICTIVE FOR SELECT
+    USING ((SELECT NOT health_score.accounts_restricted()
+                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
+           OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
+
 CREATE FUNCTION health_score.restrict_accounts_to_owners(enable boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['accounts', 'observations'] LOOP
-        IF EXISTS (SELECT FROM pg_policies p WHERE p.schemaname = 'health_score' AND p.tablename = t
-                                                AND p.policyname = 'owner_only') THEN
-            EXECUTE format('DROP POLICY owner_only ON health_score.%I', t);
-        END IF;
-        EXECUTE format('ALTER TABLE health_score.%I %s ROW LEVEL SECURITY', t,
-                       CASE WHEN enable THEN 'ENABLE' ELSE 'DISABLE' END);
-    END LOOP;
-    IF enable THEN
-        -- Readers (BI tools) see every account; everyone else only the accounts they own.
-        CREATE POLICY owner_only ON health_score.accounts FOR SELECT
-            USING (owner = current_user OR pg_has_role(current_user, 'health_score_reader', 'MEMBER'));
-        CREATE POLICY owner_only ON health_score.observations FOR SELECT
-            USING (pg_has_role(current_user, 'health_score_reader', 'MEMBER')
-                   OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
+    IF enable IS NULL THEN
+        RAISE EXCEPTION 'enable must be true or false, got NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    INSERT INTO health_score.access_settings (id, restrict_to_owners) VALUES (true, enable)
+    ON CONFLICT (id) DO UPDATE SET restrict_to_owners = EXCLUDED.restrict_to_owners;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
-'Turns on (or, with false, off) row-level security on accounts and observations: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted.';
+'Restricts (or, with false, no longer restricts) accounts and observations, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';
 
 -- The dashboards' materialized copies (history.sql) cannot apply row-level security, so they
 -- are for readers only: CSMs read the live views, which do.

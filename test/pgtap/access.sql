@@ -6,7 +6,7 @@
 -- first as the superuser (who is never restricted), then each role's view of them is compared.
 -- The roles are created inside the transaction, so they vanish with the ROLLBACK.
 BEGIN;
-SELECT plan(42);
+SELECT plan(46);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL health_score.as_of = '2025-06-30 00:00+00';
@@ -112,6 +112,9 @@ RESET ROLE;
 
 SELECT lives_ok($$SELECT health_score.restrict_accounts_to_owners()$$, 'restrict_accounts_to_owners() runs');
 SELECT lives_ok($$SELECT health_score.restrict_accounts_to_owners()$$, 'and runs again (idempotent)');
+SELECT is(health_score.accounts_restricted(), true, 'accounts_restricted() says so');
+SELECT throws_ok($$SELECT health_score.restrict_accounts_to_owners(NULL)$$, '22004',
+                 'enable must be true or false, got NULL', 'restrict_accounts_to_owners(NULL) is refused, naming the argument');
 
 -- ---- a CSM sees only its own accounts, everywhere -------------------------------------------------
 SET LOCAL ROLE hs_access_csm_a;
@@ -175,6 +178,16 @@ SELECT is((SELECT count(*) FROM health_score.account_health) + (SELECT count(*) 
           'a CSM owning no account sees no account, observation or band count');
 RESET ROLE;
 
+-- ---- writing is a matter of grants, restricted or not -----------------------------------------------
+CREATE ROLE hs_access_loader LOGIN;
+GRANT USAGE ON SCHEMA health_score TO hs_access_loader;
+GRANT INSERT ON health_score.observations TO hs_access_loader;
+SET LOCAL ROLE hs_access_loader;
+SELECT lives_ok($$INSERT INTO health_score.observations VALUES ('acc-b-1', 'nps', '2025-06-29', 9)$$,
+                'under the restriction a role granted INSERT still loads observations of any account');
+RESET ROLE;
+DELETE FROM health_score.observations WHERE account_id = 'acc-b-1' AND metric = 'nps' AND observed_at = '2025-06-29';
+
 -- ---- a reader still sees all ------------------------------------------------------------------------
 SET LOCAL ROLE hs_access_bi;
 SELECT set_eq($$SELECT account_id, score FROM health_score.account_health WHERE account_id LIKE 'acc-%'$$,
@@ -187,6 +200,7 @@ RESET ROLE;
 
 -- ---- lifted ------------------------------------------------------------------------------------------
 SELECT lives_ok($$SELECT health_score.restrict_accounts_to_owners(false)$$, 'restrict_accounts_to_owners(false) runs');
+SELECT is(health_score.accounts_restricted(), false, 'accounts_restricted() says so');
 SET LOCAL ROLE hs_access_csm_a;
 SELECT set_eq($$SELECT account_id, score FROM health_score.account_health WHERE account_id LIKE 'acc-%'$$,
               $$SELECT account_id, score FROM t_scores$$,

@@ -5,7 +5,8 @@
 # bands and alert tiers re-partitioned, min_coverage raised, a feed over the user's own view)
 # and the demo data, dumped in plain and custom format and restored into fresh databases. The
 # restored databases must hold the same catalog (row for row), the same configuration version
-# and give exactly the same account_scores and metric_scores as the original did.
+# and give exactly the same account_scores and metric_scores as the original did; accounts
+# restricted to their owners stay restricted.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
 source "$(dirname "$0")/../lib/tap.sh"
 # Scores are compared under a serial plan: a parallel plan may sum in another order.
@@ -15,7 +16,7 @@ src=hs_dump_src plain=hs_dump_plain custom=hs_dump_custom plain1=hs_dump_plain1 
 dir=$(mktemp -d "$WORK/pg_dump.XXXXXX")
 as_of='2025-12-31 00:00:00+00'
 
-echo "1..24"
+echo "1..27"
 throwaway_databases $src $plain $custom $plain1 $again
 "$PGBIN/createdb" $src && q $src -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $src"; exit 1; }
 
@@ -33,6 +34,19 @@ CREATE TABLE public.saved_account_scores AS SELECT * FROM health_score.account_s
 CREATE TABLE public.saved_metric_scores AS SELECT * FROM health_score.metric_scores('$as_of');
 CREATE TABLE public.saved_config AS SELECT health_score.config_version() AS config_version;
 SQL
+# Accounts restricted to their owners: a CSM of the demo book must see only theirs after a restore.
+q $src -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'csm_carol') THEN CREATE ROLE csm_carol; END IF; END \$\$" \
+    -c "GRANT health_score_csm TO csm_carol" -c "SELECT health_score.restrict_accounts_to_owners()" >/dev/null
+# csm_sees DB: the accounts and observations csm_carol sees, and (as the superuser) those it owns.
+csm_sees() {
+    q "$1" -c "SET ROLE csm_carol" -c "SELECT (SELECT count(*) FROM health_score.accounts) || ' accounts, '
+                                          || (SELECT count(*) FROM health_score.observations) || ' observations'"
+}
+owned=$(q $src -c "SELECT (SELECT count(*) FROM health_score.accounts WHERE owner = 'csm_carol') || ' accounts, '
+                          || (SELECT count(*) FROM health_score.observations o JOIN health_score.accounts a USING (account_id)
+                               WHERE a.owner = 'csm_carol') || ' observations'")
+check "a CSM sees only the accounts and observations it owns ($owned of $(q $src -c 'SELECT count(*) FROM health_score.accounts') accounts)" \
+    "$(csm_sees $src)" "$owned"
 check "the changed configuration shapes the scores (forum metric scored, csat not, scores and a NULL score present)" \
     "$(q $src -c "SELECT (SELECT count(*) > 0 FROM saved_metric_scores WHERE metric = 'forum_posts')
                          AND (SELECT count(*) = 0 FROM saved_metric_scores WHERE metric = 'csat')
@@ -67,6 +81,7 @@ check "the dump keeps the user's catalog rows and tombstones, not the seeded one
 restore_checks() {
     local db=$1 label=$2
     check "$label: the catalog is the same, row for row" "$(fingerprint $db)" "$catalog_src"
+    check "$label: the CSM still sees only its own accounts and observations" "$(csm_sees $db)" "$owned"
     check "$label: the configuration version is the same" \
         "$(q $db -c "SELECT health_score.config_version() = config_version FROM saved_config")" "t"
     check "$label: account_scores at as_of are identical (EXCEPT both ways, no rows; same count)" \
