@@ -138,7 +138,12 @@ SELECT q, public.error_of(q) FROM (VALUES
   ($$SELECT health_score.logit_describe_combine('{1,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1,-1,0,0,0,1,0,1,1,Infinity,-Infinity,0}')$$),
   ($$SELECT health_score.logit_describe_combine('{1,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1,1,0,0,0,1,-5,1,1,Infinity,-Infinity,0}')$$),
   ($$SELECT health_score.logit_describe_accum('{NaN,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1}', true)$$),
-  ($$SELECT health_score.logit_describe_accum('{}', '{{1}}', true)$$)
+  ($$SELECT health_score.logit_describe_accum('{}', '{{1}}', true)$$),
+  -- the transition functions of the large states, called directly, check the state whole
+  ($$SELECT health_score.auc_accum(array_fill(-1::float8, ARRAY[20002]), 50, true)$$),
+  ($$SELECT health_score.logit_step_accum('{1,10,0,5,-1,0,0,NaN,0,1}', '{1}', true, '{0,0}', '{0}', '{1}')$$),
+  ($$SELECT health_score.logit_describe_accum('{1,1,0,0,0,NaN,0,1,1,Infinity,-Infinity,0}', '{1}', true)$$),
+  ($$SELECT health_score.metric_values_accum('{0,1,0,1,NaN,1,0,0,1,0,0,1}', 1, now(), now(), 'a', '{a}', '{1 day}', '{NULL}', '{latest}')$$)
 ) AS t(q);
 
 -- metric_values notices arrays that change within a query: the catalog is parsed again

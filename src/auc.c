@@ -76,6 +76,9 @@ auc_add(FunctionCallInfo fcinfo, bool health)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("auc: state must not be NULL")));
 	state = auc_state(fcinfo, 0, true);
+	/* called directly, the state may be built by hand; in an aggregate it is the last row's */
+	if (!AggCheckCallContext(fcinfo, NULL))
+		auc_check_state(HS_STATE_VALUES(state));
 	/* A row with an unknown score or outcome tells nothing about the ranking. */
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_ARRAYTYPE_P(state);

@@ -320,6 +320,9 @@ logit_step_accum(PG_FUNCTION_ARGS)
 	else
 	{
 		state = hs_state_arg(fcinfo, 0, LOGIT_STATE_LENGTH(k), "logit_step", true);
+		/* called directly, the state may be built by hand; in an aggregate it is the last row's */
+		if (!AggCheckCallContext(fcinfo, NULL))
+			logit_check_state(HS_STATE_VALUES(state), k, "logit_step");
 	}
 	s = HS_STATE_VALUES(state);
 	if ((int) s[0] != p)
@@ -811,7 +814,12 @@ logit_describe_accum(PG_FUNCTION_ARGS)
 		p = n;
 	}
 	else
+	{
 		state = hs_state_arg(fcinfo, 0, LOGIT_DESCRIBE_LENGTH(p), "logit_describe", true);
+		/* called directly, the state may be built by hand; in an aggregate it is the last row's */
+		if (!AggCheckCallContext(fcinfo, NULL))
+			logit_describe_check_state(HS_STATE_VALUES(state), p);
+	}
 	s = HS_STATE_VALUES(state);
 	if (n != p)
 		ereport(ERROR,

@@ -244,6 +244,10 @@ values_state(FunctionCallInfo fcinfo, int nslots)
 	}
 	state = hs_state_arg(fcinfo, 0, length, "metric_values", true);
 	values_check_header(HS_STATE_VALUES(state));
+	/* called directly, the state may be built by hand; in an aggregate it is the last row's */
+	if (!AggCheckCallContext(fcinfo, NULL))
+		for (int i = 0; i < nslots; i++)
+			values_check_slot(HS_STATE_VALUES(state), HS_STATE_VALUES(state) + VALUES_HEADER + SLOT_LEN * i);
 	return state;
 }
 

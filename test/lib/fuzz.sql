@@ -106,7 +106,7 @@ SELECT f.oid, a.ord, a.typ::regtype AS typ,
  CROSS JOIN LATERAL unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a(typ, ord);
 
 -- A call with the arguments given (one expression per argument, in order). An aggregate runs
--- over three rows; a varied argument takes its value on the second row only (where), so good
+-- over three rows, as an aggregate and as a window function; a varied argument takes its value on the second row only (where), so good
 -- and bad rows meet in one group. The result is selected (not counted), so that it is computed.
 CREATE TEMP VIEW fuzz_calls AS
 WITH variants AS (
@@ -119,7 +119,7 @@ WITH variants AS (
     SELECT f.oid, -k, k::text FROM fuzz_functions f, generate_series(1, 3) k
 )
 SELECT f.signature,
-       format('BEGIN; SELECT %s(%s)%s; ROLLBACK;',
+       format('BEGIN; SELECT %s(%s)%s%s; ROLLBACK;',
               f.fname,
               (SELECT coalesce(string_agg(format('(%s)::%s',
                           CASE WHEN v.arg = a.ord AND f.is_agg
@@ -129,7 +129,11 @@ SELECT f.signature,
                                                               WHERE g.typ = a.typ AND g.ord = v.val::int), 'NULL')
                                ELSE a.base END, a.typ), ', ' ORDER BY a.ord), '')
                  FROM fuzz_args a WHERE a.oid = v.oid),
+              CASE WHEN w.over THEN ' OVER (ORDER BY fuzz_rows.i)' ELSE '' END,
               CASE WHEN f.is_agg THEN ' FROM generate_series(1, 3) AS fuzz_rows(i)' ELSE '' END) AS stmt
-  FROM variants v JOIN fuzz_functions f ON f.oid = v.oid;
+  FROM variants v JOIN fuzz_functions f ON f.oid = v.oid
+ -- an aggregate runs once as such and once as a window function (its final function is then
+ -- called on every row, on a state that goes on growing)
+ CROSS JOIN LATERAL (SELECT false AS over UNION ALL SELECT true WHERE f.is_agg) w;
 
 SELECT signature || E'\t' || stmt FROM fuzz_calls ORDER BY signature, stmt;

@@ -3,11 +3,12 @@
 # covered) called from a valid base call with one argument at a time replaced by NULL, NaN,
 # +-Infinity, 0, negative and huge numbers, empty, NULL-element, 2-D, mismatched and very long
 # arrays, +-infinity and extreme times, zero, negative and huge intervals and odd text, and
-# with every argument bad at once (test/lib/fuzz.sql), in a database with the demo book,
-# snapshots and two churn models. Each call runs in its own transaction, rolled back, under a
-# statement_timeout. Passes when nothing crashed (the postmaster's start time is unchanged
-# and a session opened before is still alive) and no call failed with XX000 (an internal
-# error: a bug, not a refusal); prints each offender.
+# with every argument bad at once (test/lib/fuzz.sql; aggregates over three rows, as such and
+# as window functions), in a database with the demo book, snapshots and two churn models.
+# Each call runs in its own transaction, rolled back, under a statement_timeout. Passes when
+# nothing crashed (the postmaster's start time is unchanged and a session opened before is
+# still alive) and no call failed with XX000 (an internal error: a bug, not a refusal);
+# prints each offender.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, WORK.
 source "$(dirname "$0")/../lib/tap.sh"
 export PGOPTIONS='-c client_min_messages=error'
