@@ -705,9 +705,10 @@ BEGIN
     e := health_score.churn_evaluate(from_sql, feature_exprs, label_expr, f.coefficients);
 
     -- One training at a time, so versions never collide. A table lock that only roles that may
-    -- write churn_models can take (an advisory lock any role could hold, blocking training);
-    -- it never waits for readers.
-    LOCK TABLE health_score.churn_models IN SHARE ROW EXCLUSIVE MODE;
+    -- update churn_models can take (an advisory lock any role could hold, blocking training);
+    -- it never waits for readers, nor for writers (ROW EXCLUSIVE): SHARE ROW EXCLUSIVE did, and
+    -- two trainings in transactions that had already written churn_models deadlocked.
+    LOCK TABLE health_score.churn_models IN SHARE UPDATE EXCLUSIVE MODE;
     m.name := name;
     m.active := true;
     m.kind := kind;

@@ -5,7 +5,9 @@
 #      while a training runs with a lock_timeout of 2 s, which must succeed;
 #   2. two trainings of one model name: under READ COMMITTED the second waits and becomes the
 #      next version; under REPEATABLE READ it fails with 40001 and a hint to retry (not 23505),
-#      and the retry succeeds.
+#      and the retry succeeds;
+#   3. two trainings of different names, each in a transaction that already wrote churn_models
+#      (ROW EXCLUSIVE): neither waits for the other's writes, so they do not deadlock.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, WORK.
 source "$(dirname "$0")/../lib/tap.sh"
 export PGOPTIONS='-c client_min_messages=warning'
@@ -14,7 +16,7 @@ db=hs_churn_concurrent blocker=hs_train_blocker
 dir=$(mktemp -d "$WORK/churn_concurrent.XXXXXX")
 chmod 755 "$dir"
 
-echo "1..8"
+echo "1..10"
 throwaway_databases $db
 drop_blocker() { "$PGBIN/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS $blocker" >/dev/null 2>&1; }
 drop_blocker
@@ -47,7 +49,7 @@ for _ in $(seq 50); do grep -q holding "$dir/blocker.out" && break; sleep 0.1; d
 check "the reader holds its locks" "$(grep -c holding "$dir/blocker.out")" 1
 check "the reader cannot take the training lock (42501)" \
     "$("$PGBIN/psql" -X -q -At -d $db -U $blocker -c '\set VERBOSITY sqlstate' -c 'BEGIN' \
-        -c 'LOCK TABLE health_score.churn_models IN SHARE ROW EXCLUSIVE MODE' 2>&1)" "ERROR:  42501"
+        -c 'LOCK TABLE health_score.churn_models IN SHARE UPDATE EXCLUSIVE MODE' 2>&1)" "ERROR:  42501"
 SECONDS=0
 version=$(q $db -c "SET lock_timeout = '2s'" -c "$(train blocked)" 2>&1)
 check "training succeeds while the reader holds its locks, without waiting (${SECONDS} s)" "$version" 1
@@ -87,5 +89,25 @@ check "REPEATABLE READ: the retry is version 2" \
 check "one active version per name, versions 1 and 2" \
     "$(q $db -c "SELECT string_agg(name || ':' || version || ':' || active, ' ' ORDER BY name, version) FROM health_score.churn_models WHERE name IN ('rc', 'rr')")" \
     "rc:1:false rc:2:true rr:1:false rr:2:true"
+
+# 3. Each session deletes from churn_models (none of its rows), waits 1 s so both hold ROW
+# EXCLUSIVE, then trains its own name. A training lock that conflicts with ROW EXCLUSIVE (SHARE
+# ROW EXCLUSIVE) makes each wait for the other: a deadlock, one fails with 40P01.
+written() {
+    q $db 2>&1 <<SQL
+\set VERBOSITY sqlstate
+BEGIN;
+DELETE FROM health_score.churn_models WHERE name = '$1' AND NOT active;
+SELECT pg_sleep(1);
+$(train "$1")
+COMMIT;
+SQL
+}
+written dl1 >"$dir/dl1.out" &
+dl1=$!
+written dl2 >"$dir/dl2.out"
+wait $dl1
+check "after a write in the transaction: the first training of one name succeeds" "$(grep -v "^$" "$dir/dl1.out")" 1
+check "after a write in the transaction: the training of another name succeeds (no deadlock)" "$(grep -v "^$" "$dir/dl2.out")" 1
 
 [ $failed -eq 0 ]
