@@ -250,6 +250,7 @@ DECLARE
     low float8 := lo;
     high float8 := hi;
     infinite boolean;
+    steps float8[];
 BEGIN
     IF vals IS NULL THEN
         RETURN NULL;
@@ -273,11 +274,17 @@ BEGIN
         RAISE EXCEPTION 'lo and hi must be finite with lo <= hi, got % and %', low, high
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The seven steps between the eight glyphs, in numeric: high - low overflows float8 on finite
+    -- bounds (-1e308 and 1e308), and dividing a tiny value underflows. A step nearer 0 than the
+    -- smallest float8 is 0.
+    SELECT array_agg(CASE WHEN abs(t) < 2.5e-324 THEN 0 ELSE t::float8 END ORDER BY k) INTO steps
+      FROM generate_series(1, 7) k,
+           LATERAL (SELECT low::numeric + k * (high::numeric - low::numeric) / 8 AS t) s;
     -- One aggregate over the values: linear in their number (appending in a loop is not).
     RETURN coalesce(string_agg(
                CASE WHEN v IS NULL OR v = 'NaN' THEN ' '
                     WHEN high = low THEN blocks[CASE WHEN v < low THEN 1 WHEN v > high THEN 8 ELSE 4 END]
-                    ELSE blocks[1 + least(7, greatest(0, floor((v - low) / (high - low) * 8)))::int]
+                    ELSE blocks[1 + width_bucket(v, steps)]
                END, '' ORDER BY i), '')
       FROM unnest(vals) WITH ORDINALITY AS u(v, i);
 END
