@@ -217,6 +217,13 @@ BEGIN
         RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- On standardised features a penalty far above the number of rows leaves the intercept
+    -- alone; past about 1e150 the objective underflowed (22003).
+    IF l2 > 1e12 THEN
+        RAISE EXCEPTION 'l2 must be at most 1e12, got %', l2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A penalty far above the number of rows already fits the intercept alone.';
+    END IF;
     -- One pass for the counts, moments and class ranges: everything is checked before a fit.
     EXECUTE format('SELECT health_score.logit_describe(%s, %s) FROM %s', x_expr, label_expr, from_sql) INTO d;
     IF d IS NULL OR cardinality(d) = 0 THEN
@@ -367,6 +374,10 @@ BEGIN
         RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF ridge_fallback > 1e12 THEN   -- the bound of l2 (churn_fit)
+        RAISE EXCEPTION 'ridge_fallback must be at most 1e12, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
 
     IF ridge_fallback IS NULL OR l2 > 0 THEN
         f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, l2);
@@ -460,6 +471,86 @@ BEGIN
       FROM unnest(e.decile_rows, e.decile_churned, e.decile_predicted, e.decile_observed)
            WITH ORDINALITY AS u(nr, nc, mp, ob, i);
     RETURN m;
+END
+$$;
+
+-- train_account_churn_model: metrics of more than one dimension refused with 2202E.
+CREATE OR REPLACE FUNCTION health_score.train_account_churn_model(name text, as_of timestamptz,
+                                                       horizon interval DEFAULT interval '90 days',
+                                                       metrics text[] DEFAULT NULL,
+                                                       max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
+                                                       l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL,
+                                                       snapshots int DEFAULT 1)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chosen text[] := metrics;
+    unknown text;
+    trained health_score.churn_models;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    IF snapshots IS NULL OR snapshots < 1 OR snapshots > 120 THEN
+        RAISE EXCEPTION 'snapshots must be between 1 and 120, got %', coalesce(snapshots::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF horizon IS NULL OR horizon <= interval '0' THEN
+        RAISE EXCEPTION 'horizon must be a positive interval, got %', coalesce(horizon::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF as_of + horizon > now() THEN
+        RAISE EXCEPTION 'as_of + horizon (%) is in the future: the accounts that will churn by then are not known yet', as_of + horizon
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Train on an earlier as_of, or a shorter horizon.';
+    END IF;
+    IF chosen IS NULL THEN
+        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
+        IF chosen IS NULL THEN
+            RAISE EXCEPTION 'no enabled metric in health_score.metrics' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
+    IF array_ndims(chosen) > 1 THEN
+        RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
+            USING ERRCODE = 'array_subscript_error';
+    END IF;
+    IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u
+     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics m WHERE m.name = u) LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is not in health_score.metrics', unknown USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The training rows, computed once: every pass of the fit reads them again.
+    IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
+        DROP TABLE pg_temp.health_score_account_training;
+    END IF;
+    -- One row per account live at each snapshot date: as_of, as_of - horizon, as_of - 2 horizon, ...
+    -- (label windows that do not overlap; an account that churned drops out of later dates).
+    CREATE TEMP TABLE health_score_account_training (account_id text, snapshot_at timestamptz,
+                                                     x float8[], churned boolean) ON COMMIT DROP;
+    FOR i IN 0..snapshots - 1 LOOP
+        EXECUTE format('INSERT INTO pg_temp.health_score_account_training
+                        SELECT f.account_id, $1, f.x, f.churned_on IS NOT NULL AND f.churned_on <= $1 + $2
+                          FROM (%s) f', health_score.account_features_sql(chosen))
+            USING as_of - i * horizon, horizon;
+    END LOOP;
+    trained := health_score.churn_train(
+        name, 'account',
+        CASE WHEN snapshots = 1 THEN format('account metric sub-scores at %s', as_of)
+             ELSE format('account metric sub-scores at %s dates, every %s back from %s', snapshots, horizon, as_of) END,
+        format('churned within %s after the date', horizon),
+        'pg_temp.health_score_account_training AS s',
+        (SELECT array_agg(format('x[%s]', i) ORDER BY i) FROM generate_series(1, cardinality(chosen)) i),
+        chosen, 'churned', max_iter, tol, l2, ridge_fallback, as_of, horizon);
+    DROP TABLE pg_temp.health_score_account_training;
+    RETURN trained;
 END
 $$;
 

@@ -468,6 +468,13 @@ BEGIN
         RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- On standardised features a penalty far above the number of rows leaves the intercept
+    -- alone; past about 1e150 the objective underflowed (22003).
+    IF l2 > 1e12 THEN
+        RAISE EXCEPTION 'l2 must be at most 1e12, got %', l2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A penalty far above the number of rows already fits the intercept alone.';
+    END IF;
     -- One pass for the counts, moments and class ranges: everything is checked before a fit.
     EXECUTE format('SELECT health_score.logit_describe(%s, %s) FROM %s', x_expr, label_expr, from_sql) INTO d;
     IF d IS NULL OR cardinality(d) = 0 THEN
@@ -684,6 +691,10 @@ BEGIN
     END IF;
     IF ridge_fallback IS NOT NULL AND NOT (ridge_fallback > 0 AND ridge_fallback < 'Infinity') THEN
         RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ridge_fallback > 1e12 THEN   -- the bound of l2 (churn_fit)
+        RAISE EXCEPTION 'ridge_fallback must be at most 1e12, got %', ridge_fallback
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -1091,6 +1102,11 @@ BEGIN
         IF chosen IS NULL THEN
             RAISE EXCEPTION 'no enabled metric in health_score.metrics' USING ERRCODE = 'invalid_parameter_value';
         END IF;
+    END IF;
+    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
+    IF array_ndims(chosen) > 1 THEN
+        RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
+            USING ERRCODE = 'array_subscript_error';
     END IF;
     IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';

@@ -2,7 +2,7 @@
 -- label taken from accounts.churned_on; risk, drivers, weights and revenue at risk checked
 -- against the same numbers worked out directly in SQL.
 BEGIN;
-SELECT plan(34);
+SELECT plan(37);
 \ir ../lib/helpers.sql
 
 -- u(key): a reproducible number in [0, 1) from a key.
@@ -175,6 +175,12 @@ SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', now(), '90
                  'a horizon that has not passed yet is refused');
 SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', '2025-03-31', '90 days', ARRAY['nope'])$$, '42704',
                  'metric "nope" is not in health_score.metrics', 'an unknown metric is named');
+SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', '2025-03-31', '90 days', '{{a,b},{c,d}}')$$, '2202E',
+                 'metrics must be a one-dimensional array, got 2 dimensions', 'a 2-D metrics array is refused, naming metrics');
+SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', '2025-03-31', '90 days', l2 => 1e308)$$, '22023',
+                 'l2 must be at most 1e12, got 1e+308', 'an l2 beyond 1e12 is refused, naming l2 (it underflowed)');
+SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', '2025-03-31', '90 days', ridge_fallback => 1e300)$$, '22023',
+                 'ridge_fallback must be at most 1e12, got 1e+300', 'a ridge_fallback beyond 1e12 is refused');
 
 SELECT diag('account model: ' || (SELECT rows_used || ' accounts, ' || positives || ' churned, AUC ' || round(auc::numeric, 3)
                                     || ', coefficients ' || coefficients::text FROM m)
