@@ -101,6 +101,31 @@ BEGIN
 END
 $$;
 
+-- Bad data (one NaN stopped the book): settings.bad_data chooses between isolating bad rows
+-- of feeds (the default) and a hard stop.
+ALTER TABLE health_score.settings ADD COLUMN bad_data text NOT NULL DEFAULT 'isolate';
+-- Rewrite the one-row table so the default is stored in the row, as in a fresh install (not as
+-- the column's "missing value", which pg_upgrade would carry as a difference).
+ALTER TABLE health_score.settings ALTER COLUMN bad_data TYPE text USING bad_data || '';
+COMMENT ON COLUMN health_score.settings.bad_data IS 'isolate (default): a NaN or infinite row in a feed makes only its account''s score NULL, with a reason, and a feed that cannot be read is skipped with a WARNING; error: either stops scoring with an error naming the feed.';
+CREATE OR REPLACE FUNCTION health_score.check_settings() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT (NEW.min_coverage >= 0 AND NEW.min_coverage <= 1) THEN
+        RAISE EXCEPTION 'settings: min_coverage must be within 0 and 1, got %', NEW.min_coverage
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.bad_data IS DISTINCT FROM 'isolate' AND NEW.bad_data IS DISTINCT FROM 'error' THEN
+        RAISE EXCEPTION 'settings: bad_data must be isolate or error, got %', coalesce(NEW.bad_data, 'NULL')
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1 and a bad_data other than isolate or error.';
+
 -- Scores and feeds (src/sql/scores.sql) ----------------------------------------------------------
 
 -- search_path: feeds resolve the relation name in check_feed and check everything else in
@@ -167,6 +192,453 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Bad data: observations refuse NaN, infinite values and infinite times. A 0.1.0 book may hold
+-- such rows: the upgrade stops and names them rather than dropping anyone's data.
+DO $$
+DECLARE
+    bad bigint;
+BEGIN
+    SELECT count(*) INTO bad FROM health_score.observations o
+     WHERE NOT isfinite(o.observed_at) OR NOT (o.value > '-Infinity' AND o.value < 'Infinity');
+    IF bad > 0 THEN
+        RAISE EXCEPTION 'health_score.observations holds % row(s) with a NaN or infinite value or an infinite observed_at, which 0.2.0 refuses', bad
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Correct or delete them (DELETE FROM health_score.observations WHERE NOT isfinite(observed_at) OR NOT (value > ''-Infinity'' AND value < ''Infinity'')), then run ALTER EXTENSION health_score UPDATE again.';
+    END IF;
+END
+$$;
+ALTER TABLE health_score.observations
+    ADD CONSTRAINT observations_observed_at_finite CHECK (isfinite(observed_at)),
+    ADD CONSTRAINT observations_value_finite CHECK (value > '-Infinity' AND value < 'Infinity');
+COMMENT ON COLUMN health_score.observations.observed_at IS 'When the value was observed, finite; scoring at as_of ignores later observations.';
+COMMENT ON COLUMN health_score.observations.value IS 'The observed value, in the metric''s unit, finite (NaN and infinities are refused); NULL (unknown) rows are skipped.';
+
+-- Feeds: type checks at the door, a status that check_feeds() writes, bad rows isolated.
+ALTER TABLE health_score.feeds ADD COLUMN status text, ADD COLUMN status_detail text, ADD COLUMN checked_at timestamptz;
+COMMENT ON TABLE health_score.feeds IS
+'Your own tables or views read as observations, without copying rows: each must have the columns account_id and metric (text types), observed_at (date, timestamp or timestamptz) and value (a number type).';
+COMMENT ON COLUMN health_score.feeds.status IS 'As of the last check_feeds(): ok, bad_rows (readable, some rows NaN or infinite), broken (not read) or disabled; NULL until checked.';
+COMMENT ON COLUMN health_score.feeds.status_detail IS 'What check_feeds() found: rows read and bad rows, or why the feed cannot be read.';
+COMMENT ON COLUMN health_score.feeds.checked_at IS 'When check_feeds() last checked the feed.';
+CREATE FUNCTION health_score.feed_problem(rel regclass, OUT code text, OUT problem text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col record;
+BEGIN
+    IF rel IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = rel) THEN
+        code := 'undefined_table';
+        problem := 'the relation does not exist';
+        RETURN;
+    END IF;
+    SELECT string_agg(c, ', ') INTO problem
+      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
+     WHERE NOT EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
+    IF problem IS NOT NULL THEN
+        code := 'undefined_column';
+        problem := format('relation %s lacks the column(s) %s', rel, problem);
+        RETURN;
+    END IF;
+    FOR col IN
+        SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+               CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END AS base
+          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname IN ('account_id', 'metric', 'observed_at', 'value')
+         ORDER BY a.attnum
+    LOOP
+        problem := CASE
+            WHEN col.name IN ('account_id', 'metric')
+                 AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = col.base) <> 'S' THEN 'a text type'
+            WHEN col.name = 'observed_at'
+                 AND col.base NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype)
+                THEN 'date, timestamp or timestamptz'
+            WHEN col.name = 'value'
+                 AND col.base NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+                                      'numeric'::regtype, 'real'::regtype, 'double precision'::regtype)
+                THEN 'a number type (smallint, integer, bigint, numeric, real or double precision)' END;
+        IF problem IS NOT NULL THEN
+            code := 'datatype_mismatch';
+            problem := format('column %s of %s is %s; it must be %s', col.name, rel, col.type, problem);
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.feed_problem(regclass) IS
+'Why a feed''s relation cannot be read as observations (missing, a column missing or of the wrong type), with an SQLSTATE name; both NULL when it can.';
+
+CREATE OR REPLACE FUNCTION health_score.feed_relation(feed text, relation text, rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    check_result record;
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'feed "%": relation "%" does not exist', feed, relation
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    check_result := health_score.feed_problem(rel);
+    IF check_result.problem IS NOT NULL THEN
+        RAISE EXCEPTION 'feed "%": %', feed, check_result.problem
+            USING ERRCODE = check_result.code;
+    END IF;
+    -- Stored schema-qualified, so scoring finds it whatever the search_path.
+    RETURN (SELECT format('%I.%I', n.nspname, c.relname)
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = rel);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.feed_relation(text, text, regclass) IS
+'Checks a feed''s relation (rel, resolved from the name relation) with feed_problem, naming the feed in the error; returns its schema-qualified name. Called by the feeds trigger.';
+
+DROP TRIGGER validate ON health_score.feeds;
+DROP TRIGGER bump_config_version ON health_score.feeds;
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE OF name, relation, enabled ON health_score.feeds
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_feed();
+CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF name, relation, enabled OR DELETE OR TRUNCATE ON health_score.feeds
+    FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
+
+CREATE FUNCTION health_score.feed_sql(relation text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('SELECT account_id::text AS account_id, metric::text AS metric, observed_at::timestamptz AS observed_at, value::float8 AS value FROM %s',
+                  relation)
+$$;
+
+COMMENT ON FUNCTION health_score.feed_sql(text) IS
+'The query that reads one feed''s relation as observations (its columns cast to text, text, timestamptz and float8).';
+
+CREATE FUNCTION health_score.refuse_observation(feed text, account_id text, metric text,
+                                                observed_at timestamptz, value float8) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'feed "%": account %, metric %: %', feed, account_id, metric,
+        CASE WHEN isfinite(observed_at) THEN format('value %s at %s', value, observed_at)
+             ELSE format('observed_at %s', observed_at) END
+        USING ERRCODE = 'data_exception',
+              HINT = 'Fix the row in the feed, or set health_score.settings.bad_data to isolate to score the other accounts.';
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refuse_observation(text, text, text, timestamptz, float8) IS
+'Raises the error for a NaN or infinite row of a feed, naming the feed, account and metric (settings.bad_data = error).';
+
+CREATE OR REPLACE FUNCTION health_score.observations_sql() RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+    found record;
+    hard_stop boolean := (SELECT s.bad_data = 'error' FROM health_score.settings s);
+    q text := 'SELECT account_id, metric, observed_at, value, false AS bad FROM health_score.observations';
+BEGIN
+    FOR f IN SELECT fd.name, fd.relation, fd.status, fd.status_detail, fd.checked_at
+               FROM health_score.feeds fd WHERE fd.enabled ORDER BY fd.name LOOP
+        found := health_score.feed_problem(to_regclass(f.relation));
+        IF found.problem IS NULL AND f.status = 'broken' THEN
+            -- an error while reading, found by check_feeds(): skipped until checked again
+            found.code := 'data_exception';
+            found.problem := format('check_feeds() at %s: %s; run it again once the feed is fixed', f.checked_at, f.status_detail);
+        END IF;
+        IF found.problem IS NOT NULL THEN
+            IF hard_stop THEN
+                RAISE EXCEPTION 'feed "%" (%): %', f.name, f.relation, found.problem USING ERRCODE = found.code;
+            END IF;
+            RAISE WARNING 'feed "%" (%) skipped: %', f.name, f.relation, found.problem;
+            CONTINUE;
+        END IF;
+        -- bad: a NaN or infinite row; with bad_data = error, refuse_observation raises instead.
+        q := q || format(
+            ' UNION ALL SELECT o.account_id, o.metric, o.observed_at, o.value, %s FROM (%s) o',
+            format(CASE WHEN hard_stop THEN '(%s AND health_score.refuse_observation(%L, o.account_id, o.metric, o.observed_at, o.value))'
+                        ELSE '%s' END,
+                   $b$NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))$b$,
+                   f.name),
+            health_score.feed_sql(f.relation));
+    END LOOP;
+    RETURN q;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.observations_sql() IS
+'The query that reads every observation: the observations table and the enabled feeds that can be read (a feed that cannot, or that check_feeds() found broken, is skipped with a WARNING, or is an error with settings.bad_data = error), with a column bad marking a feed''s NaN or infinite rows.';
+
+CREATE FUNCTION health_score.bad_observations(account_id text, as_of timestamptz)
+RETURNS TABLE (metric text, problem text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    f record;
+BEGIN
+    -- the feeds observations_sql reads: enabled, readable, not found broken by check_feeds()
+    FOR f IN SELECT fd.name, fd.relation FROM health_score.feeds fd
+              WHERE fd.enabled AND fd.status IS DISTINCT FROM 'broken' ORDER BY fd.name LOOP
+        CONTINUE WHEN (health_score.feed_problem(to_regclass(f.relation))).problem IS NOT NULL;
+        RETURN QUERY EXECUTE format($q$
+            SELECT o.metric, format('feed "%%s": %%s has %%s', $3, o.metric,
+                                    CASE WHEN isfinite(o.observed_at) THEN 'value ' || o.value ELSE 'observed_at ' || o.observed_at END)
+              FROM (%s) o
+             WHERE o.account_id = $1 AND o.observed_at <= $2
+               AND NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))
+        $q$, health_score.feed_sql(f.relation))
+            USING bad_observations.account_id, as_of, f.name;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.bad_observations(text, timestamptz) IS
+'The NaN or infinite rows of one account in the feeds up to as_of: the metric input each spoils and the problem, naming the feed.';
+
+CREATE OR REPLACE FUNCTION health_score.metric_scores_sql() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT format($q$
+WITH catalog AS MATERIALIZED (
+    -- the enabled metrics in a fixed order: slot i of metric_values is the i-th
+    SELECT m.name, m.dimension, m.weight, m.input, m.half_life, m.max_age, m.aggregation, m.curve, m.breakpoints,
+           m.scores, row_number() OVER (ORDER BY m.name) AS slot
+      FROM health_score.metrics m
+     WHERE m.enabled
+), by_account AS MATERIALIZED (
+    SELECT o.account_id,
+           health_score.metric_values(o.value, o.observed_at, $1, o.metric,
+               (SELECT array_agg(c.input ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.half_life ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.max_age ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)) FILTER (WHERE NOT o.bad) AS raw_values,
+           bool_or(o.bad) AS bad
+      FROM (%s) o
+     WHERE o.observed_at <= $1
+     GROUP BY o.account_id
+), bad_inputs AS MATERIALIZED (
+    -- the rare accounts with a NaN or infinite row in a feed: the metric inputs it spoils
+    SELECT b.account_id, array_agg(DISTINCT p.metric) AS inputs
+      FROM by_account b
+     CROSS JOIN LATERAL health_score.bad_observations(b.account_id, $1) p
+     WHERE b.bad
+     GROUP BY b.account_id
+), cleaned AS (
+    -- a spoilt input's metrics count as having no data
+    SELECT b.account_id,
+           CASE WHEN bi.inputs IS NULL THEN b.raw_values
+                ELSE (SELECT array_agg(CASE WHEN c.input = ANY (bi.inputs) THEN NULL ELSE b.raw_values[c.slot] END
+                                       ORDER BY c.slot) FROM catalog c) END AS raw_values
+      FROM by_account b
+      LEFT JOIN bad_inputs bi ON bi.account_id = b.account_id
+), live AS MATERIALIZED (
+    SELECT a.account_id, coalesce(a.segment, '') AS segment
+      FROM health_score.accounts a
+     WHERE (a.started_on IS NULL OR a.started_on <= $1)
+       AND (a.churned_on IS NULL OR a.churned_on > $1)
+), dimension_weights AS (
+    -- every dimension's weight for each segment in use, numbered for effective_weights
+    SELECT s.segment, d.name AS dimension, coalesce(sd.weight, d.weight) AS weight,
+           row_number() OVER (PARTITION BY s.segment ORDER BY d.name) AS dimension_no
+      FROM (SELECT DISTINCT segment FROM live) s
+     CROSS JOIN health_score.dimensions d
+      LEFT JOIN health_score.segment_dimension_weights sd ON sd.segment = s.segment AND sd.dimension = d.name
+), metric_weights AS (
+    SELECT dw.segment, c.slot, dw.dimension_no, dw.weight AS dimension_weight,
+           coalesce(sm.weight, c.weight) AS metric_weight
+      FROM catalog c
+      JOIN dimension_weights dw ON dw.dimension = c.dimension
+      LEFT JOIN health_score.segment_metric_weights sm ON sm.segment = dw.segment AND sm.metric = c.name
+), per_dimension AS (
+    SELECT w.*, sum(w.metric_weight) OVER (PARTITION BY w.segment, w.dimension_no) AS dimension_metric_weight,
+           count(*) OVER (PARTITION BY w.segment, w.dimension_no) AS dimension_metrics
+      FROM metric_weights w
+), coverage_shares AS (
+    -- the share of the configured weight each metric stands for, data or not
+    SELECT p.*, p.metric_weight / p.dimension_metric_weight * p.dimension_weight
+                / sum(p.dimension_weight / p.dimension_metrics) OVER (PARTITION BY p.segment) AS coverage_share
+      FROM per_dimension p
+), segments AS MATERIALIZED (
+    -- per segment, the slot-ordered arrays effective_weights reads
+    SELECT w.segment,
+           array_agg(w.dimension_no::integer ORDER BY w.slot) AS dimension_nos,
+           array_agg(w.metric_weight ORDER BY w.slot) AS metric_weights,
+           array_agg(w.coverage_share ORDER BY w.slot) AS coverage_shares,
+           (SELECT array_agg(dw.weight ORDER BY dw.dimension_no) FROM dimension_weights dw
+             WHERE dw.segment = w.segment) AS dimension_weights
+      FROM coverage_shares w
+     GROUP BY w.segment
+), weighted AS (
+    SELECT b.account_id, v.slot, v.raw_value, v.effective_weight, v.coverage_share
+      FROM cleaned b
+      JOIN live l ON l.account_id = b.account_id
+      JOIN segments s ON s.segment = l.segment
+     CROSS JOIN LATERAL unnest(b.raw_values,
+                               health_score.effective_weights(b.raw_values, s.dimension_nos, s.metric_weights,
+                                                              s.dimension_weights),
+                               s.coverage_shares) WITH ORDINALITY AS v(raw_value, effective_weight, coverage_share, slot)
+     WHERE v.raw_value IS NOT NULL
+), scored AS (
+    SELECT w.account_id, c.name AS metric, c.dimension, w.raw_value,
+           CASE c.curve WHEN 'banded' THEN health_score.scale_banded(w.raw_value, c.breakpoints, c.scores)
+                        ELSE health_score.scale(w.raw_value, c.breakpoints, c.scores) END AS sub_score,
+           w.effective_weight, w.coverage_share
+      FROM weighted w
+      JOIN catalog c ON c.slot = w.slot
+     OFFSET 0  -- keeps each sub_score computed once
+)
+SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight,
+       effective_weight * sub_score AS contribution, coverage_share
+  FROM scored
+ UNION ALL
+-- a metric spoilt by a bad row: a row with no values, which makes the account's score NULL
+SELECT bi.account_id, c.name, c.dimension, NULL, NULL, NULL, NULL, NULL
+  FROM bad_inputs bi
+  JOIN live l ON l.account_id = bi.account_id
+  JOIN catalog c ON c.input = ANY (bi.inputs)
+$q$, health_score.observations_sql())
+$$;
+
+COMMENT ON FUNCTION health_score.metric_scores_sql() IS
+'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores. A metric spoilt by a NaN or infinite row of a feed has a row with raw_value NULL.';
+
+CREATE OR REPLACE FUNCTION health_score.account_scores_sql(metric_rows text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT format($q$
+WITH metric_scores AS MATERIALIZED (
+    SELECT * FROM %s ms
+), by_dimension AS (
+    SELECT ms.account_id, ms.dimension, sum(ms.contribution) AS contribution,
+           sum(ms.contribution) / sum(ms.effective_weight) AS score, sum(ms.coverage_share) AS coverage,
+           bool_or(ms.raw_value IS NULL) AS bad
+      FROM metric_scores ms
+     GROUP BY 1, 2
+), by_account AS (
+    SELECT d.account_id, sum(d.contribution) AS score, sum(d.coverage) AS coverage, bool_or(d.bad) AS bad,
+           max(d.score) FILTER (WHERE d.dimension = 'product') AS product_score,
+           max(d.score) FILTER (WHERE d.dimension = 'relationship') AS relationship_score,
+           max(d.score) FILTER (WHERE d.dimension = 'business') AS business_score,
+           jsonb_object_agg(d.dimension, round(d.score::numeric, 2)) AS dimension_scores
+      FROM by_dimension d
+     GROUP BY 1
+), lost AS (
+    -- points each metric costs the score: effective_weight x (100 - sub_score)
+    SELECT ms.account_id, ms.metric, ms.sub_score,
+           row_number() OVER (PARTITION BY ms.account_id COLLATE "C"
+                              ORDER BY ms.effective_weight * (100 - ms.sub_score) DESC, ms.metric) AS rank
+      FROM metric_scores ms
+     WHERE ms.sub_score < 100
+), weakest AS (
+    SELECT w.account_id, string_agg(w.metric || ' ' || round(w.sub_score::numeric), ', ' ORDER BY w.rank) AS metrics
+      FROM lost w
+     WHERE w.rank <= 3
+     GROUP BY 1
+), scored AS (
+    -- Coverage is rounded to four decimals, as shown, before the min_coverage test: a sum of
+    -- shares that is 0.5 exactly must not fall either side of 0.5 with the order of addition.
+    SELECT l.account_id, b.score AS raw_score, coalesce(b.bad, false) AS bad,
+           round(least(coalesce(b.coverage, 0), 1)::numeric, 4)::float8 AS coverage,
+           (SELECT st.min_coverage FROM health_score.settings st) AS min_coverage,
+           b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
+      FROM health_score.accounts l
+      LEFT JOIN by_account b ON b.account_id = l.account_id
+      LEFT JOIN weakest w ON w.account_id = l.account_id
+     WHERE (l.started_on IS NULL OR l.started_on <= $1)
+       AND (l.churned_on IS NULL OR l.churned_on > $1)
+), final AS (
+    -- Scores are rounded to two decimals: the float noise of summing in a different order
+    -- (parallel plans, a restored table) never shows, and the auc aggregate is exact on them.
+    SELECT s.*, CASE WHEN s.raw_score IS NOT NULL AND s.coverage >= s.min_coverage AND NOT s.bad
+                     THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
+      FROM scored s
+)
+-- Band and tier as scalar lookups, not joins: the catalog tables may lack statistics (after a
+-- restore, say), and a join estimate of hundreds of bands per account once made a caller's
+-- hash join plan for billions of rows.
+SELECT f.account_id, f.score,
+       (SELECT b.band FROM health_score.bands b
+         WHERE f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))) AS band,
+       (SELECT t.tier FROM health_score.alert_tiers t
+         WHERE f.score >= t.min_score AND (f.score < t.max_score OR (f.score = 100 AND t.max_score = 100))) AS alert_tier,
+       f.coverage,
+       round(f.product_score::numeric, 2)::float8 AS product_score,
+       round(f.relationship_score::numeric, 2)::float8 AS relationship_score,
+       round(f.business_score::numeric, 2)::float8 AS business_score,
+       CASE WHEN f.bad THEN (SELECT string_agg(p.problem, '; ' ORDER BY p.problem)
+                               FROM (SELECT DISTINCT p.problem FROM health_score.bad_observations(f.account_id, $1) p) p)
+            WHEN f.raw_score IS NULL THEN 'no observations'
+            WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', f.coverage, f.min_coverage)
+       END AS reason,
+       f.dimension_scores, f.weakest_metrics
+  FROM final f
+$q$, metric_rows)
+$$;
+
+COMMENT ON FUNCTION health_score.account_scores_sql(text) IS
+'The text of the account-level scoring query (parameter $1: as_of) over metric_rows, a relation or parenthesised query with the columns of metric_scores.';
+
+CREATE FUNCTION health_score.check_feeds(as_of timestamptz DEFAULT now())
+RETURNS TABLE (name text, relation text, status text, status_detail text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    f record;
+    found record;
+    counts record;
+    new_status text;
+    detail text;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    FOR f IN SELECT fd.name, fd.relation, fd.enabled FROM health_score.feeds fd ORDER BY fd.name FOR UPDATE LOOP
+        found := health_score.feed_problem(to_regclass(f.relation));
+        IF NOT f.enabled THEN
+            new_status := 'disabled';
+            detail := NULL;
+        ELSIF found.problem IS NOT NULL THEN
+            new_status := 'broken';
+            detail := found.problem;
+        ELSE
+            BEGIN
+                EXECUTE format($q$SELECT count(*) AS total,
+                                         count(*) FILTER (WHERE NOT (isfinite(o.observed_at)
+                                                AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))) AS bad
+                                    FROM (%s) o WHERE o.observed_at <= $1$q$,
+                               health_score.feed_sql(f.relation))
+                    INTO counts USING as_of;
+                new_status := CASE WHEN counts.bad > 0 THEN 'bad_rows' ELSE 'ok' END;
+                detail := format('%s rows up to %s, %s of them NaN or infinite', counts.total, as_of, counts.bad);
+            EXCEPTION WHEN OTHERS THEN
+                new_status := 'broken';
+                detail := format('reading it fails: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+            END;
+        END IF;
+        IF new_status <> 'ok' AND new_status <> 'disabled' THEN
+            RAISE WARNING 'feed "%" (%): %: %', f.name, f.relation, new_status, detail;
+        END IF;
+        UPDATE health_score.feeds fd SET status = new_status, status_detail = detail, checked_at = now()
+         WHERE fd.name = f.name;
+        RETURN QUERY SELECT f.name, f.relation, new_status, detail;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_feeds(timestamptz) IS
+'Reads every feed up to as_of and records in feeds.status what it found: ok, bad_rows (NaN or infinite rows, whose accounts score NULL), broken (cannot be read: scoring skips it, or fails with settings.bad_data = error) or disabled; a WARNING names each feed that is not ok. refresh() runs it first.';
+
+COMMENT ON FUNCTION health_score.account_scores(timestamptz) IS
+'Per account live at as_of: the health score 0-100, to two decimals (NULL, with a reason, when the coverage is below settings.min_coverage or a feed holds a NaN or infinite row for it), its band and alert tier, the coverage (share 0-1 of the configured weight that had data), the product, relationship and business scores, every dimension''s score as jsonb, and the three metrics that cost the score most points (name and sub-score).';
 
 -- Churn (src/sql/churn.sql) ----------------------------------------------------------------------
 
@@ -989,6 +1461,113 @@ $$;
 COMMENT ON FUNCTION health_score.schedule_refresh(text) IS
 'Schedules health_score.refresh() with pg_cron (package postgresql-NN-cron) as the job health_score_refresh, daily at 03:00 by default; scheduling again replaces the schedule. Returns the pg_cron job id. Refuses a schedule that is not a whole cron schedule (check_cron, 22023); errors, naming the package, when pg_cron is missing.';
 
+-- Bad data: refresh() checks the feeds first; metric_history keeps metrics with a value only.
+CREATE OR REPLACE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+-- The scoring queries are short; JIT compilation would cost more than it saves.
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    scored_at timestamptz;
+    day date := snapshot.as_of;
+    version bigint;
+    written integer;
+BEGIN
+    IF day IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM health_score.check_date('as_of', day);
+    IF day > current_date THEN
+        RAISE EXCEPTION 'as_of must not be in the future, got %', to_char(day, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    scored_at := day::timestamptz;
+    version := health_score.config_version();
+
+    -- One writer at a time; readers are never blocked.
+    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE ROW EXCLUSIVE MODE;
+
+    DELETE FROM health_score.metric_history h WHERE h.as_of = day;
+    DELETE FROM health_score.score_history h WHERE h.as_of = day;
+
+    -- Score once: keep the metric rows, then build both levels of history from them.
+    IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+        CREATE TEMP TABLE snapshot_metric_rows (
+            account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+            effective_weight float8, contribution float8, coverage_share float8
+        ) ON COMMIT DROP;
+    END IF;
+    TRUNCATE pg_temp.snapshot_metric_rows;
+    INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
+    ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
+
+    EXECUTE format($sql$
+        INSERT INTO health_score.score_history
+            (as_of, account_id, score, product_score, relationship_score, business_score,
+             dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
+        SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
+               s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+          FROM (%s) s
+          LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
+            ON r.account_id = s.account_id
+    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
+        USING scored_at, day, version;
+    GET DIAGNOSTICS written = ROW_COUNT;
+
+    INSERT INTO health_score.metric_history
+        (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
+    SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
+           m.effective_weight, m.contribution
+      FROM pg_temp.snapshot_metric_rows m
+     WHERE m.raw_value IS NOT NULL;  -- a metric spoilt by a bad row: its account's reason says why
+
+    RETURN written;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.snapshot(date) IS
+'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). Returns the number of accounts written.';
+
+CREATE OR REPLACE FUNCTION health_score.refresh()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    written integer;
+    mv record;
+BEGIN
+    PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
+    written := health_score.snapshot(current_date);
+    FOR mv IN
+        SELECT c.oid::regclass AS name, c.relispopulated
+          FROM pg_class c
+         WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm'
+           -- the extension's own materialized views, not ones a user added to the schema
+           AND EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                          AND d.refclassid = 'pg_extension'::regclass
+                          AND d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'health_score'))
+         ORDER BY c.relname
+    LOOP
+        IF mv.relispopulated THEN
+            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', mv.name);
+        ELSE
+            EXECUTE format('REFRESH MATERIALIZED VIEW %s', mv.name);
+        END IF;
+    END LOOP;
+    RETURN written;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refresh() IS
+'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date)) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
+
 -- Access (src/sql/access.sql) --------------------------------------------------------------------
 
 -- The API is what PUBLIC may execute; internals are not part of it. Aggregates check EXECUTE
@@ -1100,3 +1679,12 @@ $$;
 
 COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
 'Restricts (or, with false, no longer restricts) accounts and observations, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';
+
+-- Bad data: the feed checks and readers the scoring calls as the caller.
+REVOKE EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+    health_score.bad_observations(text, timestamptz),
+    health_score.refuse_observation(text, text, text, timestamptz, float8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+    health_score.bad_observations(text, timestamptz),
+    health_score.refuse_observation(text, text, text, timestamptz, float8)
+    TO health_score_reader, health_score_csm;

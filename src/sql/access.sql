@@ -142,3 +142,12 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
     TO health_score_reader, health_score_csm;
+
+-- Bad data: the feed checks and readers the scoring calls as the caller.
+REVOKE EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+    health_score.bad_observations(text, timestamptz),
+    health_score.refuse_observation(text, text, text, timestamptz, float8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+    health_score.bad_observations(text, timestamptz),
+    health_score.refuse_observation(text, text, text, timestamptz, float8)
+    TO health_score_reader, health_score_csm;

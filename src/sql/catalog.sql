@@ -142,13 +142,15 @@ COMMENT ON COLUMN health_score.alert_tiers.is_default IS 'True for a row as seed
 CREATE TABLE health_score.settings (
     id              boolean PRIMARY KEY DEFAULT true CHECK (id),
     min_coverage    float8 NOT NULL DEFAULT 0.5,
-    is_default      boolean NOT NULL DEFAULT false
+    is_default      boolean NOT NULL DEFAULT false,
+    bad_data        text NOT NULL DEFAULT 'isolate'
 );
 
 COMMENT ON TABLE health_score.settings IS 'Scoring settings: one row.';
 COMMENT ON COLUMN health_score.settings.id IS 'Always true: the table holds one row.';
 COMMENT ON COLUMN health_score.settings.min_coverage IS 'Below this coverage (share 0-1 of the configured weight that has data) an account''s score is NULL, with a reason.';
 COMMENT ON COLUMN health_score.settings.is_default IS 'True while the row is as seeded by the extension.';
+COMMENT ON COLUMN health_score.settings.bad_data IS 'isolate (default): a NaN or infinite row in a feed makes only its account''s score NULL, with a reason, and a feed that cannot be read is skipped with a WARNING; error: either stops scoring with an error naming the feed.';
 
 -- catalog_keys(catalog): the key columns of each catalog table that has seeded rows.
 CREATE FUNCTION health_score.catalog_keys(catalog text) RETURNS text[]
@@ -472,11 +474,15 @@ BEGIN
         RAISE EXCEPTION 'settings: min_coverage must be within 0 and 1, got %', NEW.min_coverage
             USING ERRCODE = 'check_violation';
     END IF;
+    IF NEW.bad_data IS DISTINCT FROM 'isolate' AND NEW.bad_data IS DISTINCT FROM 'error' THEN
+        RAISE EXCEPTION 'settings: bad_data must be isolate or error, got %', coalesce(NEW.bad_data, 'NULL')
+            USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1.';
+COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1 and a bad_data other than isolate or error.';
 
 CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.dimensions
     FOR EACH ROW EXECUTE FUNCTION health_score.check_positive_weight();

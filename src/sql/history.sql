@@ -164,7 +164,8 @@ BEGIN
         (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
     SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
            m.effective_weight, m.contribution
-      FROM pg_temp.snapshot_metric_rows m;
+      FROM pg_temp.snapshot_metric_rows m
+     WHERE m.raw_value IS NOT NULL;  -- a metric spoilt by a bad row: its account's reason says why
 
     RETURN written;
 END
@@ -903,6 +904,7 @@ DECLARE
     written integer;
     mv record;
 BEGIN
+    PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
     written := health_score.snapshot(current_date);
     FOR mv IN
         SELECT c.oid::regclass AS name, c.relispopulated
@@ -926,7 +928,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh() IS
-'The daily job: takes today''s snapshot (snapshot(current_date)) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
+'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date)) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- check_cron(cron): refuses what is not a pg_cron schedule. pg_cron itself stores a schedule
 -- with trailing garbage ('0 3 * * * x', '@daily x'), so the syntax is checked here, whole.

@@ -29,8 +29,9 @@ COMMENT ON COLUMN health_score.accounts.churned_on IS 'Day the account cancelled
 CREATE TABLE health_score.observations (
     account_id  text NOT NULL,
     metric      text NOT NULL,
-    observed_at timestamptz NOT NULL,
-    value       float8
+    observed_at timestamptz NOT NULL CONSTRAINT observations_observed_at_finite CHECK (isfinite(observed_at)),
+    -- NaN sorts above Infinity in PostgreSQL, so this refuses NaN and both infinities.
+    value       float8 CONSTRAINT observations_value_finite CHECK (value > '-Infinity' AND value < 'Infinity')
 );
 
 CREATE INDEX ON health_score.observations (account_id, metric, observed_at);
@@ -39,22 +40,83 @@ COMMENT ON TABLE health_score.observations IS
 'Raw observations of the metrics: one row per account, metric input and time. Views over your own tables can be added as feeds instead of copying rows here.';
 COMMENT ON COLUMN health_score.observations.account_id IS 'The account observed (accounts.account_id).';
 COMMENT ON COLUMN health_score.observations.metric IS 'The metric input observed (metrics.input, usually the metric''s name).';
-COMMENT ON COLUMN health_score.observations.observed_at IS 'When the value was observed; scoring at as_of ignores later observations.';
-COMMENT ON COLUMN health_score.observations.value IS 'The observed value, in the metric''s unit; NULL (unknown) rows are skipped.';
+COMMENT ON COLUMN health_score.observations.observed_at IS 'When the value was observed, finite; scoring at as_of ignores later observations.';
+COMMENT ON COLUMN health_score.observations.value IS 'The observed value, in the metric''s unit, finite (NaN and infinities are refused); NULL (unknown) rows are skipped.';
 
 CREATE TABLE health_score.feeds (
     name        text PRIMARY KEY,
     relation    text NOT NULL,
     enabled     boolean NOT NULL DEFAULT true,
-    description text
+    description text,
+    status      text,
+    status_detail text,
+    checked_at  timestamptz
 );
 
 COMMENT ON TABLE health_score.feeds IS
-'Your own tables or views read as observations, without copying rows: each must have the columns account_id, metric, observed_at and value (cast to text, text, timestamptz, float8).';
+'Your own tables or views read as observations, without copying rows: each must have the columns account_id and metric (text types), observed_at (date, timestamp or timestamptz) and value (a number type).';
 COMMENT ON COLUMN health_score.feeds.name IS 'Name of the feed.';
 COMMENT ON COLUMN health_score.feeds.relation IS 'The table or view, schema-qualified, e.g. analytics.health_logins.';
 COMMENT ON COLUMN health_score.feeds.enabled IS 'False leaves the feed out of scoring.';
 COMMENT ON COLUMN health_score.feeds.description IS 'Where the data comes from.';
+COMMENT ON COLUMN health_score.feeds.status IS 'As of the last check_feeds(): ok, bad_rows (readable, some rows NaN or infinite), broken (not read) or disabled; NULL until checked.';
+COMMENT ON COLUMN health_score.feeds.status_detail IS 'What check_feeds() found: rows read and bad rows, or why the feed cannot be read.';
+COMMENT ON COLUMN health_score.feeds.checked_at IS 'When check_feeds() last checked the feed.';
+
+-- feed_problem(rel): what keeps a feed's relation from being read as observations, or NULL.
+-- The columns must exist with types that always cast: text types for account_id and metric,
+-- a date or time stamp for observed_at, a number for value (a text value is refused here,
+-- not at scoring time, where one bad string would stop every account).
+CREATE FUNCTION health_score.feed_problem(rel regclass, OUT code text, OUT problem text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col record;
+BEGIN
+    IF rel IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = rel) THEN
+        code := 'undefined_table';
+        problem := 'the relation does not exist';
+        RETURN;
+    END IF;
+    SELECT string_agg(c, ', ') INTO problem
+      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
+     WHERE NOT EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
+    IF problem IS NOT NULL THEN
+        code := 'undefined_column';
+        problem := format('relation %s lacks the column(s) %s', rel, problem);
+        RETURN;
+    END IF;
+    FOR col IN
+        SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+               CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END AS base
+          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname IN ('account_id', 'metric', 'observed_at', 'value')
+         ORDER BY a.attnum
+    LOOP
+        problem := CASE
+            WHEN col.name IN ('account_id', 'metric')
+                 AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = col.base) <> 'S' THEN 'a text type'
+            WHEN col.name = 'observed_at'
+                 AND col.base NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype)
+                THEN 'date, timestamp or timestamptz'
+            WHEN col.name = 'value'
+                 AND col.base NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+                                      'numeric'::regtype, 'real'::regtype, 'double precision'::regtype)
+                THEN 'a number type (smallint, integer, bigint, numeric, real or double precision)' END;
+        IF problem IS NOT NULL THEN
+            code := 'datatype_mismatch';
+            problem := format('column %s of %s is %s; it must be %s', col.name, rel, col.type, problem);
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.feed_problem(regclass) IS
+'Why a feed''s relation cannot be read as observations (missing, a column missing or of the wrong type), with an SQLSTATE name; both NULL when it can.';
 
 -- feed_relation(feed, relation, rel): the checks of a feed's relation (rel, resolved from the
 -- name relation as the user wrote it), and its schema-qualified name to store.
@@ -63,39 +125,26 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    missing text;
-    qualified text;
+    check_result record;
 BEGIN
     IF rel IS NULL THEN
         RAISE EXCEPTION 'feed "%": relation "%" does not exist', feed, relation
             USING ERRCODE = 'undefined_table';
     END IF;
-    SELECT string_agg(c, ', ') INTO missing
-      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
-     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
-                        WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
-    IF missing IS NOT NULL THEN
-        RAISE EXCEPTION 'feed "%": relation % lacks the column(s) %', feed, rel, missing
-            USING ERRCODE = 'undefined_column';
+    check_result := health_score.feed_problem(rel);
+    IF check_result.problem IS NOT NULL THEN
+        RAISE EXCEPTION 'feed "%": %', feed, check_result.problem
+            USING ERRCODE = check_result.code;
     END IF;
     -- Stored schema-qualified, so scoring finds it whatever the search_path.
-    SELECT format('%I.%I', n.nspname, c.relname) INTO qualified
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = rel;
-    -- The columns must cast to the observation types.
-    BEGIN
-        EXECUTE format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0',
-                       qualified);
-    EXCEPTION WHEN OTHERS THEN
-        RAISE EXCEPTION 'feed "%": the columns of % must cast to text, text, timestamptz and float8: %', feed, rel, SQLERRM
-            USING ERRCODE = SQLSTATE;
-    END;
-    RETURN qualified;
+    RETURN (SELECT format('%I.%I', n.nspname, c.relname)
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = rel);
 END
 $$;
 
 COMMENT ON FUNCTION health_score.feed_relation(text, text, regclass) IS
-'Checks a feed''s relation (rel, resolved from the name relation): it must exist, have the observation columns and cast to their types; returns its schema-qualified name. Called by the feeds trigger.';
+'Checks a feed''s relation (rel, resolved from the name relation) with feed_problem, naming the feed in the error; returns its schema-qualified name. Called by the feeds trigger.';
 
 -- The one function without a pinned search_path: the relation name must resolve as the user
 -- who wrote it sees it. So it does nothing but resolve the name (one schema-qualified call,
@@ -112,9 +161,11 @@ $$;
 COMMENT ON FUNCTION health_score.check_feed() IS
 'Trigger: refuses a feed whose relation does not exist or lacks the observation columns.';
 
-CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.feeds
+-- Only the feed's definition is checked and counts as a configuration change: check_feeds()
+-- writes the status columns without either.
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE OF name, relation, enabled ON health_score.feeds
     FOR EACH ROW EXECUTE FUNCTION health_score.check_feed();
-CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health_score.feeds
+CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF name, relation, enabled OR DELETE OR TRUNCATE ON health_score.feeds
     FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
 
 SELECT pg_catalog.pg_extension_config_dump('health_score.accounts', '');
@@ -136,19 +187,108 @@ COMMENT ON FUNCTION health_score.current_as_of() IS
 'The moment the views score at: the setting health_score.as_of when set, else now().';
 
 
-CREATE FUNCTION health_score.observations_sql() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
+-- The rows of every readable feed, cast to the observation types (used by observations_sql,
+-- bad_observations and check_feeds).
+CREATE FUNCTION health_score.feed_sql(relation text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT 'SELECT account_id, metric, observed_at, value FROM health_score.observations'
-           || coalesce(string_agg(format(' UNION ALL SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s',
-                                         f.relation), '' ORDER BY f.name), '')
-      FROM health_score.feeds f
-     WHERE f.enabled
+    SELECT format('SELECT account_id::text AS account_id, metric::text AS metric, observed_at::timestamptz AS observed_at, value::float8 AS value FROM %s',
+                  relation)
+$$;
+
+COMMENT ON FUNCTION health_score.feed_sql(text) IS
+'The query that reads one feed''s relation as observations (its columns cast to text, text, timestamptz and float8).';
+
+-- A feed's row is bad when its value is NaN or infinite, or its time infinite; the
+-- observations table refuses such rows with its CHECK constraints.
+CREATE FUNCTION health_score.refuse_observation(feed text, account_id text, metric text,
+                                                observed_at timestamptz, value float8) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'feed "%": account %, metric %: %', feed, account_id, metric,
+        CASE WHEN isfinite(observed_at) THEN format('value %s at %s', value, observed_at)
+             ELSE format('observed_at %s', observed_at) END
+        USING ERRCODE = 'data_exception',
+              HINT = 'Fix the row in the feed, or set health_score.settings.bad_data to isolate to score the other accounts.';
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refuse_observation(text, text, text, timestamptz, float8) IS
+'Raises the error for a NaN or infinite row of a feed, naming the feed, account and metric (settings.bad_data = error).';
+
+CREATE FUNCTION health_score.observations_sql() RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+    found record;
+    hard_stop boolean := (SELECT s.bad_data = 'error' FROM health_score.settings s);
+    q text := 'SELECT account_id, metric, observed_at, value, false AS bad FROM health_score.observations';
+BEGIN
+    FOR f IN SELECT fd.name, fd.relation, fd.status, fd.status_detail, fd.checked_at
+               FROM health_score.feeds fd WHERE fd.enabled ORDER BY fd.name LOOP
+        found := health_score.feed_problem(to_regclass(f.relation));
+        IF found.problem IS NULL AND f.status = 'broken' THEN
+            -- an error while reading, found by check_feeds(): skipped until checked again
+            found.code := 'data_exception';
+            found.problem := format('check_feeds() at %s: %s; run it again once the feed is fixed', f.checked_at, f.status_detail);
+        END IF;
+        IF found.problem IS NOT NULL THEN
+            IF hard_stop THEN
+                RAISE EXCEPTION 'feed "%" (%): %', f.name, f.relation, found.problem USING ERRCODE = found.code;
+            END IF;
+            RAISE WARNING 'feed "%" (%) skipped: %', f.name, f.relation, found.problem;
+            CONTINUE;
+        END IF;
+        -- bad: a NaN or infinite row; with bad_data = error, refuse_observation raises instead.
+        q := q || format(
+            ' UNION ALL SELECT o.account_id, o.metric, o.observed_at, o.value, %s FROM (%s) o',
+            format(CASE WHEN hard_stop THEN '(%s AND health_score.refuse_observation(%L, o.account_id, o.metric, o.observed_at, o.value))'
+                        ELSE '%s' END,
+                   $b$NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))$b$,
+                   f.name),
+            health_score.feed_sql(f.relation));
+    END LOOP;
+    RETURN q;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.observations_sql() IS
-'The query that reads every observation: the observations table and the enabled feeds.';
+'The query that reads every observation: the observations table and the enabled feeds that can be read (a feed that cannot, or that check_feeds() found broken, is skipped with a WARNING, or is an error with settings.bad_data = error), with a column bad marking a feed''s NaN or infinite rows.';
+
+-- The NaN or infinite rows of one account in the feeds, up to as_of: which metric inputs they
+-- spoil and why. Scoring calls it only for the rare accounts that have such rows.
+CREATE FUNCTION health_score.bad_observations(account_id text, as_of timestamptz)
+RETURNS TABLE (metric text, problem text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    f record;
+BEGIN
+    -- the feeds observations_sql reads: enabled, readable, not found broken by check_feeds()
+    FOR f IN SELECT fd.name, fd.relation FROM health_score.feeds fd
+              WHERE fd.enabled AND fd.status IS DISTINCT FROM 'broken' ORDER BY fd.name LOOP
+        CONTINUE WHEN (health_score.feed_problem(to_regclass(f.relation))).problem IS NOT NULL;
+        RETURN QUERY EXECUTE format($q$
+            SELECT o.metric, format('feed "%%s": %%s has %%s', $3, o.metric,
+                                    CASE WHEN isfinite(o.observed_at) THEN 'value ' || o.value ELSE 'observed_at ' || o.observed_at END)
+              FROM (%s) o
+             WHERE o.account_id = $1 AND o.observed_at <= $2
+               AND NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))
+        $q$, health_score.feed_sql(f.relation))
+            USING bad_observations.account_id, as_of, f.name;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.bad_observations(text, timestamptz) IS
+'The NaN or infinite rows of one account in the feeds up to as_of: the metric input each spoils and the problem, naming the feed.';
 
 -- The scoring query, per account and metric, at as_of ($1). One pass over the observations,
 -- grouped by account, turns them into every metric's raw value with the C aggregate
@@ -175,10 +315,26 @@ WITH catalog AS MATERIALIZED (
                (SELECT array_agg(c.input ORDER BY c.slot) FROM catalog c),
                (SELECT array_agg(c.half_life ORDER BY c.slot) FROM catalog c),
                (SELECT array_agg(c.max_age ORDER BY c.slot) FROM catalog c),
-               (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)) AS raw_values
+               (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)) FILTER (WHERE NOT o.bad) AS raw_values,
+           bool_or(o.bad) AS bad
       FROM (%s) o
      WHERE o.observed_at <= $1
      GROUP BY o.account_id
+), bad_inputs AS MATERIALIZED (
+    -- the rare accounts with a NaN or infinite row in a feed: the metric inputs it spoils
+    SELECT b.account_id, array_agg(DISTINCT p.metric) AS inputs
+      FROM by_account b
+     CROSS JOIN LATERAL health_score.bad_observations(b.account_id, $1) p
+     WHERE b.bad
+     GROUP BY b.account_id
+), cleaned AS (
+    -- a spoilt input's metrics count as having no data
+    SELECT b.account_id,
+           CASE WHEN bi.inputs IS NULL THEN b.raw_values
+                ELSE (SELECT array_agg(CASE WHEN c.input = ANY (bi.inputs) THEN NULL ELSE b.raw_values[c.slot] END
+                                       ORDER BY c.slot) FROM catalog c) END AS raw_values
+      FROM by_account b
+      LEFT JOIN bad_inputs bi ON bi.account_id = b.account_id
 ), live AS MATERIALIZED (
     SELECT a.account_id, coalesce(a.segment, '') AS segment
       FROM health_score.accounts a
@@ -218,7 +374,7 @@ WITH catalog AS MATERIALIZED (
      GROUP BY w.segment
 ), weighted AS (
     SELECT b.account_id, v.slot, v.raw_value, v.effective_weight, v.coverage_share
-      FROM by_account b
+      FROM cleaned b
       JOIN live l ON l.account_id = b.account_id
       JOIN segments s ON s.segment = l.segment
      CROSS JOIN LATERAL unnest(b.raw_values,
@@ -238,11 +394,17 @@ WITH catalog AS MATERIALIZED (
 SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight,
        effective_weight * sub_score AS contribution, coverage_share
   FROM scored
+ UNION ALL
+-- a metric spoilt by a bad row: a row with no values, which makes the account's score NULL
+SELECT bi.account_id, c.name, c.dimension, NULL, NULL, NULL, NULL, NULL
+  FROM bad_inputs bi
+  JOIN live l ON l.account_id = bi.account_id
+  JOIN catalog c ON c.input = ANY (bi.inputs)
 $q$, health_score.observations_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.metric_scores_sql() IS
-'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores.';
+'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores. A metric spoilt by a NaN or infinite row of a feed has a row with raw_value NULL.';
 
 CREATE FUNCTION health_score.check_as_of(as_of timestamptz) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -294,11 +456,12 @@ WITH metric_scores AS MATERIALIZED (
     SELECT * FROM %s ms
 ), by_dimension AS (
     SELECT ms.account_id, ms.dimension, sum(ms.contribution) AS contribution,
-           sum(ms.contribution) / sum(ms.effective_weight) AS score, sum(ms.coverage_share) AS coverage
+           sum(ms.contribution) / sum(ms.effective_weight) AS score, sum(ms.coverage_share) AS coverage,
+           bool_or(ms.raw_value IS NULL) AS bad
       FROM metric_scores ms
      GROUP BY 1, 2
 ), by_account AS (
-    SELECT d.account_id, sum(d.contribution) AS score, sum(d.coverage) AS coverage,
+    SELECT d.account_id, sum(d.contribution) AS score, sum(d.coverage) AS coverage, bool_or(d.bad) AS bad,
            max(d.score) FILTER (WHERE d.dimension = 'product') AS product_score,
            max(d.score) FILTER (WHERE d.dimension = 'relationship') AS relationship_score,
            max(d.score) FILTER (WHERE d.dimension = 'business') AS business_score,
@@ -320,7 +483,7 @@ WITH metric_scores AS MATERIALIZED (
 ), scored AS (
     -- Coverage is rounded to four decimals, as shown, before the min_coverage test: a sum of
     -- shares that is 0.5 exactly must not fall either side of 0.5 with the order of addition.
-    SELECT l.account_id, b.score AS raw_score,
+    SELECT l.account_id, b.score AS raw_score, coalesce(b.bad, false) AS bad,
            round(least(coalesce(b.coverage, 0), 1)::numeric, 4)::float8 AS coverage,
            (SELECT st.min_coverage FROM health_score.settings st) AS min_coverage,
            b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
@@ -332,7 +495,7 @@ WITH metric_scores AS MATERIALIZED (
 ), final AS (
     -- Scores are rounded to two decimals: the float noise of summing in a different order
     -- (parallel plans, a restored table) never shows, and the auc aggregate is exact on them.
-    SELECT s.*, CASE WHEN s.raw_score IS NOT NULL AND s.coverage >= s.min_coverage
+    SELECT s.*, CASE WHEN s.raw_score IS NOT NULL AND s.coverage >= s.min_coverage AND NOT s.bad
                      THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
       FROM scored s
 )
@@ -348,7 +511,9 @@ SELECT f.account_id, f.score,
        round(f.product_score::numeric, 2)::float8 AS product_score,
        round(f.relationship_score::numeric, 2)::float8 AS relationship_score,
        round(f.business_score::numeric, 2)::float8 AS business_score,
-       CASE WHEN f.raw_score IS NULL THEN 'no observations'
+       CASE WHEN f.bad THEN (SELECT string_agg(p.problem, '; ' ORDER BY p.problem)
+                               FROM (SELECT DISTINCT p.problem FROM health_score.bad_observations(f.account_id, $1) p) p)
+            WHEN f.raw_score IS NULL THEN 'no observations'
             WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', f.coverage, f.min_coverage)
        END AS reason,
        f.dimension_scores, f.weakest_metrics
@@ -379,4 +544,56 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.account_scores(timestamptz) IS
-'Per account live at as_of: the health score 0-100, to two decimals (NULL, with a reason, when the coverage is below settings.min_coverage), its band and alert tier, the coverage (share 0-1 of the configured weight that had data), the product, relationship and business scores, every dimension''s score as jsonb, and the three metrics that cost the score most points (name and sub-score).';
+'Per account live at as_of: the health score 0-100, to two decimals (NULL, with a reason, when the coverage is below settings.min_coverage or a feed holds a NaN or infinite row for it), its band and alert tier, the coverage (share 0-1 of the configured weight that had data), the product, relationship and business scores, every dimension''s score as jsonb, and the three metrics that cost the score most points (name and sub-score).';
+
+-- check_feeds(as_of): reads every feed once and records in feeds what it found, for the
+-- daily job (refresh() runs it first) and for anyone asking why an account lost coverage.
+CREATE FUNCTION health_score.check_feeds(as_of timestamptz DEFAULT now())
+RETURNS TABLE (name text, relation text, status text, status_detail text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    f record;
+    found record;
+    counts record;
+    new_status text;
+    detail text;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    FOR f IN SELECT fd.name, fd.relation, fd.enabled FROM health_score.feeds fd ORDER BY fd.name FOR UPDATE LOOP
+        found := health_score.feed_problem(to_regclass(f.relation));
+        IF NOT f.enabled THEN
+            new_status := 'disabled';
+            detail := NULL;
+        ELSIF found.problem IS NOT NULL THEN
+            new_status := 'broken';
+            detail := found.problem;
+        ELSE
+            BEGIN
+                EXECUTE format($q$SELECT count(*) AS total,
+                                         count(*) FILTER (WHERE NOT (isfinite(o.observed_at)
+                                                AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))) AS bad
+                                    FROM (%s) o WHERE o.observed_at <= $1$q$,
+                               health_score.feed_sql(f.relation))
+                    INTO counts USING as_of;
+                new_status := CASE WHEN counts.bad > 0 THEN 'bad_rows' ELSE 'ok' END;
+                detail := format('%s rows up to %s, %s of them NaN or infinite', counts.total, as_of, counts.bad);
+            EXCEPTION WHEN OTHERS THEN
+                new_status := 'broken';
+                detail := format('reading it fails: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+            END;
+        END IF;
+        IF new_status <> 'ok' AND new_status <> 'disabled' THEN
+            RAISE WARNING 'feed "%" (%): %: %', f.name, f.relation, new_status, detail;
+        END IF;
+        UPDATE health_score.feeds fd SET status = new_status, status_detail = detail, checked_at = now()
+         WHERE fd.name = f.name;
+        RETURN QUERY SELECT f.name, f.relation, new_status, detail;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_feeds(timestamptz) IS
+'Reads every feed up to as_of and records in feeds.status what it found: ok, bad_rows (NaN or infinite rows, whose accounts score NULL), broken (cannot be read: scoring skips it, or fails with settings.bad_data = error) or disabled; a WARNING names each feed that is not ok. refresh() runs it first.';

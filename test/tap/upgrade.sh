@@ -56,16 +56,25 @@ SQL
 }
 load_book $up && ok "the book is loaded into the $first database" || not_ok "the book is loaded into the $first database"
 
-# rows DB KINDS: the rows of every relation of those kinds (r tables, m materialized views) in
-# the extension's schema and the user's, each as a count and an md5 of its rows as text in a
-# fixed order; and the configuration version.
+# rows DB KINDS [COLUMNS]: the rows of every relation of those kinds (r tables, m materialized
+# views) in the extension's schema and the user's, each as a count and an md5 of its rows as
+# text in a fixed order; and the configuration version. The column lists used are written to
+# $dir/columns, or read from the file COLUMNS (so columns an upgrade adds are left out).
 rows() {
-    local rel
+    local rel cols
+    [ -n "${3:-}" ] || : >"$dir/columns"
     for rel in $(q "$1" -c "SELECT format('%I.%I', n.nspname, c.relname)
                               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                              WHERE n.nspname IN ('health_score', 'forum', 'public') AND c.relkind = ANY ('{$2}')
                              ORDER BY 1"); do
-        echo "$rel $(q "$1" -c "SELECT count(*) || ' ' || md5(coalesce(string_agg(r::text, E'\n' ORDER BY r::text), '')) FROM $rel r")"
+        if [ -n "${3:-}" ]; then
+            cols=$(awk -v rel="$rel" '$1 == rel { $1 = ""; print substr($0, 2) }' "$3")
+        else
+            cols=$(q "$1" -c "SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+                               WHERE a.attrelid = '$rel'::regclass AND a.attnum > 0 AND NOT a.attisdropped")
+            echo "$rel $cols" >>"$dir/columns"
+        fi
+        echo "$rel $(q "$1" -c "SELECT count(*) || ' ' || md5(coalesce(string_agg(r::text, E'\n' ORDER BY r::text), '')) FROM (SELECT ${cols:-*} FROM $rel) r")"
     done
     echo "config_version $(q "$1" -c 'SELECT health_score.config_version()')"
 }
@@ -167,7 +176,8 @@ check "pg_dump keeps the same configuration tables, with the same filters" \
     "$(extension_config $up)" "$(extension_config $fresh)"
 
 # ---- 2. the user's data and every score are intact ------------------------------------------------
-rows "$up" r,m >"$dir/rows.after"
+cp "$dir/columns" "$dir/columns.before"
+rows "$up" r,m "$dir/columns.before" >"$dir/rows.after"
 scores "$up" "$dir/scores.after"
 # (Tables new in this version are checked on their own below.)
 check "every row of every table and materialized view is still there and equal ($(wc -l <"$dir/rows.before") relations)" \
