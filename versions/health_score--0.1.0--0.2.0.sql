@@ -305,16 +305,32 @@ CREATE TRIGGER validate BEFORE INSERT OR UPDATE OF name, relation, enabled ON he
 CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF name, relation, enabled OR DELETE OR TRUNCATE ON health_score.feeds
     FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
 
-CREATE FUNCTION health_score.feed_sql(relation text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+-- feed_relid(relation): the relation of a feed (its stored, schema-qualified name), or NULL.
+-- A catalog lookup: to_regclass would need USAGE on the feed's schema, which a CSM lacks.
+CREATE FUNCTION health_score.feed_relid(relation text) RETURNS regclass
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('SELECT account_id::text AS account_id, metric::text AS metric, observed_at::timestamptz AS observed_at, value::float8 AS value FROM %s',
-                  relation)
+    SELECT c.oid::regclass
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+           LATERAL parse_ident(relation) AS name
+     WHERE cardinality(name) = 2 AND n.nspname = name[1] AND c.relname = name[2]
 $$;
 
-COMMENT ON FUNCTION health_score.feed_sql(text) IS
-'The query that reads one feed''s relation as observations (its columns cast to text, text, timestamptz and float8).';
+COMMENT ON FUNCTION health_score.feed_relid(text) IS
+'The relation a feed''s stored name (feeds.relation) designates, or NULL when there is none; needs no right on its schema.';
+
+-- feed_rows(feed, as_of, account_id): the one reader of a feed (src/feed.c). It reads the
+-- relation with its owner's rights, as a materialized view is refreshed, so scoring never runs
+-- the code of a view's owner with the rights of whoever scores; and it returns only the rows
+-- of the accounts the caller may see.
+CREATE FUNCTION health_score.feed_rows(feed text, as_of timestamptz, account_id text DEFAULT NULL)
+RETURNS TABLE (account_id text, metric text, observed_at timestamptz, value float8)
+AS 'MODULE_PATHNAME', 'feed_rows'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED ROWS 100000;
+
+COMMENT ON FUNCTION health_score.feed_rows(text, timestamptz, text) IS
+'The rows of one feed up to as_of (of one account when account_id is given), cast to the observation types: read with the rights of the relation''s owner, in a restricted operation with search_path pg_catalog, and narrowed to the accounts the caller may see when row-level security restricts it. 42704 for an unknown feed.';
 
 CREATE FUNCTION health_score.refuse_observation(feed text, account_id text, metric text,
                                                 observed_at timestamptz, value float8) RETURNS boolean
@@ -345,7 +361,7 @@ DECLARE
 BEGIN
     FOR f IN SELECT fd.name, fd.relation, fd.status, fd.status_detail, fd.checked_at
                FROM health_score.feeds fd WHERE fd.enabled ORDER BY fd.name LOOP
-        found := health_score.feed_problem(to_regclass(f.relation));
+        found := health_score.feed_problem(health_score.feed_relid(f.relation));
         IF found.problem IS NULL AND f.status = 'broken' THEN
             -- an error while reading, found by check_feeds(): skipped until checked again
             found.code := 'data_exception';
@@ -365,7 +381,7 @@ BEGIN
                         ELSE '%s' END,
                    $b$NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))$b$,
                    f.name),
-            health_score.feed_sql(f.relation));
+            format('SELECT * FROM health_score.feed_rows(%L, $1)', f.name));
     END LOOP;
     RETURN q;
 END
@@ -376,7 +392,7 @@ COMMENT ON FUNCTION health_score.observations_sql() IS
 
 CREATE FUNCTION health_score.bad_observations(account_id text, as_of timestamptz)
 RETURNS TABLE (metric text, problem text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -386,15 +402,12 @@ BEGIN
     -- the feeds observations_sql reads: enabled, readable, not found broken by check_feeds()
     FOR f IN SELECT fd.name, fd.relation FROM health_score.feeds fd
               WHERE fd.enabled AND fd.status IS DISTINCT FROM 'broken' ORDER BY fd.name LOOP
-        CONTINUE WHEN (health_score.feed_problem(to_regclass(f.relation))).problem IS NOT NULL;
-        RETURN QUERY EXECUTE format($q$
-            SELECT o.metric, format('feed "%%s": %%s has %%s', $3, o.metric,
+        CONTINUE WHEN (health_score.feed_problem(health_score.feed_relid(f.relation))).problem IS NOT NULL;
+        RETURN QUERY
+            SELECT o.metric, format('feed "%s": %s has %s', f.name, o.metric,
                                     CASE WHEN isfinite(o.observed_at) THEN 'value ' || o.value ELSE 'observed_at ' || o.observed_at END)
-              FROM (%s) o
-             WHERE o.account_id = $1 AND o.observed_at <= $2
-               AND NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))
-        $q$, health_score.feed_sql(f.relation))
-            USING bad_observations.account_id, as_of, f.name;
+              FROM health_score.feed_rows(f.name, as_of, bad_observations.account_id) o
+             WHERE NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true));
     END LOOP;
 END
 $$;
@@ -602,7 +615,7 @@ DECLARE
 BEGIN
     PERFORM health_score.check_as_of(as_of);
     FOR f IN SELECT fd.name, fd.relation, fd.enabled FROM health_score.feeds fd ORDER BY fd.name FOR UPDATE LOOP
-        found := health_score.feed_problem(to_regclass(f.relation));
+        found := health_score.feed_problem(health_score.feed_relid(f.relation));
         IF NOT f.enabled THEN
             new_status := 'disabled';
             detail := NULL;
@@ -611,12 +624,11 @@ BEGIN
             detail := found.problem;
         ELSE
             BEGIN
-                EXECUTE format($q$SELECT count(*) AS total,
-                                         count(*) FILTER (WHERE NOT (isfinite(o.observed_at)
-                                                AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))) AS bad
-                                    FROM (%s) o WHERE o.observed_at <= $1$q$,
-                               health_score.feed_sql(f.relation))
-                    INTO counts USING as_of;
+                SELECT count(*) AS total,
+                       count(*) FILTER (WHERE NOT (isfinite(o.observed_at)
+                              AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))) AS bad
+                  INTO counts
+                  FROM health_score.feed_rows(f.name, check_feeds.as_of) o;
                 new_status := CASE WHEN counts.bad > 0 THEN 'bad_rows' ELSE 'ok' END;
                 detail := format('%s rows up to %s, %s of them NaN or infinite', counts.total, as_of, counts.bad);
             EXCEPTION WHEN OTHERS THEN
@@ -1649,6 +1661,17 @@ SELECT true, true
 DROP POLICY IF EXISTS owner_only ON health_score.accounts;
 DROP POLICY IF EXISTS owner_only ON health_score.observations;
 
+CREATE FUNCTION health_score.sees_every_account() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT NOT health_score.accounts_restricted()
+           OR pg_has_role(current_user, 'health_score_reader', 'MEMBER')
+$$;
+
+COMMENT ON FUNCTION health_score.sees_every_account() IS
+'True when the current role sees every account: accounts are not restricted to owners, or it is a member of health_score_reader. Else it sees the accounts it owns (table owners and superusers, whom row-level security does not restrict, see all).';
+
 -- Grants decide who may write (all_rows); the restrictive owner_only policy narrows what the
 -- caller sees. Its test is a scalar subquery, evaluated once per query rather than per row.
 ALTER TABLE health_score.accounts ENABLE ROW LEVEL SECURITY;
@@ -1656,12 +1679,9 @@ ALTER TABLE health_score.observations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY all_rows ON health_score.accounts USING (true) WITH CHECK (true);
 CREATE POLICY all_rows ON health_score.observations USING (true) WITH CHECK (true);
 CREATE POLICY owner_only ON health_score.accounts AS RESTRICTIVE FOR SELECT
-    USING ((SELECT NOT health_score.accounts_restricted()
-                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
-           OR owner = current_user);
+    USING ((SELECT health_score.sees_every_account()) OR owner = current_user);
 CREATE POLICY owner_only ON health_score.observations AS RESTRICTIVE FOR SELECT
-    USING ((SELECT NOT health_score.accounts_restricted()
-                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
+    USING ((SELECT health_score.sees_every_account())
            OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
 
 CREATE OR REPLACE FUNCTION health_score.restrict_accounts_to_owners(enable boolean DEFAULT true) RETURNS void
@@ -1680,11 +1700,14 @@ $$;
 COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
 'Restricts (or, with false, no longer restricts) accounts and observations, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';
 
--- Bad data: the feed checks and readers the scoring calls as the caller.
-REVOKE EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+-- Feeds and bad data: the feed checks and readers the scoring calls as the caller. A feed needs
+-- no grant of its own: feed_rows reads it as its owner and returns the caller's accounts only.
+REVOKE EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_relid(text),
+    health_score.feed_rows(text, timestamptz, text),
     health_score.bad_observations(text, timestamptz),
     health_score.refuse_observation(text, text, text, timestamptz, float8) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_relid(text),
+    health_score.feed_rows(text, timestamptz, text),
     health_score.bad_observations(text, timestamptz),
     health_score.refuse_observation(text, text, text, timestamptz, float8)
     TO health_score_reader, health_score_csm;

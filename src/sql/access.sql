@@ -66,6 +66,17 @@ $$;
 COMMENT ON FUNCTION health_score.accounts_restricted() IS
 'True when restrict_accounts_to_owners() is on: then only members of health_score_reader see every account.';
 
+CREATE FUNCTION health_score.sees_every_account() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT NOT health_score.accounts_restricted()
+           OR pg_has_role(current_user, 'health_score_reader', 'MEMBER')
+$$;
+
+COMMENT ON FUNCTION health_score.sees_every_account() IS
+'True when the current role sees every account: accounts are not restricted to owners, or it is a member of health_score_reader. Else it sees the accounts it owns (table owners and superusers, whom row-level security does not restrict, see all).';
+
 -- Grants decide who may write (all_rows); the restrictive owner_only policy narrows what the
 -- caller sees. Its test is a scalar subquery, evaluated once per query rather than per row.
 ALTER TABLE health_score.accounts ENABLE ROW LEVEL SECURITY;
@@ -73,12 +84,9 @@ ALTER TABLE health_score.observations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY all_rows ON health_score.accounts USING (true) WITH CHECK (true);
 CREATE POLICY all_rows ON health_score.observations USING (true) WITH CHECK (true);
 CREATE POLICY owner_only ON health_score.accounts AS RESTRICTIVE FOR SELECT
-    USING ((SELECT NOT health_score.accounts_restricted()
-                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
-           OR owner = current_user);
+    USING ((SELECT health_score.sees_every_account()) OR owner = current_user);
 CREATE POLICY owner_only ON health_score.observations AS RESTRICTIVE FOR SELECT
-    USING ((SELECT NOT health_score.accounts_restricted()
-                   OR pg_catalog.pg_has_role(current_user, 'health_score_reader', 'MEMBER'))
+    USING ((SELECT health_score.sees_every_account())
            OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
 
 CREATE FUNCTION health_score.restrict_accounts_to_owners(enable boolean DEFAULT true) RETURNS void
@@ -143,11 +151,14 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
     TO health_score_reader, health_score_csm;
 
--- Bad data: the feed checks and readers the scoring calls as the caller.
-REVOKE EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+-- Feeds and bad data: the feed checks and readers the scoring calls as the caller. A feed needs
+-- no grant of its own: feed_rows reads it as its owner and returns the caller's accounts only.
+REVOKE EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_relid(text),
+    health_score.feed_rows(text, timestamptz, text),
     health_score.bad_observations(text, timestamptz),
     health_score.refuse_observation(text, text, text, timestamptz, float8) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_sql(text),
+GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_relid(text),
+    health_score.feed_rows(text, timestamptz, text),
     health_score.bad_observations(text, timestamptz),
     health_score.refuse_observation(text, text, text, timestamptz, float8)
     TO health_score_reader, health_score_csm;

@@ -187,18 +187,32 @@ COMMENT ON FUNCTION health_score.current_as_of() IS
 'The moment the views score at: the setting health_score.as_of when set, else now().';
 
 
--- The rows of every readable feed, cast to the observation types (used by observations_sql,
--- bad_observations and check_feeds).
-CREATE FUNCTION health_score.feed_sql(relation text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+-- feed_relid(relation): the relation of a feed (its stored, schema-qualified name), or NULL.
+-- A catalog lookup: to_regclass would need USAGE on the feed's schema, which a CSM lacks.
+CREATE FUNCTION health_score.feed_relid(relation text) RETURNS regclass
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('SELECT account_id::text AS account_id, metric::text AS metric, observed_at::timestamptz AS observed_at, value::float8 AS value FROM %s',
-                  relation)
+    SELECT c.oid::regclass
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+           LATERAL parse_ident(relation) AS name
+     WHERE cardinality(name) = 2 AND n.nspname = name[1] AND c.relname = name[2]
 $$;
 
-COMMENT ON FUNCTION health_score.feed_sql(text) IS
-'The query that reads one feed''s relation as observations (its columns cast to text, text, timestamptz and float8).';
+COMMENT ON FUNCTION health_score.feed_relid(text) IS
+'The relation a feed''s stored name (feeds.relation) designates, or NULL when there is none; needs no right on its schema.';
+
+-- feed_rows(feed, as_of, account_id): the one reader of a feed (src/feed.c). It reads the
+-- relation with its owner's rights, as a materialized view is refreshed, so scoring never runs
+-- the code of a view's owner with the rights of whoever scores; and it returns only the rows
+-- of the accounts the caller may see.
+CREATE FUNCTION health_score.feed_rows(feed text, as_of timestamptz, account_id text DEFAULT NULL)
+RETURNS TABLE (account_id text, metric text, observed_at timestamptz, value float8)
+AS 'MODULE_PATHNAME', 'feed_rows'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED ROWS 100000;
+
+COMMENT ON FUNCTION health_score.feed_rows(text, timestamptz, text) IS
+'The rows of one feed up to as_of (of one account when account_id is given), cast to the observation types: read with the rights of the relation''s owner, in a restricted operation with search_path pg_catalog, and narrowed to the accounts the caller may see when row-level security restricts it. 42704 for an unknown feed.';
 
 -- A feed's row is bad when its value is NaN or infinite, or its time infinite; the
 -- observations table refuses such rows with its CHECK constraints.
@@ -231,7 +245,7 @@ DECLARE
 BEGIN
     FOR f IN SELECT fd.name, fd.relation, fd.status, fd.status_detail, fd.checked_at
                FROM health_score.feeds fd WHERE fd.enabled ORDER BY fd.name LOOP
-        found := health_score.feed_problem(to_regclass(f.relation));
+        found := health_score.feed_problem(health_score.feed_relid(f.relation));
         IF found.problem IS NULL AND f.status = 'broken' THEN
             -- an error while reading, found by check_feeds(): skipped until checked again
             found.code := 'data_exception';
@@ -251,7 +265,7 @@ BEGIN
                         ELSE '%s' END,
                    $b$NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))$b$,
                    f.name),
-            health_score.feed_sql(f.relation));
+            format('SELECT * FROM health_score.feed_rows(%L, $1)', f.name));
     END LOOP;
     RETURN q;
 END
@@ -264,7 +278,7 @@ COMMENT ON FUNCTION health_score.observations_sql() IS
 -- spoil and why. Scoring calls it only for the rare accounts that have such rows.
 CREATE FUNCTION health_score.bad_observations(account_id text, as_of timestamptz)
 RETURNS TABLE (metric text, problem text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -274,15 +288,12 @@ BEGIN
     -- the feeds observations_sql reads: enabled, readable, not found broken by check_feeds()
     FOR f IN SELECT fd.name, fd.relation FROM health_score.feeds fd
               WHERE fd.enabled AND fd.status IS DISTINCT FROM 'broken' ORDER BY fd.name LOOP
-        CONTINUE WHEN (health_score.feed_problem(to_regclass(f.relation))).problem IS NOT NULL;
-        RETURN QUERY EXECUTE format($q$
-            SELECT o.metric, format('feed "%%s": %%s has %%s', $3, o.metric,
+        CONTINUE WHEN (health_score.feed_problem(health_score.feed_relid(f.relation))).problem IS NOT NULL;
+        RETURN QUERY
+            SELECT o.metric, format('feed "%s": %s has %s', f.name, o.metric,
                                     CASE WHEN isfinite(o.observed_at) THEN 'value ' || o.value ELSE 'observed_at ' || o.observed_at END)
-              FROM (%s) o
-             WHERE o.account_id = $1 AND o.observed_at <= $2
-               AND NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))
-        $q$, health_score.feed_sql(f.relation))
-            USING bad_observations.account_id, as_of, f.name;
+              FROM health_score.feed_rows(f.name, as_of, bad_observations.account_id) o
+             WHERE NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true));
     END LOOP;
 END
 $$;
@@ -563,7 +574,7 @@ DECLARE
 BEGIN
     PERFORM health_score.check_as_of(as_of);
     FOR f IN SELECT fd.name, fd.relation, fd.enabled FROM health_score.feeds fd ORDER BY fd.name FOR UPDATE LOOP
-        found := health_score.feed_problem(to_regclass(f.relation));
+        found := health_score.feed_problem(health_score.feed_relid(f.relation));
         IF NOT f.enabled THEN
             new_status := 'disabled';
             detail := NULL;
@@ -572,12 +583,11 @@ BEGIN
             detail := found.problem;
         ELSE
             BEGIN
-                EXECUTE format($q$SELECT count(*) AS total,
-                                         count(*) FILTER (WHERE NOT (isfinite(o.observed_at)
-                                                AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))) AS bad
-                                    FROM (%s) o WHERE o.observed_at <= $1$q$,
-                               health_score.feed_sql(f.relation))
-                    INTO counts USING as_of;
+                SELECT count(*) AS total,
+                       count(*) FILTER (WHERE NOT (isfinite(o.observed_at)
+                              AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))) AS bad
+                  INTO counts
+                  FROM health_score.feed_rows(f.name, check_feeds.as_of) o;
                 new_status := CASE WHEN counts.bad > 0 THEN 'bad_rows' ELSE 'ok' END;
                 detail := format('%s rows up to %s, %s of them NaN or infinite', counts.total, as_of, counts.bad);
             EXCEPTION WHEN OTHERS THEN
