@@ -1060,72 +1060,6 @@ $$;
 COMMENT ON FUNCTION health_score.check_date(text, date) IS
 'Returns day, or raises an error naming argument when day is infinity or -infinity (22023); NULL passes. The history functions call it on their dates.';
 
-CREATE OR REPLACE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
--- The scoring queries are short; JIT compilation would cost more than it saves.
-SET jit = off
-AS $$
-#variable_conflict use_column
-DECLARE
-    scored_at timestamptz;
-    day date := snapshot.as_of;
-    version bigint;
-    written integer;
-BEGIN
-    IF day IS NULL THEN
-        RAISE EXCEPTION 'as_of must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM health_score.check_date('as_of', day);
-    IF day > current_date THEN
-        RAISE EXCEPTION 'as_of must not be in the future, got %', to_char(day, 'YYYY-MM-DD')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    scored_at := day::timestamptz;
-    version := health_score.config_version();
-
-    -- One writer at a time; readers are never blocked.
-    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE ROW EXCLUSIVE MODE;
-
-    DELETE FROM health_score.metric_history h WHERE h.as_of = day;
-    DELETE FROM health_score.score_history h WHERE h.as_of = day;
-
-    -- Score once: keep the metric rows, then build both levels of history from them.
-    IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
-        CREATE TEMP TABLE snapshot_metric_rows (
-            account_id text, metric text, dimension text, raw_value float8, sub_score float8,
-            effective_weight float8, contribution float8, coverage_share float8
-        ) ON COMMIT DROP;
-    END IF;
-    TRUNCATE pg_temp.snapshot_metric_rows;
-    INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
-    ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
-
-    EXECUTE format($sql$
-        INSERT INTO health_score.score_history
-            (as_of, account_id, score, product_score, relationship_score, business_score,
-             dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
-        SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
-               s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
-          FROM (%s) s
-          LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
-            ON r.account_id = s.account_id
-    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
-        USING scored_at, day, version;
-    GET DIAGNOSTICS written = ROW_COUNT;
-
-    INSERT INTO health_score.metric_history
-        (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
-    SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
-           m.effective_weight, m.contribution
-      FROM pg_temp.snapshot_metric_rows m;
-
-    RETURN written;
-END
-$$;
-
 CREATE OR REPLACE FUNCTION health_score.backfill(from_date date, to_date date, step interval DEFAULT interval '1 day')
 RETURNS TABLE (as_of date, accounts integer, seconds float8)
 LANGUAGE plpgsql VOLATILE
@@ -1474,6 +1408,9 @@ COMMENT ON FUNCTION health_score.schedule_refresh(text) IS
 'Schedules health_score.refresh() with pg_cron (package postgresql-NN-cron) as the job health_score_refresh, daily at 03:00 by default; scheduling again replaces the schedule. Returns the pg_cron job id. Refuses a schedule that is not a whole cron schedule (check_cron, 22023); errors, naming the package, when pg_cron is missing.';
 
 -- Bad data: refresh() checks the feeds first; metric_history keeps metrics with a value only.
+-- Dates: snapshot refuses an infinite date (check_date). Concurrency: snapshots lock the
+-- history in SHARE UPDATE EXCLUSIVE mode (no deadlock with writers); 40001 for a concurrent
+-- snapshot of the date under REPEATABLE READ.
 CREATE OR REPLACE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
@@ -1500,42 +1437,54 @@ BEGIN
     scored_at := day::timestamptz;
     version := health_score.config_version();
 
-    -- One writer at a time; readers are never blocked.
-    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE ROW EXCLUSIVE MODE;
+    -- One snapshot at a time, so two of one date never both write it. A table lock that only
+    -- roles that may update the history can take; it never waits for readers, nor for writers
+    -- (ROW EXCLUSIVE): SHARE ROW EXCLUSIVE did, and two snapshots in transactions that had
+    -- already written the history deadlocked.
+    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE UPDATE EXCLUSIVE MODE;
 
-    DELETE FROM health_score.metric_history h WHERE h.as_of = day;
-    DELETE FROM health_score.score_history h WHERE h.as_of = day;
+    BEGIN
+        DELETE FROM health_score.metric_history h WHERE h.as_of = day;
+        DELETE FROM health_score.score_history h WHERE h.as_of = day;
 
-    -- Score once: keep the metric rows, then build both levels of history from them.
-    IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
-        CREATE TEMP TABLE snapshot_metric_rows (
-            account_id text, metric text, dimension text, raw_value float8, sub_score float8,
-            effective_weight float8, contribution float8, coverage_share float8
-        ) ON COMMIT DROP;
-    END IF;
-    TRUNCATE pg_temp.snapshot_metric_rows;
-    INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
-    ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
+        -- Score once: keep the metric rows, then build both levels of history from them.
+        IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+            CREATE TEMP TABLE snapshot_metric_rows (
+                account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+                effective_weight float8, contribution float8, coverage_share float8
+            ) ON COMMIT DROP;
+        END IF;
+        TRUNCATE pg_temp.snapshot_metric_rows;
+        INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
+        ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
 
-    EXECUTE format($sql$
-        INSERT INTO health_score.score_history
-            (as_of, account_id, score, product_score, relationship_score, business_score,
-             dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
-        SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
-               s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
-          FROM (%s) s
-          LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
-            ON r.account_id = s.account_id
-    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
-        USING scored_at, day, version;
-    GET DIAGNOSTICS written = ROW_COUNT;
+        EXECUTE format($sql$
+            INSERT INTO health_score.score_history
+                (as_of, account_id, score, product_score, relationship_score, business_score,
+                 dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
+            SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
+                   s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+              FROM (%s) s
+              LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
+                ON r.account_id = s.account_id
+        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
+            USING scored_at, day, version;
+        GET DIAGNOSTICS written = ROW_COUNT;
 
-    INSERT INTO health_score.metric_history
-        (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
-    SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
-           m.effective_weight, m.contribution
-      FROM pg_temp.snapshot_metric_rows m
-     WHERE m.raw_value IS NOT NULL;  -- a metric spoilt by a bad row: its account's reason says why
+        INSERT INTO health_score.metric_history
+            (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
+        SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
+               m.effective_weight, m.contribution
+          FROM pg_temp.snapshot_metric_rows m
+         WHERE m.raw_value IS NOT NULL;  -- a metric spoilt by a bad row: its account's reason says why
+    EXCEPTION WHEN unique_violation OR serialization_failure THEN
+        -- Under REPEATABLE READ or SERIALIZABLE the snapshot predates a snapshot of this date
+        -- that committed while this one waited for the lock: its rows are not visible here.
+        RAISE EXCEPTION 'snapshot of %: another transaction that committed after this one began wrote the history of this date',
+                        to_char(day, 'YYYY-MM-DD')
+            USING ERRCODE = 'serialization_failure', DETAIL = SQLERRM,
+                  HINT = 'Retry the transaction. Under READ COMMITTED, snapshots of one date wait for each other instead.';
+    END;
 
     RETURN written;
 END

@@ -130,42 +130,54 @@ BEGIN
     scored_at := day::timestamptz;
     version := health_score.config_version();
 
-    -- One writer at a time; readers are never blocked.
-    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE ROW EXCLUSIVE MODE;
+    -- One snapshot at a time, so two of one date never both write it. A table lock that only
+    -- roles that may update the history can take; it never waits for readers, nor for writers
+    -- (ROW EXCLUSIVE): SHARE ROW EXCLUSIVE did, and two snapshots in transactions that had
+    -- already written the history deadlocked.
+    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE UPDATE EXCLUSIVE MODE;
 
-    DELETE FROM health_score.metric_history h WHERE h.as_of = day;
-    DELETE FROM health_score.score_history h WHERE h.as_of = day;
+    BEGIN
+        DELETE FROM health_score.metric_history h WHERE h.as_of = day;
+        DELETE FROM health_score.score_history h WHERE h.as_of = day;
 
-    -- Score once: keep the metric rows, then build both levels of history from them.
-    IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
-        CREATE TEMP TABLE snapshot_metric_rows (
-            account_id text, metric text, dimension text, raw_value float8, sub_score float8,
-            effective_weight float8, contribution float8, coverage_share float8
-        ) ON COMMIT DROP;
-    END IF;
-    TRUNCATE pg_temp.snapshot_metric_rows;
-    INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
-    ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
+        -- Score once: keep the metric rows, then build both levels of history from them.
+        IF to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+            CREATE TEMP TABLE snapshot_metric_rows (
+                account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+                effective_weight float8, contribution float8, coverage_share float8
+            ) ON COMMIT DROP;
+        END IF;
+        TRUNCATE pg_temp.snapshot_metric_rows;
+        INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
+        ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
 
-    EXECUTE format($sql$
-        INSERT INTO health_score.score_history
-            (as_of, account_id, score, product_score, relationship_score, business_score,
-             dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
-        SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
-               s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
-          FROM (%s) s
-          LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
-            ON r.account_id = s.account_id
-    $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
-        USING scored_at, day, version;
-    GET DIAGNOSTICS written = ROW_COUNT;
+        EXECUTE format($sql$
+            INSERT INTO health_score.score_history
+                (as_of, account_id, score, product_score, relationship_score, business_score,
+                 dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
+            SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
+                   s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+              FROM (%s) s
+              LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
+                ON r.account_id = s.account_id
+        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
+            USING scored_at, day, version;
+        GET DIAGNOSTICS written = ROW_COUNT;
 
-    INSERT INTO health_score.metric_history
-        (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
-    SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
-           m.effective_weight, m.contribution
-      FROM pg_temp.snapshot_metric_rows m
-     WHERE m.raw_value IS NOT NULL;  -- a metric spoilt by a bad row: its account's reason says why
+        INSERT INTO health_score.metric_history
+            (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
+        SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
+               m.effective_weight, m.contribution
+          FROM pg_temp.snapshot_metric_rows m
+         WHERE m.raw_value IS NOT NULL;  -- a metric spoilt by a bad row: its account's reason says why
+    EXCEPTION WHEN unique_violation OR serialization_failure THEN
+        -- Under REPEATABLE READ or SERIALIZABLE the snapshot predates a snapshot of this date
+        -- that committed while this one waited for the lock: its rows are not visible here.
+        RAISE EXCEPTION 'snapshot of %: another transaction that committed after this one began wrote the history of this date',
+                        to_char(day, 'YYYY-MM-DD')
+            USING ERRCODE = 'serialization_failure', DETAIL = SQLERRM,
+                  HINT = 'Retry the transaction. Under READ COMMITTED, snapshots of one date wait for each other instead.';
+    END;
 
     RETURN written;
 END
