@@ -146,6 +146,64 @@ SELECT q, public.error_of(q) FROM (VALUES
   ($$SELECT health_score.metric_values_accum('{0,1,0,1,NaN,1,0,0,1,0,0,1}', 1, now(), now(), 'a', '{a}', '{1 day}', '{NULL}', '{latest}')$$)
 ) AS t(q);
 
+-- Counts, sums and times out of range. A count in a state is a whole number within 0 and
+-- 2^53, beyond which float8 counts are no longer exact: a bigger one in a state is refused
+-- (22023), a combine or transition that would go beyond it raises 22003. A time in a state
+-- is one a timestamptz can hold, and no sum (nor a final result) overflows to infinity.
+SELECT q, public.error_of(q) FROM (VALUES
+  -- huge bins made inf / inf (NaN), huge counts 1e308 / inf (0)
+  ($$SELECT health_score.auc_final(array_fill(1e305::float8, ARRAY[20002]))$$),
+  ($$SELECT health_score.auc_final(array_fill(0.5::float8, ARRAY[20002]))$$),
+  ($$SELECT health_score.auc_combine(array_fill(9007199254740992::float8, ARRAY[20002]), array_fill(1::float8, ARRAY[20002]))$$),
+  ($$SELECT health_score.auc_accum(array_fill(9007199254740992::float8, ARRAY[20002]), 0, true)$$),
+  ($$SELECT health_score.auc_final(array_fill(9007199254740992::float8, ARRAY[20002]))$$),
+  ($$SELECT health_score.rates_precision_final('{1e308,1e308,0,0,50}')$$),
+  ($$SELECT health_score.rates_recall_final('{1.5,0,0,0,50}')$$),
+  ($$SELECT health_score.rates_precision_final('{1,0,0,0,NaN}')$$),
+  ($$SELECT health_score.rates_combine('{9007199254740992,0,0,0,50}', '{1,0,0,0,50}')$$),
+  ($$SELECT health_score.rates_accum('{9007199254740992,0,0,0,50}', 60, true, 50)$$),
+  ($$SELECT health_score.rates_precision_final('{9007199254740992,9007199254740992,0,0,50}')$$),
+  -- decay states {count, sum of weights, weighted sum, reference time, as_of, half_life}
+  ($$SELECT health_score.decay_avg_final('{1e16,1,1,0,0,1}')$$),
+  ($$SELECT health_score.decay_combine('{9007199254740992,1,1,0,0,1}', '{1,1,1,0,0,1}')$$),
+  ($$SELECT health_score.decay_accum('{9007199254740992,1,1,0,0,1}', 1, '2000-01-01 00:00+00', '2000-01-01 00:00+00', '1 microsecond')$$),
+  ($$SELECT health_score.decay_avg_final('{1,1,1,0,1e300,1}')$$),
+  ($$SELECT health_score.decay_avg_final('{1,1,1,-1e300,0,1}')$$),
+  ($$SELECT health_score.decay_sum_final('{1,1,1,0.5,1,1}')$$),
+  ($$SELECT health_score.decay_combine('{9007199254740991,1,1,0,0,1}', '{1,1,1,0,0,1}')$$),
+  -- latest_value states {count, time, value, as_of, as_of set}
+  ($$SELECT health_score.latest_final('{1,-1e300,5,0,1}')$$),
+  ($$SELECT health_score.latest_final('{1,0,5,1e300,1}')$$),
+  ($$SELECT health_score.latest_combine('{9007199254740992,0,5,0,1}', '{1,0,5,0,1}')$$),
+  ($$SELECT health_score.latest_accum('{9007199254740992,0,5,0,1}', 1, '2000-01-01 00:00+00', '2000-01-01 00:00+00')$$),
+  -- metric_value states: the decay state, then {kind, time of the latest value, latest value}
+  ($$SELECT health_score.metric_value_final('{1,0,0,0,0,1,5,-1e300,0}')$$),
+  ($$SELECT health_score.metric_value_final('{1,0,0,0,0,1,4,0.5,0}')$$),
+  ($$SELECT health_score.metric_value_final('{0,0,0,0,0,0,0,Infinity,0}')$$),
+  ($$SELECT health_score.metric_value_combine('{9007199254740992,0,0,0,0,1,4,0,1}', '{1,0,0,0,0,1,4,0,1}')$$),
+  ($$SELECT health_score.metric_value_combine('{9007199254740992,1,1,0,0,1,1,0,0}', '{1,1,1,0,0,1,1,0,0}')$$),
+  ($$SELECT health_score.metric_value_accum('{9007199254740992,0,0,0,0,1,4,0,1}', 1, '2000-01-01 00:00+00', '2000-01-01 00:00+00', '1 microsecond', 'latest')$$),
+  -- a short half-life scales a huge decayed sum up to infinity, from real rows
+  ($$SELECT health_score.metric_value(1e300, now(), now(), '1 microsecond', 'decayed_rate')$$),
+  ($$SELECT health_score.metric_value(1e300, '294276-12-31 23:59:59.999999+00', '294276-12-31 23:59:59.999999+00', '1 day', 'days_since')$$),
+  -- metric_values states: header {as_of, as_of set, catalog fingerprint}, nine per metric
+  ($$SELECT health_score.metric_values_final('{1e300,1,0,0,0,0,0,1e300,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,0.5,1,1,1,0,0,1,0,0,1}')$$),
+  ($$SELECT health_score.metric_values_final('{0,1,0,1,0,0,0,0,1,-1e300,0,4}')$$),
+  ($$SELECT health_score.metric_values_combine('{0,1,0,9007199254740992,0,0,0,0,1,0,0,4}', '{0,1,0,1,0,0,0,0,1,0,0,4}')$$),
+  ($$SELECT health_score.metric_values_combine('{0,1,0,9007199254740992,1,1,0,0,1,0,0,1}', '{0,1,0,1,1,1,0,0,1,0,0,1}')$$),
+  -- logit_step: counts and sums of two states, and huge features on real rows
+  ($$SELECT health_score.logit_step_combine('{1,9007199254740992,0,0,-1,0,0,1,0,1}', '{1,1,0,0,-1,0,0,1,0,1}')$$),
+  ($$SELECT health_score.logit_step_combine('{1,10,0,5,-1,0,0,1e308,0,1}', '{1,10,0,5,-1,0,0,1e308,0,1}')$$),
+  ($$SELECT health_score.logit_step(ARRAY[1e154::float8], true, '{0,0}', '{0}', '{1}') FROM generate_series(1, 8)$$),
+  -- logit_describe: counts and squared deviations of two states; huge means stay finite
+  ($$SELECT health_score.logit_describe_combine('{1,9007199254740992,0,0,0,1,0,1,1,Infinity,-Infinity,0}', '{1,1,0,0,0,1,0,1,1,Infinity,-Infinity,0}')$$),
+  ($$SELECT health_score.logit_describe_combine('{1,1,0,0,0,1,1e308,1,1,Infinity,-Infinity,0}', '{1,1,0,0,0,1,1e308,1,1,Infinity,-Infinity,0}')$$),
+  ($$SELECT health_score.logit_describe_combine('{1,1000,0,0,0,1e306,0,1e306,1e306,Infinity,-Infinity,0}', '{1,1000,0,0,0,1e306,0,1e306,1e306,Infinity,-Infinity,0}')$$)
+) AS t(q);
+SELECT health_score.logit_describe_combine('{1,1000,0,0,0,1e306,0,1e306,1e306,Infinity,-Infinity,0}',
+                                           '{1,1000,0,0,0,1e306,0,1e306,1e306,Infinity,-Infinity,0}');
+
 -- metric_values notices arrays that change within a query: the catalog is parsed again
 -- when the arrays differ (here built per row, so each lands where the last one was), and
 -- arrays that differ within one group are an error.

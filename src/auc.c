@@ -45,13 +45,16 @@ auc_state(FunctionCallInfo fcinfo, int argno, bool writable)
 	return hs_state_arg(fcinfo, argno, AUC_STATE_LENGTH, "auc", writable);
 }
 
-/* Error unless every bin of a histogram state holds a count: finite, zero or more. */
+/*
+ * Error unless every bin of a histogram state holds a count: a whole number within 0 and
+ * HS_MAX_COUNT, so the sums of auc_final stay finite and exact (huge bins made inf / inf).
+ */
 static void
 auc_check_state(const float8 *s)
 {
 	for (int i = 0; i < AUC_STATE_LENGTH; i++)
-		if (!(s[i] >= 0 && isfinite(s[i])))
-			hs_invalid_state("auc", psprintf("bin %d holds %g, not a count", i + 1, s[i]));
+		if (unlikely(!(s[i] >= 0 && s[i] <= HS_MAX_COUNT && s[i] == floor(s[i]))))
+			hs_check_state_count(s[i], "auc", psprintf("bin %d", i + 1));
 }
 
 /* Bin of a score (0-100, rounded to 0.01); errors name the argument. */
@@ -85,7 +88,8 @@ auc_add(FunctionCallInfo fcinfo, bool health)
 	bin = auc_bin(PG_GETARG_FLOAT8(1));
 	if (health)
 		bin = AUC_BINS - 1 - bin;
-	HS_STATE_VALUES(state)[(PG_GETARG_BOOL(2) ? 0 : AUC_BINS) + bin] += 1;
+	bin += PG_GETARG_BOOL(2) ? 0 : AUC_BINS;
+	HS_STATE_VALUES(state)[bin] = hs_count_add(HS_STATE_VALUES(state)[bin], 1, "auc", "the rows of a bin");
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 
@@ -126,8 +130,7 @@ auc_combine(PG_FUNCTION_ARGS)
 	sa = HS_STATE_VALUES(a);
 	auc_check_state(sa);
 	for (int i = 0; i < AUC_STATE_LENGTH; i++)
-		sa[i] += sb[i];
-	auc_check_state(sa);
+		sa[i] = hs_count_add(sa[i], sb[i], "auc", "the rows of a bin");
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
@@ -161,15 +164,21 @@ auc_final(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(wins / npos / below);
 }
 
-/* Error unless a rates state holds four counts and a threshold (NaN until the first row). */
+/*
+ * Error unless a rates state holds four counts (whole, within 0 and HS_MAX_COUNT, so their
+ * sums stay finite and exact: 1e308 + 1e308 made precision 0) and a threshold, NaN until the
+ * first row sets it and so only while nothing is counted.
+ */
 static void
 auc_rates_check_state(const float8 *s)
 {
 	for (int i = 0; i < 4; i++)
-		if (!(s[i] >= 0 && isfinite(s[i])))
-			hs_invalid_state("rates", psprintf("element %d holds %g, not a count", i + 1, s[i]));
+		if (unlikely(!(s[i] >= 0 && s[i] <= HS_MAX_COUNT && s[i] == floor(s[i]))))
+			hs_check_state_count(s[i], "rates", psprintf("element %d", i + 1));
 	if (isinf(s[4]))
 		hs_invalid_state("rates", "the threshold must be finite (or NaN before the first row)");
+	if (isnan(s[4]) && s[0] + s[1] + s[2] + s[3] > 0)
+		hs_invalid_state("rates", "rows counted before the threshold was set");
 }
 
 /*
@@ -186,6 +195,7 @@ auc_rates_accum(PG_FUNCTION_ARGS)
 				threshold;
 	bool		flagged,
 				churned;
+	int			cell;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -212,7 +222,8 @@ auc_rates_accum(PG_FUNCTION_ARGS)
 	hs_check_finite(score, "score");
 	flagged = score >= threshold;
 	churned = PG_GETARG_BOOL(2);
-	s[flagged ? (churned ? 0 : 1) : (churned ? 3 : 2)] += 1;
+	cell = flagged ? (churned ? 0 : 1) : (churned ? 3 : 2);
+	s[cell] = hs_count_add(s[cell], 1, "rates", "a count of rows");
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 
@@ -235,8 +246,7 @@ auc_rates_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("threshold must be the same on every row, got %g and %g", sa[4], sb[4])));
 	for (int i = 0; i < 4; i++)
-		sa[i] += sb[i];
-	auc_rates_check_state(sa);
+		sa[i] = hs_count_add(sa[i], sb[i], "rates", "a count of rows");
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 

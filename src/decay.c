@@ -82,10 +82,10 @@ hs_decay_settings(FunctionCallInfo fcinfo, float8 *s)
 
 /*
  * Error unless s holds a decay state its functions can produce: counts are whole, settings
- * are either unset (half_life 0, no rows) or finite with a positive half-life, and (when sums)
- * with rows the reference time is at or before as_of and the newest row weighs 1, so the sum
- * of weights lies within 1 and the count. Kinds that keep only the latest value (sums false)
- * leave the reference time and the sums unset.
+ * are either unset (half_life 0, no rows) or a valid as_of with a finite positive half-life,
+ * and (when sums) with rows the reference time is a valid time at or before as_of and the
+ * newest row weighs 1, so the sum of weights lies within 1 and the count. Kinds that keep
+ * only the latest value (sums false) leave the reference time and the sums unset.
  */
 void
 hs_check_decay_state(const float8 *s, bool sums, const char *aggname)
@@ -97,19 +97,21 @@ hs_check_decay_state(const float8 *s, bool sums, const char *aggname)
 			hs_invalid_state(aggname, "rows counted before half_life was set");
 		return;
 	}
-	if (!(s[DECAY_HALF_LIFE] > 0) || isinf(s[DECAY_HALF_LIFE]) || !isfinite(s[DECAY_AS_OF]))
-		hs_invalid_state(aggname, "as_of and half_life must be finite, half_life positive");
+	if (!(s[DECAY_HALF_LIFE] > 0) || isinf(s[DECAY_HALF_LIFE]))
+		hs_invalid_state(aggname, "half_life must be finite and positive");
+	hs_check_state_time(s[DECAY_AS_OF], aggname, "as_of");
 	if (s[DECAY_COUNT] == 0 || !sums)
 		return;
-	if (!isfinite(s[DECAY_REF]) || s[DECAY_REF] > s[DECAY_AS_OF])
-		hs_invalid_state(aggname, "the reference time must be finite and not after as_of");
+	hs_check_state_time(s[DECAY_REF], aggname, "the reference time");
+	if (s[DECAY_REF] > s[DECAY_AS_OF])
+		hs_invalid_state(aggname, "the reference time must not be after as_of");
 	if (!(s[DECAY_SUM_W] >= 1.0 && s[DECAY_SUM_W] <= s[DECAY_COUNT]) || !isfinite(s[DECAY_SUM_WV]))
 		hs_invalid_state(aggname, "the sum of weights must lie within 1 and the count, the weighted sum be finite");
 }
 
 /* Add one observation with value at time t to the state. */
 void
-hs_decay_add(float8 *s, double t, double value)
+hs_decay_add(float8 *s, double t, double value, const char *aggname)
 {
 	double		half_life = s[DECAY_HALF_LIFE];
 
@@ -135,16 +137,20 @@ hs_decay_add(float8 *s, double t, double value)
 		s[DECAY_SUM_W] += weight;
 		s[DECAY_SUM_WV] += weight * value;
 	}
-	s[DECAY_COUNT] += 1;
+	s[DECAY_COUNT] = hs_count_add(s[DECAY_COUNT], 1, aggname, "the count of rows");
 	hs_check_sum(s[DECAY_SUM_WV], "the decayed sum of value");
 }
 
-/* Merge the decayed sums of s2 into s1 (both with observations, same settings). */
+/*
+ * Merge the decayed sums of s2 into s1 (both with observations, same settings); an error when
+ * the merged count or sum would be out of range.
+ */
 void
-hs_decay_merge(float8 *s1, const float8 *s2)
+hs_decay_merge(float8 *s1, const float8 *s2, const char *aggname)
 {
 	double		older_scale;
 
+	s1[DECAY_COUNT] = hs_count_add(s1[DECAY_COUNT], s2[DECAY_COUNT], aggname, "the count of rows");
 	older_scale = exp2(-fabs(s1[DECAY_REF] - s2[DECAY_REF]) / s1[DECAY_HALF_LIFE]);
 	if (s2[DECAY_REF] > s1[DECAY_REF])
 	{
@@ -157,7 +163,7 @@ hs_decay_merge(float8 *s1, const float8 *s2)
 		s1[DECAY_SUM_W] += s2[DECAY_SUM_W] * older_scale;
 		s1[DECAY_SUM_WV] += s2[DECAY_SUM_WV] * older_scale;
 	}
-	s1[DECAY_COUNT] += s2[DECAY_COUNT];
+	hs_check_sum(s1[DECAY_SUM_WV], "the decayed sum of value");
 }
 
 /* The decayed sum with weights relative to as_of (the state holds them relative to ref). */
@@ -182,7 +188,7 @@ decay_accum(PG_FUNCTION_ARGS)
 	as_of = hs_decay_settings(fcinfo, s);
 
 	if (hs_observation_arg(fcinfo, as_of, &observed_at, &value))
-		hs_decay_add(s, observed_at, value);
+		hs_decay_add(s, observed_at, value, "decayed_avg");
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 
@@ -217,8 +223,7 @@ decay_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(state1);
 	}
 
-	hs_decay_merge(s1, s2);
-	hs_check_sum(s1[DECAY_SUM_WV], "the decayed sum of value");
+	hs_decay_merge(s1, s2, "decayed_avg");
 	PG_RETURN_ARRAYTYPE_P(state1);
 }
 

@@ -25,13 +25,30 @@ hs_invalid_state(const char *aggname, const char *what)
 			 errdetail("A state comes from the aggregate's own functions; this one was built or changed by hand.")));
 }
 
-/* A count in a state must be a whole number, zero or more. */
+/*
+ * A count in a state must be a whole number within 0 and HS_MAX_COUNT: NaN, infinities and
+ * huge counts would make NaN or wrong results (1e308 + 1e308 is infinite, 1e308 / inf 0).
+ */
 void
 hs_check_state_count(double count, const char *aggname, const char *what)
 {
-	if (!(count >= 0 && count <= 9007199254740992.0 && count == floor(count)))
-		hs_invalid_state(aggname, psprintf("%s must be a whole number of zero or more, got %g",
-										   what, count));
+	if (!(count >= 0 && count <= HS_MAX_COUNT && count == floor(count)))
+		hs_invalid_state(aggname, psprintf("%s must be a whole number within 0 and %.0f, got %g",
+										   what, HS_MAX_COUNT, count));
+}
+
+/*
+ * A time in a state (a timestamptz in microseconds, as float8) must be one a timestamptz can
+ * hold: a finite but huge number would make days_since and the decay weights nonsense. The
+ * upper end is inclusive because the last valid timestamps round up to END_TIMESTAMP as
+ * float8.
+ */
+void
+hs_check_state_time(double t, const char *aggname, const char *what)
+{
+	if (!(t >= (double) MIN_TIMESTAMP && t <= (double) END_TIMESTAMP && t == floor(t)))
+		hs_invalid_state(aggname, psprintf("%s must be a time within the range of timestamptz, got %g",
+										   what, t));
 }
 
 /*

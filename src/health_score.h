@@ -66,6 +66,29 @@ hs_check_sum(double sum, const char *what)
 }
 
 /*
+ * The largest count a float8 state holds exactly: above 2^53 adding a row is lost to
+ * rounding, so a state's counts stay within it.
+ */
+#define HS_MAX_COUNT 9007199254740992.0
+
+/*
+ * count + more for a count of a state (one row in a transition function, another state's
+ * count in a combine function), both already whole and within 0 and HS_MAX_COUNT. Beyond
+ * HS_MAX_COUNT the count would no longer be exact: an error, not a wrong state. The test is
+ * on the difference, which is exact, because the sum may round back down to HS_MAX_COUNT.
+ */
+static inline double
+hs_count_add(double count, double more, const char *aggname, const char *what)
+{
+	if (unlikely(more > HS_MAX_COUNT - count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s: %s would exceed %.0f, beyond which a float8 count is not exact",
+						aggname, what, HS_MAX_COUNT)));
+	return count + more;
+}
+
+/*
  * Decay state (decay.c), float8[6]: {count, sum of weights, sum of weight * value, reference
  * time, as_of, half_life}; metric_value's state starts with the same six.
  */
@@ -90,12 +113,13 @@ extern bool hs_metric_kind_decays(double kind);
 extern double hs_metric_raw_value(const float8 *s, double kind, double latest_t, double latest_v);
 extern double hs_interval_usecs(const Interval *span, const char *arg);
 extern TimestampTz hs_decay_settings(FunctionCallInfo fcinfo, float8 *s);
-extern void hs_decay_add(float8 *s, double t, double value);
-extern void hs_decay_merge(float8 *s1, const float8 *s2);
+extern void hs_decay_add(float8 *s, double t, double value, const char *aggname);
+extern void hs_decay_merge(float8 *s1, const float8 *s2, const char *aggname);
 extern double hs_decay_sum(const float8 *s);
 
 extern void hs_invalid_state(const char *aggname, const char *what) pg_attribute_noreturn();
 extern void hs_check_state_count(double count, const char *aggname, const char *what);
+extern void hs_check_state_time(double t, const char *aggname, const char *what);
 extern void hs_check_decay_state(const float8 *s, bool sums, const char *aggname);
 extern void hs_check_metric_slot(const float8 *s, double kind, double latest_t, double latest_v,
 								 const char *aggname);

@@ -23,17 +23,22 @@
 #define LATEST_AS_OF 3
 #define LATEST_AS_OF_SET 4
 
-/* Keep (t, value) if it is newer than what the state holds, or as new and larger. */
+/*
+ * Keep (t, value) if it is newer than what the state holds, or as new and larger; count
+ * rows more (one row, or another state's) were seen.
+ */
 static void
 latest_keep(float8 *s, double count, double t, double value)
 {
+	double		total = hs_count_add(s[LATEST_COUNT], count, "latest_value", "the count of rows");
+
 	if (s[LATEST_COUNT] == 0 || t > s[LATEST_TIME] ||
 		(t == s[LATEST_TIME] && value > s[LATEST_VALUE]))
 	{
 		s[LATEST_TIME] = t;
 		s[LATEST_VALUE] = value;
 	}
-	s[LATEST_COUNT] += count;
+	s[LATEST_COUNT] = total;
 }
 
 /* Error unless s holds a state latest_value's functions can produce. */
@@ -45,11 +50,13 @@ latest_check_state(const float8 *s)
 		hs_invalid_state("latest_value", "the as_of flag must be 0 or 1");
 	if (s[LATEST_AS_OF_SET] == 0 && s[LATEST_COUNT] != 0)
 		hs_invalid_state("latest_value", "rows counted before as_of was set");
-	if (s[LATEST_AS_OF_SET] == 1 && !isfinite(s[LATEST_AS_OF]))
-		hs_invalid_state("latest_value", "as_of must be finite");
-	if (s[LATEST_COUNT] > 0 &&
-		(!isfinite(s[LATEST_VALUE]) || !isfinite(s[LATEST_TIME]) || s[LATEST_TIME] > s[LATEST_AS_OF]))
-		hs_invalid_state("latest_value", "the kept value and its time must be finite, the time not after as_of");
+	if (s[LATEST_AS_OF_SET] == 1)
+		hs_check_state_time(s[LATEST_AS_OF], "latest_value", "as_of");
+	if (s[LATEST_COUNT] == 0)
+		return;
+	hs_check_state_time(s[LATEST_TIME], "latest_value", "the time of the kept value");
+	if (!isfinite(s[LATEST_VALUE]) || s[LATEST_TIME] > s[LATEST_AS_OF])
+		hs_invalid_state("latest_value", "the kept value must be finite, its time not after as_of");
 }
 
 PG_FUNCTION_INFO_V1(latest_accum);

@@ -334,7 +334,7 @@ logit_step_accum(PG_FUNCTION_ARGS)
 	/* A row with an unknown feature or label is skipped and counted. */
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
-		s[2] += 1;
+		s[2] = hs_count_add(s[2], 1, "logit_step", "the rows skipped");
 		PG_RETURN_ARRAYTYPE_P(state);
 	}
 	{
@@ -343,7 +343,7 @@ logit_step_accum(PG_FUNCTION_ARGS)
 
 		if (ARR_NDIM(xa) == 1 && ARR_HASNULL(xa) && array_contains_nulls(xa))
 		{
-			s[2] += 1;
+			s[2] = hs_count_add(s[2], 1, "logit_step", "the rows skipped");
 			PG_RETURN_ARRAYTYPE_P(state);
 		}
 		x = hs_float8_array(xa, "features", &n);
@@ -369,9 +369,9 @@ logit_step_accum(PG_FUNCTION_ARGS)
 	w = mu * (1.0 - mu);
 	r = (y ? 1.0 : 0.0) - mu;
 
-	s[1] += 1;
+	s[1] = hs_count_add(s[1], 1, "logit_step", "the rows used");
 	if (y)
-		s[3] += 1;
+		s[3] += 1;				/* no more than the rows used */
 	s[4] += (y ? eta : 0.0) - logit_log1pexp(eta);
 	g = s + LOGIT_HEADER;
 	h = g + k;
@@ -384,6 +384,17 @@ logit_step_accum(PG_FUNCTION_ARGS)
 			*h++ += wz * z[j];
 	}
 	hs_check_sum(s[4], "logit_step log-likelihood");
+	/*
+	 * Huge standardised features overflow the sums. The score vector and the diagonal are
+	 * enough to look at: an element off the diagonal is at most the mean of its two diagonal
+	 * ones (each term w z_i z_j is at most w (z_i^2 + z_j^2) / 2).
+	 */
+	for (int i = 0; i < k; i++)
+		if (unlikely(!isfinite(g[i]) || !isfinite(g[k + LOGIT_H(k, i, i)])))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("logit_step: the score vector or information matrix is out of range for float8"),
+					 errhint("Standardise the features with center and scale.")));
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 
@@ -412,9 +423,15 @@ logit_step_combine(PG_FUNCTION_ARGS)
 	sb = HS_STATE_VALUES(b);
 	logit_check_state(sa, ka, "logit_step_combine");
 	logit_check_state(sb, kb, "logit_step_combine");
-	for (int i = 1; i < LOGIT_STATE_LENGTH(ka); i++)
+	sa[1] = hs_count_add(sa[1], sb[1], "logit_step_combine", "the rows used");
+	sa[2] = hs_count_add(sa[2], sb[2], "logit_step_combine", "the rows skipped");
+	sa[3] += sb[3];				/* no more than the rows used */
+	/* both states passed their checks, so the sums only need to stay finite */
+	for (int i = 4; i < LOGIT_STATE_LENGTH(ka); i++)
+	{
 		sa[i] += sb[i];
-	logit_check_state(sa, ka, "logit_step_combine");
+		hs_check_sum(sa[i], "logit_step_combine: the sum of the states");
+	}
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
@@ -827,7 +844,7 @@ logit_describe_accum(PG_FUNCTION_ARGS)
 				 errmsg("features must have %d elements on every row, got %d", p, n)));
 	if (PG_ARGISNULL(2) || (ARR_HASNULL(xa) && array_contains_nulls(xa)))
 	{
-		s[2] += 1;
+		s[2] = hs_count_add(s[2], 1, "logit_describe", "the rows skipped");
 		PG_RETURN_ARRAYTYPE_P(state);
 	}
 	x = (float8 *) ARR_DATA_PTR(xa);
@@ -835,17 +852,19 @@ logit_describe_accum(PG_FUNCTION_ARGS)
 	for (int j = 0; j < p; j++)
 		if (isnan(x[j]) || isinf(x[j]))
 		{
-			s[LOGIT_HEADER + j * LOGIT_DESCRIBE_PER + 6] += 1;
+			float8	   *count = s + LOGIT_HEADER + j * LOGIT_DESCRIBE_PER + 6;
+
+			*count = hs_count_add(*count, 1, "logit_describe", "the NaN or infinite counts");
 			finite = false;
 		}
 	if (!finite)
 	{
-		s[4] += 1;
+		s[4] = hs_count_add(s[4], 1, "logit_describe", "the rows with a NaN or infinite feature");
 		PG_RETURN_ARRAYTYPE_P(state);
 	}
-	s[1] += 1;
+	s[1] = hs_count_add(s[1], 1, "logit_describe", "the complete rows");
 	if (y)
-		s[3] += 1;
+		s[3] += 1;				/* no more than the complete rows */
 	for (int j = 0; j < p; j++)
 	{
 		float8	   *f = s + LOGIT_HEADER + j * LOGIT_DESCRIBE_PER;
@@ -902,9 +921,9 @@ logit_describe_combine(PG_FUNCTION_ARGS)
 	logit_describe_check_state(sb, pb);
 	na = sa[1];
 	nb = sb[1];
-	nt = na + nb;
 	for (int i = 1; i < LOGIT_HEADER; i++)
-		sa[i] += sb[i];
+		sa[i] = hs_count_add(sa[i], sb[i], "logit_describe", "the row counts");
+	nt = sa[1];
 	for (int j = 0; j < pa; j++)
 	{
 		float8	   *fa = sa + LOGIT_HEADER + j * LOGIT_DESCRIBE_PER;
@@ -913,15 +932,24 @@ logit_describe_combine(PG_FUNCTION_ARGS)
 		if (nb > 0)
 		{
 			double		d = fb[0] - fa[0];
+			double		mean = (na * fa[0] + nb * fb[0]) / nt;
 
-			fa[0] = (na * fa[0] + nb * fb[0]) / nt;
+			/* with huge means the products overflow; their weighted mean does not */
+			if (!isfinite(mean))
+				mean = fa[0] * (na / nt) + fb[0] * (nb / nt);
+			fa[0] = mean;
 			fa[1] += fb[1] + d * d * na * nb / nt;
+			if (unlikely(isinf(fa[1]) || isnan(fa[1])))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("features[%d]: the sum of squared deviations is out of range for float8", j + 1),
+						 errhint("Rescale the feature (for example to thousands) before fitting.")));
 		}
 		fa[2] = Min(fa[2], fb[2]);
 		fa[3] = Max(fa[3], fb[3]);
 		fa[4] = Min(fa[4], fb[4]);
 		fa[5] = Max(fa[5], fb[5]);
-		fa[6] += fb[6];
+		fa[6] = hs_count_add(fa[6], fb[6], "logit_describe", "the NaN or infinite counts");
 	}
 	PG_RETURN_ARRAYTYPE_P(a);
 }

@@ -67,15 +67,19 @@ hs_check_metric_slot(const float8 *s, double kind, double latest_t, double lates
 	hs_check_decay_state(s, hs_metric_kind_decays(kind), aggname);
 	if (kind == METRIC_UNSET && s[DECAY_COUNT] != 0)
 		hs_invalid_state(aggname, "rows counted before the aggregation was set");
-	if (!isfinite(latest_t) || !isfinite(latest_v) ||
+	/* the time is 0 (2000-01-01) until a row sets it, so it is always a valid time */
+	hs_check_state_time(latest_t, aggname, "the time of the latest value");
+	if (!isfinite(latest_v) ||
 		(s[DECAY_COUNT] > 0 && !hs_metric_kind_decays(kind) && latest_t > s[DECAY_AS_OF]))
-		hs_invalid_state(aggname, "the latest value and its time must be finite, the time not after as_of");
+		hs_invalid_state(aggname, "the latest value must be finite, its time not after as_of");
 }
 
 /* The raw value of a kind from a decay state (s) and the latest observation kept. */
 double
 hs_metric_raw_value(const float8 *s, double kind, double latest_t, double latest_v)
 {
+	double		rate;
+
 	switch ((int) kind)
 	{
 		case METRIC_DECAYED_AVG:
@@ -83,8 +87,13 @@ hs_metric_raw_value(const float8 *s, double kind, double latest_t, double latest
 		case METRIC_DECAYED_SUM:
 			return hs_decay_sum(s);
 		case METRIC_DECAYED_RATE:
-			/* events per day: a decayed sum over an endless daily history is half_life / ln 2 */
-			return hs_decay_sum(s) * M_LN2 * USECS_PER_DAY / s[DECAY_HALF_LIFE];
+			/*
+			 * events per day: a decayed sum over an endless daily history is half_life / ln 2.
+			 * A half-life shorter than a day scales the sum up, so a huge one overflows.
+			 */
+			rate = hs_decay_sum(s) * M_LN2 * USECS_PER_DAY / s[DECAY_HALF_LIFE];
+			hs_check_sum(rate, "the decayed rate");
+			return rate;
 		case METRIC_LATEST:
 			return latest_v;
 		case METRIC_DAYS_SINCE:
@@ -151,11 +160,11 @@ metric_value_accum(PG_FUNCTION_ARGS)
 	if (!hs_observation_arg(fcinfo, as_of, &observed_at, &value))
 		PG_RETURN_ARRAYTYPE_P(state);
 	if (hs_metric_kind_decays(kind))
-		hs_decay_add(s, observed_at, value);
+		hs_decay_add(s, observed_at, value, "metric_value");
 	else
 	{
 		metric_keep_latest(s, observed_at, value, s[DECAY_COUNT] == 0);
-		s[DECAY_COUNT] += 1;
+		s[DECAY_COUNT] = hs_count_add(s[DECAY_COUNT], 1, "metric_value", "the count of rows");
 	}
 	PG_RETURN_ARRAYTYPE_P(state);
 }
@@ -192,14 +201,11 @@ metric_value_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(state1);
 
 	if (hs_metric_kind_decays(s1[METRIC_KIND]))
-	{
-		hs_decay_merge(s1, s2);
-		hs_check_sum(s1[DECAY_SUM_WV], "the decayed sum of value");
-	}
+		hs_decay_merge(s1, s2, "metric_value");
 	else
 	{
+		s1[DECAY_COUNT] = hs_count_add(s1[DECAY_COUNT], s2[DECAY_COUNT], "metric_value", "the count of rows");
 		metric_keep_latest(s1, s2[METRIC_LATEST_T], s2[METRIC_LATEST_V], false);
-		s1[DECAY_COUNT] += s2[DECAY_COUNT];
 	}
 	PG_RETURN_ARRAYTYPE_P(state1);
 }

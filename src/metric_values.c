@@ -177,9 +177,12 @@ values_check_header(const float8 *s)
 {
 	if (s[VALUES_AS_OF_SET] != 0 && s[VALUES_AS_OF_SET] != 1)
 		hs_invalid_state("metric_values", "the as_of flag must be 0 or 1");
-	if (s[VALUES_AS_OF_SET] == 1 &&
-		(!isfinite(s[VALUES_AS_OF]) || !(s[VALUES_CATALOG] >= 0 && s[VALUES_CATALOG] <= PG_UINT32_MAX)))
-		hs_invalid_state("metric_values", "as_of and the catalog fingerprint must be finite");
+	if (s[VALUES_AS_OF_SET] == 0)
+		return;
+	hs_check_state_time(s[VALUES_AS_OF], "metric_values", "as_of");
+	if (!(s[VALUES_CATALOG] >= 0 && s[VALUES_CATALOG] <= PG_UINT32_MAX &&
+		  s[VALUES_CATALOG] == floor(s[VALUES_CATALOG])))
+		hs_invalid_state("metric_values", "the catalog fingerprint must be a whole number within 0 and 2^32 - 1");
 }
 
 /* Error unless a slot is one the functions produce for a state with this header. */
@@ -256,7 +259,7 @@ static void
 values_slot_add(float8 *slot, double t, double value)
 {
 	if (hs_metric_kind_decays(slot[SLOT_KIND]))
-		hs_decay_add(slot, t, value);
+		hs_decay_add(slot, t, value, "metric_values");
 	else
 	{
 		if (slot[DECAY_COUNT] == 0 || t > slot[SLOT_LATEST_T] ||
@@ -265,7 +268,7 @@ values_slot_add(float8 *slot, double t, double value)
 			slot[SLOT_LATEST_T] = t;
 			slot[SLOT_LATEST_V] = value;
 		}
-		slot[DECAY_COUNT] += 1;
+		slot[DECAY_COUNT] = hs_count_add(slot[DECAY_COUNT], 1, "metric_values", "the count of rows");
 	}
 }
 
@@ -388,19 +391,16 @@ metric_values_combine(PG_FUNCTION_ARGS)
 		if (a[DECAY_COUNT] == 0)
 			memcpy(a, b, sizeof(float8) * SLOT_LEN);
 		else if (hs_metric_kind_decays(a[SLOT_KIND]))
-		{
-			hs_decay_merge(a, b);
-			hs_check_sum(a[DECAY_SUM_WV], "the decayed sum of value");
-		}
+			hs_decay_merge(a, b, "metric_values");
 		else
 		{
+			a[DECAY_COUNT] = hs_count_add(a[DECAY_COUNT], b[DECAY_COUNT], "metric_values", "the count of rows");
 			if (b[SLOT_LATEST_T] > a[SLOT_LATEST_T] ||
 				(b[SLOT_LATEST_T] == a[SLOT_LATEST_T] && b[SLOT_LATEST_V] > a[SLOT_LATEST_V]))
 			{
 				a[SLOT_LATEST_T] = b[SLOT_LATEST_T];
 				a[SLOT_LATEST_V] = b[SLOT_LATEST_V];
 			}
-			a[DECAY_COUNT] += b[DECAY_COUNT];
 		}
 	}
 	PG_RETURN_ARRAYTYPE_P(state1);
