@@ -126,6 +126,238 @@ $$;
 
 COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1 and a bad_data other than isolate or error.';
 
+-- Curves fitted to the book ---------------------------------------------------------------------
+-- The seeded curves suit a generic product. propose_curves reads where a metric's raw values
+-- actually lie among the live accounts and proposes breakpoints at percentiles of them, so that
+-- the median account scores 50 and the book spreads over 0-100; apply_curves writes them. Both
+-- are PL/pgSQL, so that they may call metric_scores, which the install script creates after
+-- the catalog.
+
+CREATE TYPE health_score.curve_proposal AS (
+    metric                  text,
+    direction               text,
+    curve                   text,
+    accounts                bigint,
+    distinct_values         bigint,
+    current_breakpoints     float8[],
+    current_scores          float8[],
+    proposed_breakpoints    float8[],
+    proposed_scores         float8[],
+    note                    text
+);
+
+COMMENT ON TYPE health_score.curve_proposal IS
+'A row of propose_curves: a metric''s current curve beside the one fitted to the percentiles of its raw values.';
+COMMENT ON COLUMN health_score.curve_proposal.metric IS 'The metric.';
+COMMENT ON COLUMN health_score.curve_proposal.direction IS 'Its direction: higher, lower (the scores are reversed) or target (not fitted).';
+COMMENT ON COLUMN health_score.curve_proposal.curve IS 'Its curve, linear or banded; the proposal keeps it.';
+COMMENT ON COLUMN health_score.curve_proposal.accounts IS 'Live accounts with a raw value of the metric at as_of: the sample the percentiles come from.';
+COMMENT ON COLUMN health_score.curve_proposal.distinct_values IS 'Distinct raw values among them.';
+COMMENT ON COLUMN health_score.curve_proposal.current_breakpoints IS 'The breakpoints in the catalog now.';
+COMMENT ON COLUMN health_score.curve_proposal.current_scores IS 'The scores in the catalog now.';
+COMMENT ON COLUMN health_score.curve_proposal.proposed_breakpoints IS 'The distinct percentile values of the raw values, increasing; NULL when the metric is skipped (note says why).';
+COMMENT ON COLUMN health_score.curve_proposal.proposed_scores IS 'The score at each proposed breakpoint: the score of its percentile, or the mean of the scores of the percentiles that share the value; NULL when skipped.';
+COMMENT ON COLUMN health_score.curve_proposal.note IS 'Why the metric is skipped, or that percentiles shared a value; NULL otherwise.';
+
+CREATE FUNCTION health_score.propose_curves(as_of timestamptz DEFAULT now(), metrics text[] DEFAULT NULL,
+                                            percentiles float8[] DEFAULT '{0.05,0.25,0.5,0.75,0.95}',
+                                            scores float8[] DEFAULT '{0,25,50,75,100}',
+                                            min_accounts integer DEFAULT 20)
+RETURNS SETOF health_score.curve_proposal
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chosen text[] := metrics;
+    unknown text;
+    x float8;
+    prev float8;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    IF chosen IS NULL THEN
+        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
+        IF chosen IS NULL THEN
+            RETURN;
+        END IF;
+    END IF;
+    IF array_ndims(chosen) > 1 THEN
+        RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
+            USING ERRCODE = 'array_subscript_error';
+    END IF;
+    IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u
+     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics m WHERE m.name = u) LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is not in health_score.metrics', unknown USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF percentiles IS NULL THEN
+        RAISE EXCEPTION 'percentiles must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF array_ndims(percentiles) > 1 THEN
+        RAISE EXCEPTION 'percentiles must be a one-dimensional array' USING ERRCODE = 'array_subscript_error';
+    END IF;
+    IF cardinality(percentiles) < 2 OR cardinality(percentiles) > 1000 THEN
+        RAISE EXCEPTION 'percentiles must have 2 to 1000 elements, got %', cardinality(percentiles)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH x IN ARRAY percentiles LOOP
+        IF x IS NULL THEN
+            RAISE EXCEPTION 'percentiles must not contain NULL elements' USING ERRCODE = 'null_value_not_allowed';
+        ELSIF NOT (x >= 0 AND x <= 1) THEN
+            RAISE EXCEPTION 'percentiles must lie within 0 and 1, got %', x USING ERRCODE = 'invalid_parameter_value';
+        ELSIF x <= prev THEN
+            RAISE EXCEPTION 'percentiles must be strictly increasing, but % follows %', x, prev
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        prev := x;
+    END LOOP;
+    IF scores IS NULL THEN
+        RAISE EXCEPTION 'scores must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF array_ndims(scores) > 1 THEN
+        RAISE EXCEPTION 'scores must be a one-dimensional array' USING ERRCODE = 'array_subscript_error';
+    END IF;
+    IF cardinality(scores) <> cardinality(percentiles) THEN
+        RAISE EXCEPTION 'scores must have as many elements as percentiles (%), got %',
+            cardinality(percentiles), cardinality(scores) USING ERRCODE = 'array_subscript_error';
+    END IF;
+    prev := NULL;
+    FOREACH x IN ARRAY scores LOOP
+        IF x IS NULL THEN
+            RAISE EXCEPTION 'scores must not contain NULL elements' USING ERRCODE = 'null_value_not_allowed';
+        ELSIF NOT (x >= 0 AND x <= 100) THEN
+            RAISE EXCEPTION 'scores must lie within 0 and 100, got %', x USING ERRCODE = 'invalid_parameter_value';
+        ELSIF x < prev THEN
+            RAISE EXCEPTION 'scores must never fall (a lower-is-better metric takes them reversed), but % follows %', x, prev
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        prev := x;
+    END LOOP;
+    IF min_accounts IS NULL OR min_accounts < 1 THEN
+        RAISE EXCEPTION 'min_accounts must be 1 or more, got %', coalesce(min_accounts::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH wanted AS (
+        SELECT u.name, u.i FROM unnest(chosen) WITH ORDINALITY AS u(name, i)
+    ), book AS (
+        -- metric_scores scores the accounts live at as_of; a value spoilt by a bad row is NULL
+        SELECT ms.metric, count(*) AS n, count(DISTINCT ms.raw_value) AS nd,
+               percentile_cont(percentiles) WITHIN GROUP (ORDER BY ms.raw_value) AS q
+          FROM health_score.metric_scores(as_of) ms
+         WHERE ms.raw_value IS NOT NULL AND ms.metric = ANY (chosen)
+         GROUP BY ms.metric
+    ), targets AS (
+        -- percentile k takes score k, or score n + 1 - k where lower is better
+        SELECT u.s, u.k, cardinality(scores) + 1 - u.k AS reversed_k
+          FROM unnest(scores) WITH ORDINALITY AS u(s, k)
+    ), levels AS (
+        -- the running maximum guards against interpolation noise ever making a percentile
+        -- fall below the one before it
+        SELECT b.metric, max(l.q) OVER (PARTITION BY b.metric ORDER BY l.k) AS q, t.s
+          FROM book b
+          JOIN health_score.metrics m ON m.name = b.metric
+         CROSS JOIN LATERAL unnest(b.q) WITH ORDINALITY AS l(q, k)
+          JOIN targets t ON l.k = CASE WHEN m.direction = 'lower' THEN t.reversed_k ELSE t.k END
+    ), points AS (
+        -- percentiles that share a value (ties) become one breakpoint, with the mean of their
+        -- scores, kept within their range so that rounding never breaks the direction
+        SELECT lv.metric, lv.q, greatest(least(avg(lv.s), max(lv.s)), min(lv.s)) AS s
+          FROM levels lv
+         GROUP BY lv.metric, lv.q
+    ), fitted AS (
+        SELECT p.metric, array_agg(p.q ORDER BY p.q) AS breakpoints, array_agg(p.s ORDER BY p.q) AS scores,
+               count(*) AS np
+          FROM points p
+         GROUP BY p.metric
+    ), judged AS (
+        SELECT w.i, m.name, m.direction, m.curve, coalesce(b.n, 0) AS n, coalesce(b.nd, 0) AS nd,
+               m.breakpoints, m.scores, f.breakpoints AS fitted_breakpoints, f.scores AS fitted_scores,
+               CASE WHEN NOT m.enabled THEN 'not enabled: it is not scored, so it has no raw values'
+                    WHEN m.direction = 'target' THEN 'direction target: a curve that peaks in the middle is not fitted from percentiles'
+                    WHEN coalesce(b.n, 0) < min_accounts THEN
+                         format('%s accounts with a value at as_of, fewer than min_accounts (%s)', coalesce(b.n, 0), min_accounts)
+                    WHEN f.np < 2 THEN
+                         format('every percentile falls on the value %s (accounts: %s, distinct values: %s): no curve to fit',
+                                f.breakpoints[1], b.n, b.nd)
+               END AS skipped,
+               CASE WHEN f.np < cardinality(percentiles) THEN
+                    format('ties: %s percentiles fall on %s distinct values; a shared value takes the mean of their scores',
+                           cardinality(percentiles), f.np)
+               END AS ties
+          FROM wanted w
+          JOIN health_score.metrics m ON m.name = w.name
+          LEFT JOIN book b ON b.metric = w.name
+          LEFT JOIN fitted f ON f.metric = w.name
+    )
+    SELECT j.name, j.direction, j.curve, j.n, j.nd, j.breakpoints, j.scores,
+           CASE WHEN j.skipped IS NULL THEN j.fitted_breakpoints END,
+           CASE WHEN j.skipped IS NULL THEN j.fitted_scores END,
+           coalesce(j.skipped, j.ties)
+      FROM judged j
+     ORDER BY j.i;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.propose_curves(timestamptz, text[], float8[], float8[], integer) IS
+'Curves fitted to the book, without changing anything: per metric (default: every enabled one), its current curve beside one whose breakpoints are the percentiles (default 5th, 25th, 50th, 75th, 95th) of its raw values among the accounts live at as_of (metric_scores), scored 0, 25, 50, 75, 100 (scores; reversed for a lower-is-better metric). Percentiles that share a value become one breakpoint with the mean of their scores. Skipped, with a note and NULL proposals: disabled metrics, target metrics, metrics with a value for fewer than min_accounts accounts, and metrics whose percentiles all fall on one value. apply_curves writes the proposals.';
+
+CREATE FUNCTION health_score.apply_curves(as_of timestamptz DEFAULT now(), metrics text[] DEFAULT NULL,
+                                          percentiles float8[] DEFAULT '{0.05,0.25,0.5,0.75,0.95}',
+                                          scores float8[] DEFAULT '{0,25,50,75,100}',
+                                          min_accounts integer DEFAULT 20)
+RETURNS TABLE (metric text, applied boolean, old_breakpoints float8[], old_scores float8[],
+               new_breakpoints float8[], new_scores float8[], accounts bigint, note text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    proposals health_score.curve_proposal[];
+BEGIN
+    -- Lock the catalog's metric rows first (refused without the right to update them), so that
+    -- the curve read as the old one is the one replaced.
+    PERFORM 1 FROM health_score.metrics m FOR UPDATE;
+    proposals := ARRAY(SELECT p FROM health_score.propose_curves(as_of, metrics, percentiles, scores, min_accounts) p);
+    -- One UPDATE for every metric, and none when nothing changes: the configuration version
+    -- moves on once, or not at all.
+    IF EXISTS (SELECT 1 FROM unnest(proposals) p
+                WHERE p.proposed_breakpoints IS NOT NULL
+                  AND (p.proposed_breakpoints IS DISTINCT FROM p.current_breakpoints
+                       OR p.proposed_scores IS DISTINCT FROM p.current_scores)) THEN
+        UPDATE health_score.metrics m
+           SET breakpoints = p.proposed_breakpoints, scores = p.proposed_scores
+          FROM unnest(proposals) p
+         WHERE m.name = p.metric AND p.proposed_breakpoints IS NOT NULL
+           AND (p.proposed_breakpoints IS DISTINCT FROM p.current_breakpoints
+                OR p.proposed_scores IS DISTINCT FROM p.current_scores);
+    END IF;
+    RETURN QUERY
+    SELECT p.metric, c.changed, p.current_breakpoints, p.current_scores,
+           CASE WHEN c.changed THEN p.proposed_breakpoints ELSE p.current_breakpoints END,
+           CASE WHEN c.changed THEN p.proposed_scores ELSE p.current_scores END,
+           p.accounts,
+           CASE WHEN p.proposed_breakpoints IS NULL THEN p.note
+                WHEN NOT c.changed THEN 'unchanged: the fitted curve is the current one'
+                ELSE p.note END
+      FROM unnest(proposals) WITH ORDINALITY AS p
+     CROSS JOIN LATERAL (SELECT p.proposed_breakpoints IS NOT NULL
+                                AND (p.proposed_breakpoints IS DISTINCT FROM p.current_breakpoints
+                                     OR p.proposed_scores IS DISTINCT FROM p.current_scores) AS changed) c
+     ORDER BY p.ordinality;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.apply_curves(timestamptz, text[], float8[], float8[], integer) IS
+'Writes the curves propose_curves fits (same arguments) into health_score.metrics, in one statement: the configuration version moves on once (not at all when nothing changes). Returns per metric whether its curve changed, the old and new curve, the accounts it was fitted on and, for a skipped metric, why. Needs the right to update health_score.metrics.';
+
 -- Scores and feeds (src/sql/scores.sql) ----------------------------------------------------------
 
 -- search_path: feeds resolve the relation name in check_feed and check everything else in
@@ -1037,6 +1269,118 @@ BEGIN
     RETURN trained;
 END
 $$;
+
+-- apply_suggested_weights(model): suggest_weights written into the catalog. Metric weights are
+-- relative within their dimension, so the model's metrics of a dimension share out the weight
+-- they hold together now, in the model's proportions (weight_in_dimension): the shares within
+-- the dimension are the suggested ones, while the dimension weights, the metrics the model did
+-- not use and the segment overrides keep their meaning. One UPDATE of metrics, so the
+-- configuration version moves on once.
+CREATE FUNCTION health_score.apply_suggested_weights(model text, wrong_way text DEFAULT 'keep')
+RETURNS TABLE (metric text, dimension text, old_weight float8, new_weight float8, weight_in_dimension float8,
+               suggested_weight float8, enabled boolean, note text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models;
+    features text[];
+    shares float8[];
+    overall float8[];
+    notes text[];
+    bad text;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF wrong_way IS DISTINCT FROM 'keep' AND wrong_way IS DISTINCT FROM 'disable' THEN
+        RAISE EXCEPTION 'wrong_way must be keep or disable, got %', coalesce(quote_literal(wrong_way), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    m := health_score.churn_model(model);
+    IF m.kind <> 'account' THEN
+        RAISE EXCEPTION 'churn model "%" is a table model: its features are columns of %, not metrics', model, m.source
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Train an account model on the metrics with train_account_churn_model.';
+    END IF;
+    -- Lock the metrics (refused without the right to update them): the weights read as the old
+    -- ones are those replaced.
+    PERFORM 1 FROM health_score.metrics mt FOR UPDATE;
+    SELECT string_agg(format('"%s"', f), ', ') INTO bad
+      FROM unnest(m.features) f
+     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics mt WHERE mt.name = f);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'churn model "%" learned from %, no longer in health_score.metrics', model, bad
+            USING ERRCODE = 'undefined_object', HINT = 'Retrain the model on the metrics there are now.';
+    END IF;
+    -- The suggestion, read once: every step below uses the same.
+    SELECT array_agg(s.feature ORDER BY s.feature), array_agg(s.weight_in_dimension ORDER BY s.feature),
+           array_agg(s.suggested_weight ORDER BY s.feature), array_agg(s.note ORDER BY s.feature)
+      INTO features, shares, overall, notes
+      FROM health_score.suggest_weights(model) s;
+    IF NOT EXISTS (SELECT 1 FROM unnest(shares) w WHERE w IS NOT NULL) THEN
+        RAISE EXCEPTION 'churn model "%" suggests no weight: for each of its metrics a higher sub-score went with more churn', model
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Check the metrics'' curves and direction (suggest_weights shows the coefficients), then retrain.';
+    END IF;
+    SELECT string_agg(format('"%s"', u.f), ', ' ORDER BY u.f) INTO bad
+      FROM unnest(features, shares) u(f, w)
+      JOIN health_score.metrics mt ON mt.name = u.f
+     WHERE NOT mt.enabled AND u.w IS NOT NULL;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'churn model "%" gives weight to %, now disabled', model, bad
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Enable the metrics again, or train a model without them.';
+    END IF;
+    SELECT string_agg(mt.name, ', ' ORDER BY mt.name) INTO bad
+      FROM health_score.metrics mt WHERE mt.enabled AND mt.name <> ALL (features);
+    IF bad IS NOT NULL THEN
+        RAISE NOTICE 'enabled metrics not in churn model "%" keep their weights: %', model, bad;
+    END IF;
+
+    RETURN QUERY
+    WITH s AS (
+        SELECT u.f AS metric, u.w AS share, u.o AS overall, u.note, mt.dimension, mt.weight, mt.enabled
+          FROM unnest(features, shares, overall, notes) AS u(f, w, o, note)
+          JOIN health_score.metrics mt ON mt.name = u.f
+    ), held AS (
+        -- the weight the model's enabled metrics hold together in each dimension, less what the
+        -- metrics it gives no weight keep (with wrong_way = keep)
+        SELECT s.dimension,
+               sum(s.weight) - CASE WHEN wrong_way = 'keep' THEN coalesce(sum(s.weight) FILTER (WHERE s.share IS NULL), 0)
+                                    ELSE 0 END AS total
+          FROM s WHERE s.enabled GROUP BY s.dimension
+    ), changed AS (
+        UPDATE health_score.metrics mt
+           SET weight = CASE WHEN s.share IS NULL THEN mt.weight ELSE s.share * h.total END,
+               enabled = s.share IS NOT NULL
+          FROM s JOIN held h ON h.dimension = s.dimension
+         WHERE mt.name = s.metric AND s.enabled AND (s.share IS NOT NULL OR wrong_way = 'disable')
+        RETURNING mt.name, mt.weight, mt.enabled
+    ), overrides AS (
+        SELECT sw.metric, string_agg(format('%s %s', sw.segment, sw.weight), ', ' ORDER BY sw.segment) AS segments
+          FROM health_score.segment_metric_weights sw
+         WHERE sw.metric = ANY (features)
+         GROUP BY sw.metric
+    )
+    SELECT s.metric, s.dimension, s.weight, coalesce(c.weight, s.weight), s.share, s.overall,
+           coalesce(c.enabled, s.enabled),
+           nullif(concat_ws('; ',
+               CASE WHEN s.share IS NOT NULL THEN s.note
+                    WHEN NOT s.enabled THEN 'higher sub-scores went with more churn: left disabled'
+                    WHEN wrong_way = 'disable' THEN 'higher sub-scores went with more churn: disabled'
+                    ELSE 'higher sub-scores went with more churn: keeps its weight (check its curve, or leave it out)' END,
+               CASE WHEN o.segments IS NOT NULL AND s.share IS NOT NULL
+                    THEN 'segment_metric_weights keep their own weight for ' || o.segments END), '')
+      FROM s
+      LEFT JOIN changed c ON c.name = s.metric
+      LEFT JOIN overrides o ON o.metric = s.metric
+     ORDER BY s.dimension, s.share DESC NULLS LAST, s.metric;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.apply_suggested_weights(text, text) IS
+'Writes suggest_weights(model) into health_score.metrics in one statement (the configuration version moves on once) and returns, per metric of the model, its old and new weight, the shares applied and what else happened. In each dimension the model''s metrics share out the weight they hold together in the proportions weight_in_dimension, so that their shares within the dimension are exactly the suggested ones; dimension weights, the metrics the model did not use and segment_metric_weights stay as they are. A metric the model gives no weight (its higher sub-score went with more churn) keeps its weight, like a metric the model did not use (wrong_way = keep), or is disabled (wrong_way = disable; an account model that uses it then scores no account until retrained). Refused for an unknown or table model, a model whose metrics are gone or disabled, or one that gives no metric a weight. Needs the right to update health_score.metrics.';
 
 -- Views (src/sql/views.sql) ----------------------------------------------------------------------
 

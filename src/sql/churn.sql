@@ -1045,6 +1045,118 @@ $$;
 COMMENT ON FUNCTION health_score.suggest_weights(text) IS
 'Metric weights derived from a churn model: each feature''s share of the total predictive strength (size of its standardised coefficient; for account models only metrics whose higher sub-score lowers churn count), overall and within its dimension, beside the weight now configured. A metric that goes the wrong way gets no weight and a note; the shares of one dimension can be copied into metrics.weight.';
 
+-- apply_suggested_weights(model): suggest_weights written into the catalog. Metric weights are
+-- relative within their dimension, so the model's metrics of a dimension share out the weight
+-- they hold together now, in the model's proportions (weight_in_dimension): the shares within
+-- the dimension are the suggested ones, while the dimension weights, the metrics the model did
+-- not use and the segment overrides keep their meaning. One UPDATE of metrics, so the
+-- configuration version moves on once.
+CREATE FUNCTION health_score.apply_suggested_weights(model text, wrong_way text DEFAULT 'keep')
+RETURNS TABLE (metric text, dimension text, old_weight float8, new_weight float8, weight_in_dimension float8,
+               suggested_weight float8, enabled boolean, note text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models;
+    features text[];
+    shares float8[];
+    overall float8[];
+    notes text[];
+    bad text;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF wrong_way IS DISTINCT FROM 'keep' AND wrong_way IS DISTINCT FROM 'disable' THEN
+        RAISE EXCEPTION 'wrong_way must be keep or disable, got %', coalesce(quote_literal(wrong_way), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    m := health_score.churn_model(model);
+    IF m.kind <> 'account' THEN
+        RAISE EXCEPTION 'churn model "%" is a table model: its features are columns of %, not metrics', model, m.source
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Train an account model on the metrics with train_account_churn_model.';
+    END IF;
+    -- Lock the metrics (refused without the right to update them): the weights read as the old
+    -- ones are those replaced.
+    PERFORM 1 FROM health_score.metrics mt FOR UPDATE;
+    SELECT string_agg(format('"%s"', f), ', ') INTO bad
+      FROM unnest(m.features) f
+     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics mt WHERE mt.name = f);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'churn model "%" learned from %, no longer in health_score.metrics', model, bad
+            USING ERRCODE = 'undefined_object', HINT = 'Retrain the model on the metrics there are now.';
+    END IF;
+    -- The suggestion, read once: every step below uses the same.
+    SELECT array_agg(s.feature ORDER BY s.feature), array_agg(s.weight_in_dimension ORDER BY s.feature),
+           array_agg(s.suggested_weight ORDER BY s.feature), array_agg(s.note ORDER BY s.feature)
+      INTO features, shares, overall, notes
+      FROM health_score.suggest_weights(model) s;
+    IF NOT EXISTS (SELECT 1 FROM unnest(shares) w WHERE w IS NOT NULL) THEN
+        RAISE EXCEPTION 'churn model "%" suggests no weight: for each of its metrics a higher sub-score went with more churn', model
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Check the metrics'' curves and direction (suggest_weights shows the coefficients), then retrain.';
+    END IF;
+    SELECT string_agg(format('"%s"', u.f), ', ' ORDER BY u.f) INTO bad
+      FROM unnest(features, shares) u(f, w)
+      JOIN health_score.metrics mt ON mt.name = u.f
+     WHERE NOT mt.enabled AND u.w IS NOT NULL;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'churn model "%" gives weight to %, now disabled', model, bad
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Enable the metrics again, or train a model without them.';
+    END IF;
+    SELECT string_agg(mt.name, ', ' ORDER BY mt.name) INTO bad
+      FROM health_score.metrics mt WHERE mt.enabled AND mt.name <> ALL (features);
+    IF bad IS NOT NULL THEN
+        RAISE NOTICE 'enabled metrics not in churn model "%" keep their weights: %', model, bad;
+    END IF;
+
+    RETURN QUERY
+    WITH s AS (
+        SELECT u.f AS metric, u.w AS share, u.o AS overall, u.note, mt.dimension, mt.weight, mt.enabled
+          FROM unnest(features, shares, overall, notes) AS u(f, w, o, note)
+          JOIN health_score.metrics mt ON mt.name = u.f
+    ), held AS (
+        -- the weight the model's enabled metrics hold together in each dimension, less what the
+        -- metrics it gives no weight keep (with wrong_way = keep)
+        SELECT s.dimension,
+               sum(s.weight) - CASE WHEN wrong_way = 'keep' THEN coalesce(sum(s.weight) FILTER (WHERE s.share IS NULL), 0)
+                                    ELSE 0 END AS total
+          FROM s WHERE s.enabled GROUP BY s.dimension
+    ), changed AS (
+        UPDATE health_score.metrics mt
+           SET weight = CASE WHEN s.share IS NULL THEN mt.weight ELSE s.share * h.total END,
+               enabled = s.share IS NOT NULL
+          FROM s JOIN held h ON h.dimension = s.dimension
+         WHERE mt.name = s.metric AND s.enabled AND (s.share IS NOT NULL OR wrong_way = 'disable')
+        RETURNING mt.name, mt.weight, mt.enabled
+    ), overrides AS (
+        SELECT sw.metric, string_agg(format('%s %s', sw.segment, sw.weight), ', ' ORDER BY sw.segment) AS segments
+          FROM health_score.segment_metric_weights sw
+         WHERE sw.metric = ANY (features)
+         GROUP BY sw.metric
+    )
+    SELECT s.metric, s.dimension, s.weight, coalesce(c.weight, s.weight), s.share, s.overall,
+           coalesce(c.enabled, s.enabled),
+           nullif(concat_ws('; ',
+               CASE WHEN s.share IS NOT NULL THEN s.note
+                    WHEN NOT s.enabled THEN 'higher sub-scores went with more churn: left disabled'
+                    WHEN wrong_way = 'disable' THEN 'higher sub-scores went with more churn: disabled'
+                    ELSE 'higher sub-scores went with more churn: keeps its weight (check its curve, or leave it out)' END,
+               CASE WHEN o.segments IS NOT NULL AND s.share IS NOT NULL
+                    THEN 'segment_metric_weights keep their own weight for ' || o.segments END), '')
+      FROM s
+      LEFT JOIN changed c ON c.name = s.metric
+      LEFT JOIN overrides o ON o.metric = s.metric
+     ORDER BY s.dimension, s.share DESC NULLS LAST, s.metric;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.apply_suggested_weights(text, text) IS
+'Writes suggest_weights(model) into health_score.metrics in one statement (the configuration version moves on once) and returns, per metric of the model, its old and new weight, the shares applied and what else happened. In each dimension the model''s metrics share out the weight they hold together in the proportions weight_in_dimension, so that their shares within the dimension are exactly the suggested ones; dimension weights, the metrics the model did not use and segment_metric_weights stay as they are. A metric the model gives no weight (its higher sub-score went with more churn) keeps its weight, like a metric the model did not use (wrong_way = keep), or is disabled (wrong_way = disable; an account model that uses it then scores no account until retrained). Refused for an unknown or table model, a model whose metrics are gone or disabled, or one that gives no metric a weight. Needs the right to update health_score.metrics.';
+
 -- Accounts: train on the health metrics, score every account, revenue at risk ----------------
 
 CREATE FUNCTION health_score.account_features_sql(metrics text[],

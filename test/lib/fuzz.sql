@@ -71,7 +71,8 @@ INSERT INTO fuzz_base VALUES
   ('horizons', NULL, $$'{30,90}'$$), ('horizon', NULL, $$'90 days'$$), ('snapshots', NULL, '3'),
   ('step', NULL, $$'30 days'$$), ('vals', NULL, $$'{1,2,3}'$$), ('lo', NULL, '0'), ('hi', NULL, '10'),
   ('band', NULL, $$'green'$$), ('argument', NULL, $$'as_of'$$), ('cron', NULL, $$'0 3 * * *'$$),
-  ('enable', NULL, 'false'), ('account_id', NULL, '(SELECT min(account_id) FROM health_score.accounts)');
+  ('enable', NULL, 'false'), ('percentiles', NULL, $${0.05,0.95}$$), ('min_accounts', NULL, '20'),
+  ('wrong_way', NULL, $$'keep'$$), ('account_id', NULL, '(SELECT min(account_id) FROM health_score.accounts)');
 CREATE TEMP TABLE fuzz_type_base (typ regtype, val text);
 INSERT INTO fuzz_type_base VALUES
   ('float8', '1'), ('integer', '1'), ('text', $$'x'$$), ('float8[]', $$'{1}'$$), ('integer[]', $$'{1}'$$),
