@@ -698,6 +698,7 @@ AS $$
 DECLARE
     first_day date;
     last_day date;
+    longest integer;
     h integer;
 BEGIN
     IF horizons IS NULL OR cardinality(horizons) = 0 THEN
@@ -710,15 +711,19 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'Fill it with health_score.backfill(from_date, to_date, step) first.';
     END IF;
+    -- the longest a churned account was scored before it churned: every horizon up to it has
+    -- a point. One query, however many horizons (a query per horizon took seconds for 100,000
+    -- under row-level security).
+    SELECT max(a.churned_on - s.as_of) INTO longest
+      FROM health_score.accounts a
+      JOIN health_score.score_history s ON s.account_id = a.account_id
+     WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL;
     FOREACH h IN ARRAY horizons LOOP
         IF h IS NULL OR h <= 0 THEN
             RAISE EXCEPTION 'horizons must be positive numbers of days, got %', coalesce(h::text, 'NULL')
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM health_score.accounts a
-                         JOIN health_score.score_history s ON s.account_id = a.account_id
-                        WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL
-                          AND s.as_of <= a.churned_on - h) THEN
+        IF longest IS NULL OR h > longest THEN
             RAISE EXCEPTION 'horizon of % days: no churned account has a score that long before it churned (score history % to %)',
                 h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD')
                 USING ERRCODE = 'invalid_parameter_value',

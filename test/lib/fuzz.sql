@@ -2,7 +2,9 @@
 -- creates, read from pg_proc and pg_depend (so new ones are covered without a change here),
 -- called from a valid base call with one argument at a time replaced by each value of a grid
 -- for its type, and with every argument bad at once. Prints one line per call,
--- "function<TAB>statement"; each statement runs in its own transaction, rolled back.
+-- "function<TAB>statement"; each statement runs in its own transaction, rolled back. The
+-- result of a final function, or of an aggregate that has one, goes through
+-- public.fuzz_finite (created by fuzz.sh), which raises HSF01 when it is NaN or infinite.
 
 CREATE TEMP TABLE fuzz_grid (typ regtype, ord int, val text);
 INSERT INTO fuzz_grid
@@ -80,10 +82,14 @@ INSERT INTO fuzz_type_base VALUES
   ('date', $$'2025-12-31'$$), ('interval', $$'30 days'$$), ('boolean', 'true'),
   ('regclass', $$'health_score.observations'$$), ('jsonb', $$'{}'$$);
 
--- Every function and aggregate of the extension, but trigger functions (callable only as triggers).
+-- Every function and aggregate of the extension, but trigger functions (callable only as
+-- triggers); finite: its float8 or float8[] result comes from a final function.
 CREATE TEMP VIEW fuzz_functions AS
 SELECT p.oid, p.prokind = 'a' AS is_agg, format('%I.%I', n.nspname, p.proname) AS fname,
-       p.oid::regprocedure::text AS signature
+       p.oid::regprocedure::text AS signature,
+       p.prorettype IN ('float8'::regtype, 'float8[]'::regtype)
+           AND EXISTS (SELECT FROM pg_aggregate g
+                        WHERE g.aggfinalfn = p.oid OR (g.aggfnoid = p.oid AND g.aggfinalfn <> 0)) AS finite
   FROM pg_proc p
   JOIN pg_namespace n ON n.oid = p.pronamespace
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
@@ -120,7 +126,8 @@ WITH variants AS (
     SELECT f.oid, -k, k::text FROM fuzz_functions f, generate_series(1, 3) k
 )
 SELECT f.signature,
-       format('BEGIN; SELECT %s(%s)%s%s; ROLLBACK;',
+       format('BEGIN; SELECT %s%s(%s)%s%s; ROLLBACK;',
+              CASE WHEN f.finite THEN 'public.fuzz_finite(' ELSE '' END,
               f.fname,
               (SELECT coalesce(string_agg(format('(%s)::%s',
                           CASE WHEN v.arg = a.ord AND f.is_agg
@@ -130,7 +137,8 @@ SELECT f.signature,
                                                               WHERE g.typ = a.typ AND g.ord = v.val::int), 'NULL')
                                ELSE a.base END, a.typ), ', ' ORDER BY a.ord), '')
                  FROM fuzz_args a WHERE a.oid = v.oid),
-              CASE WHEN w.over THEN ' OVER (ORDER BY fuzz_rows.i)' ELSE '' END,
+              CASE WHEN w.over THEN ' OVER (ORDER BY fuzz_rows.i)' ELSE '' END
+                  || CASE WHEN f.finite THEN ')' ELSE '' END,
               CASE WHEN f.is_agg THEN ' FROM generate_series(1, 3) AS fuzz_rows(i)' ELSE '' END) AS stmt
   FROM variants v JOIN fuzz_functions f ON f.oid = v.oid
  -- an aggregate runs once as such and once as a window function (its final function is then
