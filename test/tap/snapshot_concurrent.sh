@@ -61,7 +61,7 @@ SELECT pg_sleep(5);
 ROLLBACK;
 SQL
 writer=$!
-for _ in $(seq 50); do grep -q holding "$dir/writer.out" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q holding "$dir/writer.out" && break; sleep 0.1; done
 check "the writer holds its lock" "$(grep -c holding "$dir/writer.out")" 1
 SECONDS=0
 written=$(q $db -c '\set VERBOSITY sqlstate' -c "SET lock_timeout = '2s'" -c 'SELECT health_score.snapshot(current_date - 5)' 2>&1)
@@ -110,14 +110,14 @@ SELECT health_score.refresh();
 COMMIT;
 SQL
 rf1=$!
-for _ in $(seq 50); do grep -q pruned "$dir/rf1.out" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q pruned "$dir/rf1.out" && break; sleep 0.1; done
 check "a refresh while another transaction prunes the history succeeds" \
     "$(q $db -c '\set VERBOSITY sqlstate' -c 'SELECT health_score.refresh()' 2>&1)" $accounts
 wait $rf1
 check "the refresh in the pruning transaction succeeds (no deadlock)" "$(grep -v -e "^$" -e "^pruned$" "$dir/rf1.out")" $accounts
 check "today: $accounts rows, all written by one snapshot" "$(one_set current_date)" "$accounts 1 0"
 
-# 4. Two sessions snapshot one date: the first keeps its transaction open for 2 s after the
+# 4. Two sessions snapshot one date: the first keeps its transaction open for 5 s after the
 # snapshot, the second starts its transaction (and, under REPEATABLE READ, its snapshot)
 # meanwhile, once the first has written. race ISOLATION DATE: prints the second session's output, its own transaction's
 # now() last (the first's output goes to a file).
@@ -126,11 +126,11 @@ race() {
 \set VERBOSITY sqlstate
 BEGIN ISOLATION LEVEL $1;
 SELECT health_score.snapshot($2);
-SELECT pg_sleep(2);
+SELECT pg_sleep(5);
 COMMIT;
 SQL
     local first=$!
-    for _ in $(seq 100); do [ -s "$dir/first.out" ] && break; sleep 0.1; done   # it holds the lock
+    for _ in $(seq 300); do [ -s "$dir/first.out" ] && break; sleep 0.1; done   # it holds the lock
     q $db 2>&1 <<SQL
 \set VERBOSITY verbose
 BEGIN ISOLATION LEVEL $1;
