@@ -358,6 +358,92 @@ $$;
 COMMENT ON FUNCTION health_score.apply_curves(timestamptz, text[], float8[], float8[], integer) IS
 'Writes the curves propose_curves fits (same arguments) into health_score.metrics, in one statement: the configuration version moves on once (not at all when nothing changes). Returns per metric whether its curve changed, the old and new curve, the accounts it was fitted on and, for a skipped metric, why. Needs the right to update health_score.metrics.';
 
+-- No event is a zero, not a gap: metrics.absent_means says what an account without observations
+-- of a metric has. Every row, seeded or the user's, gets the default of its aggregation, as a
+-- fresh install seeds them and as the validation trigger fills a NULL. The catalog's own
+-- triggers stay out of it: seeded rows stay seeded, and the configuration version stays that of
+-- a fresh install holding the same changes.
+ALTER TABLE health_score.metrics ADD COLUMN absent_means text;
+ALTER TABLE health_score.metrics DISABLE TRIGGER user_row, DISABLE TRIGGER validate,
+                                 DISABLE TRIGGER bump_config_version;
+UPDATE health_score.metrics
+   SET absent_means = CASE WHEN aggregation IN ('decayed_sum', 'decayed_rate', 'days_since') THEN 'zero' ELSE 'unknown' END;
+ALTER TABLE health_score.metrics ENABLE TRIGGER user_row, ENABLE TRIGGER validate,
+                                 ENABLE TRIGGER bump_config_version;
+ALTER TABLE health_score.metrics ALTER COLUMN absent_means SET NOT NULL;
+COMMENT ON COLUMN health_score.metrics.absent_means IS 'What an account live at as_of with no observation of the input (within max_age) has: unknown (no data: left out, weights renormalised) or zero (a raw value of 0; for days_since, the days since accounts.started_on, at most max_age). NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown for decayed_avg and latest.';
+COMMENT ON COLUMN health_score.metrics.aggregation IS 'How observations become one raw value: decayed_avg, decayed_sum, decayed_rate (decayed events per day over the decayed time since the account started), latest, or days_since (days since the latest observation).';
+
+CREATE OR REPLACE FUNCTION health_score.check_metric() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    i int;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM health_score.dimensions d WHERE d.name = NEW.dimension) THEN
+        RAISE EXCEPTION 'metric "%": unknown dimension "%"', NEW.name, NEW.dimension
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Dimensions are listed in health_score.dimensions.';
+    END IF;
+    IF NOT (NEW.weight > 0 AND NEW.weight < 'Infinity') THEN
+        RAISE EXCEPTION 'metric "%": weight must be a positive finite number, got %', NEW.name, NEW.weight
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.aggregation NOT IN ('decayed_avg', 'decayed_sum', 'decayed_rate', 'latest', 'days_since') THEN
+        RAISE EXCEPTION 'metric "%": unknown aggregation "%"', NEW.name, NEW.aggregation
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Use decayed_avg, decayed_sum, decayed_rate, latest or days_since.';
+    END IF;
+    IF NOT (NEW.half_life > interval '0' AND isfinite(NEW.half_life)) THEN
+        RAISE EXCEPTION 'metric "%": half_life must be positive and finite, got %', NEW.name, NEW.half_life
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.max_age IS NOT NULL AND NOT (NEW.max_age > interval '0') THEN
+        RAISE EXCEPTION 'metric "%": max_age must be positive or NULL, got %', NEW.name, NEW.max_age
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.curve NOT IN ('linear', 'banded') THEN
+        RAISE EXCEPTION 'metric "%": curve must be linear or banded, got "%"', NEW.name, NEW.curve
+            USING ERRCODE = 'check_violation';
+    END IF;
+    -- No event of a count, a rate or a recency is a fact (none happened), not a gap; an average
+    -- or a level of nothing is unknown.
+    IF NEW.absent_means IS NULL THEN
+        NEW.absent_means := CASE WHEN NEW.aggregation IN ('decayed_sum', 'decayed_rate', 'days_since')
+                                 THEN 'zero' ELSE 'unknown' END;
+    ELSIF NEW.absent_means NOT IN ('unknown', 'zero') THEN
+        RAISE EXCEPTION 'metric "%": absent_means must be unknown or zero, got "%"', NEW.name, NEW.absent_means
+            USING ERRCODE = 'check_violation',
+                  HINT = 'NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown otherwise.';
+    END IF;
+    IF NEW.direction NOT IN ('higher', 'lower', 'target') THEN
+        RAISE EXCEPTION 'metric "%": direction must be higher, lower or target, got "%"', NEW.name, NEW.direction
+            USING ERRCODE = 'check_violation';
+    END IF;
+    -- The kernel knows what a valid curve is; ask it, and say which metric failed.
+    BEGIN
+        PERFORM health_score.scale(0, NEW.breakpoints, NEW.scores);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'metric "%": invalid curve: %', NEW.name, SQLERRM USING ERRCODE = SQLSTATE;
+    END;
+    FOR i IN 2 .. cardinality(NEW.scores) LOOP
+        IF (NEW.direction = 'higher' AND NEW.scores[i] < NEW.scores[i - 1])
+           OR (NEW.direction = 'lower' AND NEW.scores[i] > NEW.scores[i - 1]) THEN
+            RAISE EXCEPTION 'metric "%": scores must never % along a % curve', NEW.name,
+                  CASE NEW.direction WHEN 'higher' THEN 'fall' ELSE 'rise' END,
+                  CASE NEW.direction WHEN 'higher' THEN 'higher-is-better' ELSE 'lower-is-better' END
+                USING ERRCODE = 'check_violation',
+                      HINT = 'Use direction = ''target'' for a curve that peaks in the middle.';
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_metric() IS
+'Trigger: refuses a metric with an unknown dimension, a non-positive weight or half-life, an unknown aggregation, an absent_means other than unknown or zero, or an invalid curve; a NULL absent_means takes the default of the aggregation.';
+
+
 -- Scores and feeds (src/sql/scores.sql) ----------------------------------------------------------
 
 -- search_path: feeds resolve the relation name in check_feed and check everything else in
@@ -655,7 +741,10 @@ SELECT format($q$
 WITH catalog AS MATERIALIZED (
     -- the enabled metrics in a fixed order: slot i of metric_values is the i-th
     SELECT m.name, m.dimension, m.weight, m.input, m.half_life, m.max_age, m.aggregation, m.curve, m.breakpoints,
-           m.scores, row_number() OVER (ORDER BY m.name) AS slot
+           m.scores, m.absent_means, row_number() OVER (ORDER BY m.name) AS slot,
+           -- in days, as the kernels count them (months of 30 days, years of 365.25)
+           extract(epoch FROM m.half_life)::float8 / 86400 AS half_life_days,
+           extract(epoch FROM m.max_age)::float8 / 86400 AS max_age_days
       FROM health_score.metrics m
      WHERE m.enabled
 ), by_account AS MATERIALIZED (
@@ -676,19 +765,38 @@ WITH catalog AS MATERIALIZED (
      CROSS JOIN LATERAL health_score.bad_observations(b.account_id, $1) p
      WHERE b.bad
      GROUP BY b.account_id
-), cleaned AS (
-    -- a spoilt input's metrics count as having no data
-    SELECT b.account_id,
-           CASE WHEN bi.inputs IS NULL THEN b.raw_values
-                ELSE (SELECT array_agg(CASE WHEN c.input = ANY (bi.inputs) THEN NULL ELSE b.raw_values[c.slot] END
-                                       ORDER BY c.slot) FROM catalog c) END AS raw_values
-      FROM by_account b
-      LEFT JOIN bad_inputs bi ON bi.account_id = b.account_id
 ), live AS MATERIALIZED (
-    SELECT a.account_id, coalesce(a.segment, '') AS segment
+    -- the accounts scored, with the days they have existed at as_of (NULL: started_on unknown)
+    SELECT a.account_id, coalesce(a.segment, '') AS segment,
+           (extract(epoch FROM $1) - extract(epoch FROM a.started_on::timestamptz))::float8 / 86400 AS age_days
       FROM health_score.accounts a
      WHERE (a.started_on IS NULL OR a.started_on <= $1)
        AND (a.churned_on IS NULL OR a.churned_on > $1)
+), cleaned AS (
+    -- Every live account's raw values, observed or not. A metric spoilt by a bad row has no
+    -- data, never a zero. A metric with no observation (within max_age) is unknown, or with
+    -- absent_means = 'zero' reads 0, and days_since the days the metric could have seen an
+    -- event: since started_on, at most max_age (unknown without started_on). A decayed_rate
+    -- is the decayed sum over the decayed exposure since started_on,
+    -- E = h / ln 2 * (1 - 2^(-A/h)) days for a half-life of h days, where A is the days since
+    -- started_on (at most max_age, at least 7 days, so the first days do not read one event
+    -- as a daily habit): metric_values divided it by h / ln 2, an endless history's exposure,
+    -- which stays when started_on is unknown. A/h is capped at 1000, where 2^(-A/h) is 0 to
+    -- double precision (and 2 ^ -large would raise an underflow).
+    SELECT l.account_id, l.segment,
+           (SELECT array_agg(CASE
+                WHEN c.input = ANY (bi.inputs) THEN NULL
+                WHEN b.raw_values[c.slot] IS NULL THEN
+                    CASE WHEN c.absent_means = 'zero' THEN
+                        CASE WHEN c.aggregation <> 'days_since' THEN 0
+                             WHEN l.age_days IS NOT NULL THEN least(l.age_days, c.max_age_days) END END
+                WHEN c.aggregation = 'decayed_rate' AND l.age_days IS NOT NULL THEN
+                    b.raw_values[c.slot]
+                    / (1 - 2 ^ (-least(greatest(least(l.age_days, c.max_age_days), 7) / c.half_life_days, 1000)))
+                ELSE b.raw_values[c.slot] END ORDER BY c.slot) FROM catalog c) AS raw_values
+      FROM live l
+      LEFT JOIN by_account b ON b.account_id = l.account_id
+      LEFT JOIN bad_inputs bi ON bi.account_id = l.account_id
 ), dimension_weights AS (
     -- every dimension's weight for each segment in use, numbered for effective_weights
     SELECT s.segment, d.name AS dimension, coalesce(sd.weight, d.weight) AS weight,
@@ -724,8 +832,7 @@ WITH catalog AS MATERIALIZED (
 ), weighted AS (
     SELECT b.account_id, v.slot, v.raw_value, v.effective_weight, v.coverage_share
       FROM cleaned b
-      JOIN live l ON l.account_id = b.account_id
-      JOIN segments s ON s.segment = l.segment
+      JOIN segments s ON s.segment = b.segment
      CROSS JOIN LATERAL unnest(b.raw_values,
                                health_score.effective_weights(b.raw_values, s.dimension_nos, s.metric_weights,
                                                               s.dimension_weights),
@@ -753,7 +860,10 @@ $q$, health_score.observations_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.metric_scores_sql() IS
-'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores. A metric spoilt by a NaN or infinite row of a feed has a row with raw_value NULL.';
+'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores: every live account, with absent_means applied and each decayed_rate over the decayed time since the account started. A metric spoilt by a NaN or infinite row of a feed has a row with raw_value NULL.';
+
+COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
+'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score) and its coverage_share (its share of the configured weight; an account''s shares sum to its coverage). A metric without data is left out; with absent_means = zero, no observation is data (0, or for days_since the days since the account started).';
 
 CREATE OR REPLACE FUNCTION health_score.account_scores_sql(metric_rows text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

@@ -41,7 +41,8 @@ CREATE TABLE health_score.metrics (
     enabled         boolean NOT NULL DEFAULT true,
     unit            text,
     description     text,
-    is_default      boolean NOT NULL DEFAULT false
+    is_default      boolean NOT NULL DEFAULT false,
+    absent_means    text NOT NULL
 );
 
 COMMENT ON TABLE health_score.metrics IS
@@ -50,7 +51,7 @@ COMMENT ON COLUMN health_score.metrics.name IS 'Metric name, e.g. seat_penetrati
 COMMENT ON COLUMN health_score.metrics.dimension IS 'The dimension (health_score.dimensions) the metric belongs to.';
 COMMENT ON COLUMN health_score.metrics.weight IS 'Weight of the metric within its dimension, positive; segment_metric_weights overrides it per segment.';
 COMMENT ON COLUMN health_score.metrics.input IS 'The observations the metric reads: observations.metric = input (usually the metric''s own name; two metrics may read the same input).';
-COMMENT ON COLUMN health_score.metrics.aggregation IS 'How observations become one raw value: decayed_avg, decayed_sum, decayed_rate (decayed events per day), latest, or days_since (days since the latest observation).';
+COMMENT ON COLUMN health_score.metrics.aggregation IS 'How observations become one raw value: decayed_avg, decayed_sum, decayed_rate (decayed events per day over the decayed time since the account started), latest, or days_since (days since the latest observation).';
 COMMENT ON COLUMN health_score.metrics.half_life IS 'Half-life of the exponential time decay (decayed_* aggregations).';
 COMMENT ON COLUMN health_score.metrics.max_age IS 'Observations older than this at scoring time are ignored; NULL for no limit.';
 COMMENT ON COLUMN health_score.metrics.curve IS 'linear (health_score.scale, interpolated) or banded (health_score.scale_banded, steps).';
@@ -62,6 +63,7 @@ COMMENT ON COLUMN health_score.metrics.enabled IS 'False leaves the metric out o
 COMMENT ON COLUMN health_score.metrics.unit IS 'Unit of the raw value.';
 COMMENT ON COLUMN health_score.metrics.description IS 'What the metric measures and how to feed it.';
 COMMENT ON COLUMN health_score.metrics.is_default IS 'True for a row as seeded by the extension; any change by the user makes it false.';
+COMMENT ON COLUMN health_score.metrics.absent_means IS 'What an account live at as_of with no observation of the input (within max_age) has: unknown (no data: left out, weights renormalised) or zero (a raw value of 0; for days_since, the days since accounts.started_on, at most max_age). NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown for decayed_avg and latest.';
 
 -- Segment profiles -----------------------------------------------------------------------------
 
@@ -228,70 +230,71 @@ INSERT INTO health_score.dimensions (name, weight, description, is_default) VALU
  ('business', 30, 'Whether the customer gets the value it pays for and can keep paying.', true);
 
 INSERT INTO health_score.metrics (name, dimension, weight, input, aggregation, half_life, curve,
-                                  breakpoints, scores, direction, expansion_at, unit, description, is_default) VALUES
+                                  breakpoints, scores, direction, expansion_at, unit, description, is_default,
+                                  absent_means) VALUES
  ('login_frequency', 'product', 3, 'login', 'decayed_rate', '30 days', 'linear',
   '{0,0.033,0.07,0.143,0.7,1}', '{0,30,50,70,90,100}', 'higher', NULL, 'login days per day',
-  'How often the account logs in: one observation (value 1) per day with a login; daily use scores 90-100, weekly 70, monthly 30.', true),
+  'How often the account logs in: one observation (value 1) per day with a login; daily use scores 90-100, weekly 70, monthly 30.', true, 'zero'),
  ('login_recency', 'product', 2, 'login', 'days_since', '30 days', 'linear',
   '{0,1,7,14,30,60}', '{100,95,75,55,35,0}', 'lower', NULL, 'days',
-  'Days since the last login, read from the same login observations; weeks of silence pull the score down whatever the history.', true),
+  'Days since the last login, read from the same login observations; weeks of silence pull the score down whatever the history.', true, 'zero'),
  ('feature_adoption', 'product', 2, 'feature_adoption', 'latest', '30 days', 'linear',
   '{0,3,10,15}', '{0,30,80,100}', 'higher', NULL, 'features used',
-  'Number of the product''s key features in regular use: 3 is thin, 10 or more is broad.', true),
+  'Number of the product''s key features in regular use: 3 is thin, 10 or more is broad.', true, 'unknown'),
  ('seat_penetration', 'product', 3, 'seat_penetration', 'latest', '30 days', 'banded',
   '{0,40,60,80}', '{25,60,80,95}', 'higher', 80, '% of purchased seats active',
-  'Share of purchased seats that are active; 80 % or more is also an expansion signal.', true),
+  'Share of purchased seats that are active; 80 % or more is also an expansion signal.', true, 'unknown'),
  ('workflow_completion', 'product', 1, 'workflow_completion', 'decayed_avg', '30 days', 'linear',
   '{0,50,80,95}', '{0,40,80,100}', 'higher', NULL, '% of workflows completed',
-  'Share of started key workflows that users finish; unfinished workflows point at adoption blockers.', true),
+  'Share of started key workflows that users finish; unfinished workflows point at adoption blockers.', true, 'unknown'),
  ('integrations', 'product', 2, 'integrations', 'latest', '30 days', 'linear',
   '{0,1,3,5}', '{20,60,85,100}', 'higher', NULL, 'active integrations',
-  'Integrations with the customer''s other systems in use; integrated products are hard to replace.', true),
+  'Integrations with the customer''s other systems in use; integrated products are hard to replace.', true, 'unknown'),
  ('power_users', 'product', 2, 'power_users', 'latest', '30 days', 'banded',
   '{0,1,3}', '{10,60,95}', 'higher', NULL, 'users',
-  'Users who use the product heavily; three or more rarely churn, none often cancel.', true),
+  'Users who use the product heavily; three or more rarely churn, none often cancel.', true, 'unknown'),
  ('executive_sponsor', 'relationship', 3, 'executive_sponsor', 'latest', '30 days', 'banded',
   '{0,1,2,3}', '{25,60,80,95}', 'higher', NULL, 'level 0-3',
-  'Executive sponsor engagement: 0 none, 1 aware, 2 meets yearly, 3 meets quarterly.', true),
+  'Executive sponsor engagement: 0 none, 1 aware, 2 meets yearly, 3 meets quarterly.', true, 'unknown'),
  ('qbr_participation', 'relationship', 2, 'qbr_participation', 'decayed_avg', '180 days', 'linear',
   '{0,0.5,1}', '{0,60,100}', 'higher', NULL, 'share attended',
-  'One observation per scheduled business review: 1 attended, 0 cancelled or ignored.', true),
+  'One observation per scheduled business review: 1 attended, 0 cancelled or ignored.', true, 'unknown'),
  ('support_tickets', 'relationship', 1, 'support_tickets', 'decayed_rate', '30 days', 'linear',
   '{0,0.033,0.1,0.5}', '{60,90,75,20}', 'target', NULL, 'tickets per day',
-  'Support tickets opened (value 1 each): a few a month is healthy, none may mean little use, many mean frustration.', true),
+  'Support tickets opened (value 1 each): a few a month is healthy, none may mean little use, many mean frustration.', true, 'zero'),
  ('support_sentiment', 'relationship', 2, 'support_sentiment', 'decayed_avg', '30 days', 'linear',
   '{-1,0,1}', '{0,50,100}', 'higher', NULL, 'sentiment -1 to 1',
-  'Sentiment of support conversations, from -1 (negative) to 1 (positive).', true),
+  'Sentiment of support conversations, from -1 (negative) to 1 (positive).', true, 'unknown'),
  ('nps', 'relationship', 2, 'nps', 'decayed_avg', '90 days', 'linear',
   '{0,6,8,10}', '{0,40,75,100}', 'higher', NULL, 'score 0-10',
-  'Net Promoter survey answers: 9-10 promoters, 0-6 detractors.', true),
+  'Net Promoter survey answers: 9-10 promoters, 0-6 detractors.', true, 'unknown'),
  ('csat', 'relationship', 1, 'csat', 'decayed_avg', '90 days', 'linear',
   '{1,3,4,5}', '{0,40,75,100}', 'higher', NULL, 'rating 1-5',
-  'Customer satisfaction ratings; below 3 of 5 signals a relationship problem.', true),
+  'Customer satisfaction ratings; below 3 of 5 signals a relationship problem.', true, 'unknown'),
  ('response_time', 'relationship', 2, 'response_time', 'decayed_avg', '30 days', 'linear',
   '{0,24,72,336}', '{100,85,50,0}', 'lower', NULL, 'hours',
-  'Hours the customer takes to answer outreach; within a day is engaged, weeks is disengaged.', true),
+  'Hours the customer takes to answer outreach; within a day is engaged, weeks is disengaged.', true, 'unknown'),
  ('champion_advocacy', 'relationship', 1, 'champion_advocacy', 'decayed_sum', '180 days', 'linear',
   '{0,1,3}', '{40,75,100}', 'higher', NULL, 'acts (decayed)',
-  'Advocacy by the customer''s champion (value 1 each): references, case studies, talks.', true),
+  'Advocacy by the customer''s champion (value 1 each): references, case studies, talks.', true, 'zero'),
  ('outcome_achievement', 'business', 4, 'outcome_achievement', 'latest', '30 days', 'linear',
   '{0,40,70,100}', '{0,30,75,100}', 'higher', NULL, '% of goals met',
-  'Share of the customer''s stated goals met: the strongest predictor of renewal.', true),
+  'Share of the customer''s stated goals met: the strongest predictor of renewal.', true, 'unknown'),
  ('roi', 'business', 2, 'roi', 'latest', '30 days', 'linear',
   '{0,1,3,5}', '{0,40,85,100}', 'higher', NULL, 'return / cost',
-  'Return on the subscription: 3x or more rarely meets budget trouble, under 1x struggles at renewal.', true),
+  'Return on the subscription: 3x or more rarely meets budget trouble, under 1x struggles at renewal.', true, 'unknown'),
  ('budget_trend', 'business', 2, 'budget_trend', 'latest', '30 days', 'linear',
   '{-50,0,20}', '{0,60,100}', 'higher', 10, '% change of budget',
-  'Change of the customer''s budget for the product; 10 % growth or more is also an expansion signal.', true),
+  'Change of the customer''s budget for the product; 10 % growth or more is also an expansion signal.', true, 'unknown'),
  ('expansion_conversations', 'business', 1, 'expansion_conversations', 'decayed_sum', '60 days', 'linear',
   '{0,1,3}', '{50,80,100}', 'higher', 1, 'conversations (decayed)',
-  'Conversations about more seats, tiers or products (value 1 each); also an expansion signal.', true),
+  'Conversations about more seats, tiers or products (value 1 each); also an expansion signal.', true, 'zero'),
  ('contract_term', 'business', 1, 'contract_term', 'latest', '30 days', 'banded',
   '{0,12,24,36}', '{40,70,90,100}', 'higher', NULL, 'months',
-  'Length of the current contract: multi-year beats annual beats monthly.', true),
+  'Length of the current contract: multi-year beats annual beats monthly.', true, 'unknown'),
  ('payment_behaviour', 'business', 2, 'payment_behaviour', 'decayed_avg', '90 days', 'linear',
   '{0,7,30,60}', '{100,80,40,0}', 'lower', NULL, 'days late',
-  'Days each invoice was paid after its due date (0 when on time).', true);
+  'Days each invoice was paid after its due date (0 when on time).', true, 'unknown');
 
 -- Enterprise accounts weigh the relationship more, small businesses the product.
 INSERT INTO health_score.segment_dimension_weights (segment, dimension, weight, is_default) VALUES
@@ -403,6 +406,16 @@ BEGIN
         RAISE EXCEPTION 'metric "%": curve must be linear or banded, got "%"', NEW.name, NEW.curve
             USING ERRCODE = 'check_violation';
     END IF;
+    -- No event of a count, a rate or a recency is a fact (none happened), not a gap; an average
+    -- or a level of nothing is unknown.
+    IF NEW.absent_means IS NULL THEN
+        NEW.absent_means := CASE WHEN NEW.aggregation IN ('decayed_sum', 'decayed_rate', 'days_since')
+                                 THEN 'zero' ELSE 'unknown' END;
+    ELSIF NEW.absent_means NOT IN ('unknown', 'zero') THEN
+        RAISE EXCEPTION 'metric "%": absent_means must be unknown or zero, got "%"', NEW.name, NEW.absent_means
+            USING ERRCODE = 'check_violation',
+                  HINT = 'NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown otherwise.';
+    END IF;
     IF NEW.direction NOT IN ('higher', 'lower', 'target') THEN
         RAISE EXCEPTION 'metric "%": direction must be higher, lower or target, got "%"', NEW.name, NEW.direction
             USING ERRCODE = 'check_violation';
@@ -428,7 +441,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.check_metric() IS
-'Trigger: refuses a metric with an unknown dimension, a non-positive weight or half-life, an unknown aggregation, or an invalid curve.';
+'Trigger: refuses a metric with an unknown dimension, a non-positive weight or half-life, an unknown aggregation, an absent_means other than unknown or zero, or an invalid curve; a NULL absent_means takes the default of the aggregation.';
 
 -- Bands and tiers must cover 0-100 without gap or overlap. Checked at commit (a deferred
 -- constraint trigger) so that moving a boundary can take several UPDATEs.

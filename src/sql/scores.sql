@@ -304,7 +304,11 @@ COMMENT ON FUNCTION health_score.bad_observations(text, timestamptz) IS
 -- The scoring query, per account and metric, at as_of ($1). One pass over the observations,
 -- grouped by account, turns them into every metric's raw value with the C aggregate
 -- metric_values (the only heavy step, kept apart in a materialized CTE so that it is planned
--- alone and can run in parallel). The rest works on one row per account: the C function
+-- alone and can run in parallel). The live accounts then drive the rest, so an account with
+-- no observations at all is scored too: a metric with absent_means = 'zero' and no
+-- observation reads 0 (days_since: the days since the account started), and a decayed_rate
+-- is divided by the decayed time the account has existed (see below). The rest works on one
+-- row per account: the C function
 -- effective_weights gives each metric with data its weight (the dimension's share among the
 -- account's dimensions that have data x the metric's share among its dimension's metrics that
 -- have data), and the metrics are unnested with it, so no step sorts the metric rows.
@@ -317,7 +321,10 @@ SELECT format($q$
 WITH catalog AS MATERIALIZED (
     -- the enabled metrics in a fixed order: slot i of metric_values is the i-th
     SELECT m.name, m.dimension, m.weight, m.input, m.half_life, m.max_age, m.aggregation, m.curve, m.breakpoints,
-           m.scores, row_number() OVER (ORDER BY m.name) AS slot
+           m.scores, m.absent_means, row_number() OVER (ORDER BY m.name) AS slot,
+           -- in days, as the kernels count them (months of 30 days, years of 365.25)
+           extract(epoch FROM m.half_life)::float8 / 86400 AS half_life_days,
+           extract(epoch FROM m.max_age)::float8 / 86400 AS max_age_days
       FROM health_score.metrics m
      WHERE m.enabled
 ), by_account AS MATERIALIZED (
@@ -338,19 +345,38 @@ WITH catalog AS MATERIALIZED (
      CROSS JOIN LATERAL health_score.bad_observations(b.account_id, $1) p
      WHERE b.bad
      GROUP BY b.account_id
-), cleaned AS (
-    -- a spoilt input's metrics count as having no data
-    SELECT b.account_id,
-           CASE WHEN bi.inputs IS NULL THEN b.raw_values
-                ELSE (SELECT array_agg(CASE WHEN c.input = ANY (bi.inputs) THEN NULL ELSE b.raw_values[c.slot] END
-                                       ORDER BY c.slot) FROM catalog c) END AS raw_values
-      FROM by_account b
-      LEFT JOIN bad_inputs bi ON bi.account_id = b.account_id
 ), live AS MATERIALIZED (
-    SELECT a.account_id, coalesce(a.segment, '') AS segment
+    -- the accounts scored, with the days they have existed at as_of (NULL: started_on unknown)
+    SELECT a.account_id, coalesce(a.segment, '') AS segment,
+           (extract(epoch FROM $1) - extract(epoch FROM a.started_on::timestamptz))::float8 / 86400 AS age_days
       FROM health_score.accounts a
      WHERE (a.started_on IS NULL OR a.started_on <= $1)
        AND (a.churned_on IS NULL OR a.churned_on > $1)
+), cleaned AS (
+    -- Every live account's raw values, observed or not. A metric spoilt by a bad row has no
+    -- data, never a zero. A metric with no observation (within max_age) is unknown, or with
+    -- absent_means = 'zero' reads 0, and days_since the days the metric could have seen an
+    -- event: since started_on, at most max_age (unknown without started_on). A decayed_rate
+    -- is the decayed sum over the decayed exposure since started_on,
+    -- E = h / ln 2 * (1 - 2^(-A/h)) days for a half-life of h days, where A is the days since
+    -- started_on (at most max_age, at least 7 days, so the first days do not read one event
+    -- as a daily habit): metric_values divided it by h / ln 2, an endless history's exposure,
+    -- which stays when started_on is unknown. A/h is capped at 1000, where 2^(-A/h) is 0 to
+    -- double precision (and 2 ^ -large would raise an underflow).
+    SELECT l.account_id, l.segment,
+           (SELECT array_agg(CASE
+                WHEN c.input = ANY (bi.inputs) THEN NULL
+                WHEN b.raw_values[c.slot] IS NULL THEN
+                    CASE WHEN c.absent_means = 'zero' THEN
+                        CASE WHEN c.aggregation <> 'days_since' THEN 0
+                             WHEN l.age_days IS NOT NULL THEN least(l.age_days, c.max_age_days) END END
+                WHEN c.aggregation = 'decayed_rate' AND l.age_days IS NOT NULL THEN
+                    b.raw_values[c.slot]
+                    / (1 - 2 ^ (-least(greatest(least(l.age_days, c.max_age_days), 7) / c.half_life_days, 1000)))
+                ELSE b.raw_values[c.slot] END ORDER BY c.slot) FROM catalog c) AS raw_values
+      FROM live l
+      LEFT JOIN by_account b ON b.account_id = l.account_id
+      LEFT JOIN bad_inputs bi ON bi.account_id = l.account_id
 ), dimension_weights AS (
     -- every dimension's weight for each segment in use, numbered for effective_weights
     SELECT s.segment, d.name AS dimension, coalesce(sd.weight, d.weight) AS weight,
@@ -386,8 +412,7 @@ WITH catalog AS MATERIALIZED (
 ), weighted AS (
     SELECT b.account_id, v.slot, v.raw_value, v.effective_weight, v.coverage_share
       FROM cleaned b
-      JOIN live l ON l.account_id = b.account_id
-      JOIN segments s ON s.segment = l.segment
+      JOIN segments s ON s.segment = b.segment
      CROSS JOIN LATERAL unnest(b.raw_values,
                                health_score.effective_weights(b.raw_values, s.dimension_nos, s.metric_weights,
                                                               s.dimension_weights),
@@ -415,7 +440,7 @@ $q$, health_score.observations_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.metric_scores_sql() IS
-'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores. A metric spoilt by a NaN or infinite row of a feed has a row with raw_value NULL.';
+'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores: every live account, with absent_means applied and each decayed_rate over the decayed time since the account started. A metric spoilt by a NaN or infinite row of a feed has a row with raw_value NULL.';
 
 CREATE FUNCTION health_score.check_as_of(as_of timestamptz) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -453,7 +478,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
-'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score) and its coverage_share (its share of the configured weight; an account''s shares sum to its coverage). Metrics with no observations are left out.';
+'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score) and its coverage_share (its share of the configured weight; an account''s shares sum to its coverage). A metric without data is left out; with absent_means = zero, no observation is data (0, or for days_since the days since the account started).';
 
 -- The account-level query (parameter $1: as_of) over a relation of metric rows shaped like
 -- metric_scores' result: a subquery, or a table where the metric rows were already kept (as

@@ -29,10 +29,11 @@ SELECT is(ARRAY(SELECT name FROM health_score.metrics WHERE enabled ORDER BY nam
 SELECT results_eq(
     $$SELECT metric, round(raw_value::numeric, 6) FROM health_score.metric_scores('1997-09-01')
        WHERE account_id = 'cdnow-00002' ORDER BY metric$$,
-    $$VALUES ('cdnow_frequency', round((2 * ln(2) / 90 * 2 ^ (-(231.5 / 90)))::numeric, 6)),
+    $$VALUES ('cdnow_frequency', round((2 * 2 ^ (-(231.5 / 90)) / (90 / ln(2) * (1 - 2 ^ (-(232 / 90.0)))))::numeric, 6)),
              ('cdnow_monetary', round((89 * 2 ^ (-(231.5 / 90)))::numeric, 6)),
              ('cdnow_recency', 231.5::numeric)$$,
-    'customer 00002 on 1997-09-01: 231.5 days since noon of 1997-01-12, decayed purchases and dollars by hand');
+    'customer 00002 on 1997-09-01: 231.5 days since noon of 1997-01-12, decayed purchases and dollars by hand; '
+    'purchases per day over the decayed 232 days since its start');
 
 -- ==== the backtest ===============================================================================
 SELECT results_eq($$SELECT as_of, accounts FROM health_score.backfill('1997-07-03', '1997-09-01', '30 days')$$,

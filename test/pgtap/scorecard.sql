@@ -1,5 +1,7 @@
 -- Scores against hand computation: closed-form decay, curves read off by hand, weights
--- renormalised over the metrics with data, coverage, segment weights, point in time.
+-- renormalised over the metrics with data, coverage, segment weights, point in time. The
+-- accounts record no support ticket, advocacy or expansion talk: those metrics
+-- (absent_means = 'zero') read 0 and score 60, 40 and 50 on their curves.
 BEGIN;
 SELECT plan(37);
 
@@ -28,7 +30,8 @@ UNION ALL VALUES ('star', 'seat_penetration', timestamptz '2025-01-20', 90), ('s
 --   nps 10 at -90 d and 6 at -0 d (decayed_avg, half-life 90 d); seat_penetration 50 at -60 d,
 --   85 at -10 d and 30 at +5 d (latest; the future row must be ignored); logins at -20 d and
 --   -10 d (login_recency: days_since; login_frequency: decayed_rate, half-life 30 d);
---   outcome_achievement 55 at -5 d (latest).
+--   outcome_achievement 55 at -5 d (latest). Every account started on 2024-01-01, 396 days
+--   before as_of.
 INSERT INTO health_score.observations (account_id, metric, observed_at, value)
 SELECT a, m, (SELECT as_of FROM t_as_of) + d * interval '1 day', v
   FROM unnest(ARRAY['mid', 'ent', 'small', 'odd', 'gone', 'leaving', 'future']) AS a,
@@ -43,7 +46,9 @@ SELECT *, 40 + (raw_nps - 6) / 2 * 35 AS sub_nps,                    -- {0,6,8,1
           raw_frequency / 0.033 * 30 AS sub_frequency,                -- {0,0.033} -> {0,30}
           30 + (55 - 40) / 30.0 * 45 AS sub_outcome                   -- {40,70} -> {30,75}
   FROM (SELECT (10 * 0.5 + 6 * 1) / 1.5 AS raw_nps,                   -- weights 2^(-90/90), 2^0
-               ((power(2, -20 / 30.0) + power(2, -10 / 30.0)) * ln(2) / 30)::numeric AS raw_frequency) r;
+               -- decayed logins over the decayed days since the start, 30 / ln 2 * (1 - 2^(-396/30))
+               ((power(2, -20 / 30.0) + power(2, -10 / 30.0)) / (30 / ln(2) * (1 - power(2, -396 / 30.0))))::numeric
+                   AS raw_frequency) r;
 
 CREATE TEMP TABLE t_metric AS SELECT * FROM health_score.metric_scores((SELECT as_of FROM t_as_of));
 CREATE TEMP TABLE t_account AS SELECT * FROM health_score.account_scores((SELECT as_of FROM t_as_of));
@@ -56,15 +61,17 @@ SELECT is((SELECT raw_value FROM t_metric WHERE account_id = 'mid' AND metric = 
 SELECT is((SELECT raw_value FROM t_metric WHERE account_id = 'mid' AND metric = 'login_recency'),
           10::float8, 'days_since: days since the latest observation');
 SELECT is((SELECT round(raw_value::numeric, 9) FROM t_metric WHERE account_id = 'mid' AND metric = 'login_frequency'),
-          (SELECT round(raw_frequency::numeric, 9) FROM t_expected), 'decayed_rate: the decayed sum per day of half-life');
+          (SELECT round(raw_frequency::numeric, 9) FROM t_expected), 'decayed_rate: the decayed sum per decayed day since the start');
 SELECT is((SELECT round(sub_score::numeric, 9) FROM t_metric WHERE account_id = 'mid' AND metric = 'nps'),
           (SELECT round(sub_nps::numeric, 9) FROM t_expected), 'linear curve interpolates');
 SELECT is((SELECT sub_score FROM t_metric WHERE account_id = 'mid' AND metric = 'seat_penetration'),
           95::float8, 'banded curve takes the step');
 SELECT is((SELECT round(sub_score::numeric, 9) FROM t_metric WHERE account_id = 'mid' AND metric = 'login_recency'),
           (SELECT round(sub_recency::numeric, 9) FROM t_expected), 'lower-is-better curve');
-SELECT is((SELECT count(*) FROM t_metric WHERE account_id = 'mid'), 5::bigint,
-          'metrics without observations are left out');
+SELECT is((SELECT array_agg(metric || ' ' || raw_value ORDER BY metric) FROM t_metric WHERE account_id = 'mid' AND metric NOT IN
+              ('login_frequency', 'login_recency', 'nps', 'outcome_achievement', 'seat_penetration')),
+          '{"champion_advocacy 0","expansion_conversations 0","support_tickets 0"}',
+          'unknown metrics without observations are left out; counts without observations are 0');
 
 -- Weights renormalised over the metrics with data; contributions sum to the score.
 SELECT is((SELECT round(sum(effective_weight)::numeric, 12) FROM t_metric WHERE account_id = 'mid'), 1::numeric,
@@ -72,23 +79,26 @@ SELECT is((SELECT round(sum(effective_weight)::numeric, 12) FROM t_metric WHERE 
 SELECT is((SELECT round(effective_weight::numeric, 12) FROM t_metric WHERE account_id = 'mid' AND metric = 'seat_penetration'),
           round(0.4 * 3 / 8, 12), 'effective weight: dimension share x metric share among metrics with data');
 SELECT is((SELECT round(sum(contribution)::numeric, 2) FROM t_metric WHERE account_id = 'mid'),
-          (SELECT round(0.4 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.3 * sub_nps + 0.3 * sub_outcome, 2)
+          (SELECT round(0.4 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.3 * (2 * sub_nps + 60 + 40) / 4
+                        + 0.3 * (4 * sub_outcome + 50) / 5, 2)
              FROM t_expected), 'contributions sum to the hand-computed composite');
 
 -- Coverage below the minimum: NULL score with a reason, never a low number.
 SELECT is((SELECT coverage FROM t_account WHERE account_id = 'mid'),
-          round(0.4 * 8 / 15 + 0.3 * 2 / 14 + 0.3 * 4 / 12, 4)::float8, 'coverage: share of the configured weight with data');
+          round(0.4 * 8 / 15 + 0.3 * 4 / 14 + 0.3 * 5 / 12, 4)::float8, 'coverage: share of the configured weight with data');
 SELECT ok((SELECT score IS NULL AND band IS NULL AND alert_tier IS NULL FROM t_account WHERE account_id = 'mid'),
           'below min_coverage the score is NULL');
-SELECT is((SELECT reason FROM t_account WHERE account_id = 'mid'), 'coverage 0.3562 below min_coverage 0.5',
+SELECT is((SELECT reason FROM t_account WHERE account_id = 'mid'), 'coverage 0.424 below min_coverage 0.5',
           'and the reason says why');
 SELECT is((SELECT (score, coverage, reason)::text FROM t_account WHERE account_id = 'empty'),
-          '(,0,"no observations")', 'an account without observations: NULL score, coverage 0, reason');
+          format('(,%s,"coverage %s below min_coverage 0.5")', round(0.4 * 5 / 15 + 0.3 * 2 / 14 + 0.3 * 1 / 12, 4),
+                 round(0.4 * 5 / 15 + 0.3 * 2 / 14 + 0.3 * 1 / 12, 4)),
+          'an account without observations: only its zero metrics count, NULL score, reason');
 
--- The test is on the coverage as shown (0.3562, above the unrounded 0.35619...), so a
+-- The test is on the coverage as shown (0.2012, above the unrounded 0.20119...), so a
 -- coverage at the minimum scores whatever the order the shares were added in.
-UPDATE health_score.settings SET min_coverage = 0.3562;
-SELECT ok((SELECT score IS NOT NULL FROM health_score.account_scores((SELECT as_of FROM t_as_of)) WHERE account_id = 'mid'),
+UPDATE health_score.settings SET min_coverage = 0.2012;
+SELECT ok((SELECT score IS NOT NULL FROM health_score.account_scores((SELECT as_of FROM t_as_of)) WHERE account_id = 'empty'),
           'a coverage equal to min_coverage, as shown, is scored');
 
 UPDATE health_score.settings SET min_coverage = 0.3;
@@ -96,11 +106,12 @@ DELETE FROM t_account;
 INSERT INTO t_account SELECT * FROM health_score.account_scores((SELECT as_of FROM t_as_of));
 
 SELECT is((SELECT score FROM t_account WHERE account_id = 'mid'),
-          (SELECT round(0.4 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.3 * sub_nps + 0.3 * sub_outcome, 2)::float8
+          (SELECT round(0.4 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.3 * (2 * sub_nps + 100) / 4
+                        + 0.3 * (4 * sub_outcome + 50) / 5, 2)::float8
              FROM t_expected), 'score: the hand-computed composite, to two decimals');
 SELECT is((SELECT (product_score, relationship_score, business_score)::text FROM t_account WHERE account_id = 'mid'),
           (SELECT (round((3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8, 2)::float8,
-                   round(sub_nps, 2)::float8, round(sub_outcome, 2)::float8)::text FROM t_expected),
+                   round((2 * sub_nps + 100) / 4, 2)::float8, round((4 * sub_outcome + 50) / 5, 2)::float8)::text FROM t_expected),
           'dimension scores');
 SELECT is((SELECT band || '/' || alert_tier FROM t_account WHERE account_id = 'mid'),
           (SELECT health_score.band(score) || '/' || health_score.alert_tier(score) FROM t_account WHERE account_id = 'mid'),
@@ -108,10 +119,12 @@ SELECT is((SELECT band || '/' || alert_tier FROM t_account WHERE account_id = 'm
 
 -- Segment weights, and the fall-back to the defaults.
 SELECT is((SELECT score FROM t_account WHERE account_id = 'ent'),
-          (SELECT round(0.3 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.4 * sub_nps + 0.3 * sub_outcome, 2)::float8
+          (SELECT round(0.3 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.4 * (2 * sub_nps + 100) / 4
+                        + 0.3 * (4 * sub_outcome + 50) / 5, 2)::float8
              FROM t_expected), 'enterprise: dimension weights 30/40/30');
 SELECT is((SELECT score FROM t_account WHERE account_id = 'small'),
-          (SELECT round(0.5 * (3 * sub_seat + 2 * sub_recency + 4 * sub_frequency) / 9 + 0.2 * sub_nps + 0.3 * sub_outcome, 2)::float8
+          (SELECT round(0.5 * (3 * sub_seat + 2 * sub_recency + 4 * sub_frequency) / 9 + 0.2 * (2 * sub_nps + 100) / 4
+                        + 0.3 * (4 * sub_outcome + 50) / 5, 2)::float8
              FROM t_expected), 'smb: dimension weights 50/20/30 and login_frequency weighs 4');
 SELECT is((SELECT score FROM t_account WHERE account_id = 'odd'), (SELECT score FROM t_account WHERE account_id = 'mid'),
           'a segment without a profile falls back to the default weights');
@@ -135,11 +148,12 @@ SELECT is((SELECT raw_value FROM health_score.metric_scores((SELECT as_of FROM t
             WHERE account_id = 'mid' AND metric = 'nps'), 6::float8, 'max_age ignores older observations');
 UPDATE health_score.metrics SET max_age = NULL WHERE name = 'nps';
 
--- Disabling a metric leaves it out; a new dimension takes its share.
+-- Disabling a metric leaves it out: the business score is expansion_conversations' alone.
 UPDATE health_score.metrics SET enabled = false WHERE name = 'outcome_achievement';
 UPDATE health_score.settings SET min_coverage = 0.2;
 SELECT is((SELECT score FROM health_score.account_scores((SELECT as_of FROM t_as_of)) WHERE account_id = 'mid'),
-          (SELECT round((0.4 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.3 * sub_nps) / 0.7, 2)::float8
+          (SELECT round(0.4 * (3 * sub_seat + 2 * sub_recency + 3 * sub_frequency) / 8 + 0.3 * (2 * sub_nps + 100) / 4
+                        + 0.3 * 50, 2)::float8
              FROM t_expected), 'a disabled metric is left out and the weights renormalised');
 UPDATE health_score.metrics SET enabled = true WHERE name = 'outcome_achievement';
 UPDATE health_score.settings SET min_coverage = 0.3;
@@ -154,7 +168,7 @@ SELECT is((SELECT score FROM health_score.account_scores((SELECT as_of FROM t_as
           (SELECT score FROM t_account WHERE account_id = 'mid'), 'a feed over a view scores like copied rows');
 UPDATE health_score.feeds SET enabled = false;
 SELECT is((SELECT reason FROM health_score.account_scores((SELECT as_of FROM t_as_of)) WHERE account_id = 'wh-1'),
-          'no observations', 'a disabled feed is not read');
+          'coverage 0.2012 below min_coverage 0.3', 'a disabled feed is not read: only the zero metrics are left');
 DELETE FROM health_score.feeds;
 DELETE FROM health_score.accounts WHERE account_id = 'wh-1';
 

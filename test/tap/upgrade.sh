@@ -7,7 +7,8 @@
 #      same book (pg_dump --schema-only --binary-upgrade, which lists the extension's own
 #      objects, normalised only for OIDs; the configuration tables pg_dump keeps, and how);
 #   2. every row of every table and materialized view, the user's and the extension's, and
-#      every score read through the functions and views is the same as before the update;
+#      every result read from the history is the same as before the update, and every score is
+#      what a fresh install computes on the same book (0.2.0 scores differently);
 #   3. a pg_dump of the upgraded database restores and gives the same rows and scores.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
 source "$(dirname "$0")/../lib/tap.sh"
@@ -21,7 +22,7 @@ dir=$(mktemp -d "$WORK/upgrade.XXXXXX")
 chmod 755 "$dir"
 as_of='2025-12-31 00:00:00+00'
 
-echo "1..19"
+echo "1..21"
 throwaway_databases $up $fresh $restored
 "$PGBIN/createdb" $up && q $up -c "CREATE EXTENSION health_score VERSION '$first'" &&
     "$PGBIN/createdb" $fresh && q $fresh -c 'CREATE EXTENSION health_score' ||
@@ -89,17 +90,22 @@ results() {
         q "$db" -c "SET health_score.as_of = '$as_of'" -c "SELECT * FROM $query r ORDER BY r::text" >"$folder/$query"
     done
 }
-# scores DB FOLDER: what the functions and views compute at as_of.
-scores() {
+# scoring DB FOLDER: what the functions and views score from the book at as_of;
+# reading DB FOLDER: what they read from the history; scores DB FOLDER: both.
+scoring() {
     results "$1" "$2" "health_score.account_scores('$as_of')" "health_score.metric_scores('$as_of')" \
                  "health_score.account_churn_risk('$as_of')" "health_score.revenue_at_risk('$as_of')" \
-                 "health_score.trends('2025-12-31')" "health_score.alerts_at('2025-12-31')" \
-                 "health_score.attribution('2025-11-05', '2025-12-31')" "health_score.backtest('{30}')" \
                  health_score.account_health health_score.account_churn health_score.dimension_breakdown \
                  health_score.band_summary health_score.action_queue health_score.upsell_candidates \
-                 health_score.score_trends health_score.alerts health_score.band_changes \
-                 health_score.revenue_at_risk health_score.effective_alert_rules
+                 health_score.revenue_at_risk
 }
+reading() {
+    results "$1" "$2" "health_score.trends('2025-12-31')" "health_score.alerts_at('2025-12-31')" \
+                 "health_score.attribution('2025-11-05', '2025-12-31')" "health_score.backtest('{30}')" \
+                 health_score.score_trends health_score.alerts health_score.band_changes \
+                 health_score.effective_alert_rules
+}
+scores() { scoring "$1" "$2" && reading "$1" "$2"; }
 
 # same_scores FOLDER1 FOLDER2 [TOLERANCE]: the queries whose results differ, numbers compared
 # within a tolerance (default 0: exactly), relative to the number or to 1 if it is smaller
@@ -182,8 +188,24 @@ scores "$up" "$dir/scores.after"
 # (Tables new in this version are checked on their own below.)
 check "every row of every table and materialized view is still there and equal ($(wc -l <"$dir/rows.before") relations)" \
     "$(diff "$dir/rows.before" <(grep -F -f <(cut -d' ' -f1 "$dir/rows.before" | sed 's/$/ /') "$dir/rows.after") | head -n 20)" ""
-check "every score through the functions and views is the same ($(ls "$dir/scores.before" | wc -l) queries, to the last bit)" \
-    "$(same_scores "$dir/scores.before" "$dir/scores.after")" ""
+# 0.2.0 scores differently (metrics.absent_means, rates over the time an account has existed):
+# what reads the history is as before the update, what scores is what 0.2.0 computes.
+reading "$up" "$dir/reading.after"
+check "what reads the history is the same ($(ls "$dir/reading.after" | wc -l) queries, to the last bit)" \
+    "$(same_scores "$dir/reading.after" "$dir/scores.before")" ""
+metric_rows="SELECT string_agg(format('%s %s %s %s', name, aggregation, absent_means, is_default), ', ' ORDER BY name) FROM health_score.metrics"
+check "every metric, seeded or the user's, has the absent_means of a fresh install ($(q $up -c "SELECT count(*) FILTER (WHERE NOT is_default) FROM health_score.metrics") of the user's)" \
+    "$(q $up -c "$metric_rows")" "$(q $fresh -c "$metric_rows")"
+# The scores themselves are a fresh install's on the same book, once it holds the churn models
+# the upgraded database keeps (trained on 0.1.0's scores before the update).
+q $fresh -c 'DELETE FROM health_score.churn_models'
+for t in churn_models churn_model_terms churn_model_calibration; do
+    q $up -c "COPY health_score.$t TO STDOUT" | q $fresh -c "COPY health_score.$t FROM STDIN"
+done
+scoring "$up" "$dir/scoring.upgraded"
+scoring "$fresh" "$dir/scoring.fresh"
+check "every score through the functions and views is what a fresh install computes on the same book and models ($(ls "$dir/scoring.upgraded" | wc -l) queries, to the last bit)" \
+    "$(same_scores "$dir/scoring.fresh" "$dir/scoring.upgraded")" ""
 
 # ---- 3. a dump of the upgraded database restores the same ----------------------------------------
 "$PGBIN/pg_dump" -Fc -f "$dir/upgraded.dump" $up && "$PGBIN/createdb" $restored &&
