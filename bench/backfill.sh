@@ -4,7 +4,7 @@
 # throwaway cluster, backfills 90 daily snapshots and reports the time per day; compares one
 # snapshot with scoring the same day without storing it. Then the backtests whose AUC the
 # README quotes: the demo dataset of scripts/demo (2,000 accounts, its year backfilled weekly)
-# and CDNOW's real purchase history.
+# with a what-if comparison on it, and CDNOW's real purchase history.
 #   bench/backfill.sh                      # 10,000 accounts, 90 days
 #   BENCH_ACCOUNTS=2000 BENCH_DAYS=30 bench/backfill.sh   # a quick look
 #   BENCH_BACKTEST=0 bench/backfill.sh     # the backfill timing only
@@ -82,6 +82,19 @@ psql -X -P footer=off -c "SELECT horizon_days, churned, stayed, round(auc::numer
   FROM health_score.backtest('{30,60,90}')"
 psql -X -P footer=off -c "SELECT horizon_days, band, points, churned, round(churn_rate::numeric, 4) AS churn_rate
   FROM health_score.backtest_bands('{30,60,90}')"
+
+echo
+echo "== what-if on the same points: every half-life halved (backtest_compare, rolled back)"
+start=$(date +%s.%N)
+psql -X -q -P footer=off <<'SQL'
+BEGIN;
+UPDATE health_score.metrics SET half_life = half_life / 2;
+SELECT source, version, horizon_days, churned, stayed, round(auc::numeric, 4) AS auc,
+       false_positives, false_negatives, round(top_decile_lift::numeric, 2) AS lift
+  FROM health_score.backtest_compare();
+ROLLBACK;
+SQL
+echo "backtest_compare (52 stored dates, rescored): $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
 
 echo
 echo "== backtest on CDNOW (examples/cdnow/load.sql, examples/cdnow/backtest.sql)"

@@ -42,6 +42,30 @@ SELECT error_of($$SELECT * FROM health_score.backtest(NULL)$$);
 SELECT error_of($$SELECT * FROM health_score.backtest('{30,365}')$$);
 SELECT error_of($$SELECT * FROM health_score.backtest_points('{92}')$$);
 SELECT error_of($$SELECT * FROM health_score.backtest_bands('{-30}')$$);
+-- a date range and a configuration version
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', '2024-03-01', '2024-02-01')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', 'infinity')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', to_date => '-infinity')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', '2024-05-01')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', to_date => '2023-12-31')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', config_version => 2)$$);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', to_date => '2024-03-31', config_version => 1)$$);
+SELECT horizon_days, churned, stayed FROM health_score.backtest('{30}', to_date => '2024-03-31');
+INSERT INTO health_score.score_history (as_of, account_id, score, config_version)
+VALUES ('2024-02-01', 'a', 50, 2), ('2024-03-01', 'a', 50, 2);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_points('{30}', '2024-01-01', '2024-03-31')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_compare('{30}')$$);
+SELECT horizon_days, churned, stayed FROM health_score.backtest('{30}', config_version => 1);
+SELECT error_of($$SELECT * FROM health_score.backtest('{30}', '2024-04-01')$$);
+-- backtest_whatif refuses what backfill refuses
+SELECT error_of($$SELECT * FROM health_score.backtest_whatif(NULL, '2024-02-01')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_whatif('2024-03-01', '2024-02-01')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_whatif('2024-01-01', '9999-01-01')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_whatif('-infinity', '2024-02-01')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_whatif('2024-01-01', '2024-02-01', '1 day 6 hours')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_whatif('2024-01-01', '2024-02-01', horizons => '{}')$$);
+SELECT error_of($$SELECT * FROM health_score.backtest_whatif('2024-01-01', '2024-02-01', horizons => '{30}')$$);
 DELETE FROM health_score.score_history;
 DELETE FROM health_score.accounts;
 

@@ -1709,50 +1709,6 @@ BEGIN
 END
 $$;
 
--- Backtest: the horizons are checked with one query, however many there are.
-CREATE OR REPLACE FUNCTION health_score.backtest_check(horizons integer[])
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    first_day date;
-    last_day date;
-    longest integer;
-    h integer;
-BEGIN
-    IF horizons IS NULL OR cardinality(horizons) = 0 THEN
-        RAISE EXCEPTION 'horizons must name at least one horizon in days'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT min(s.as_of), max(s.as_of) INTO first_day, last_day FROM health_score.score_history s;
-    IF first_day IS NULL THEN
-        RAISE EXCEPTION 'score_history is empty'
-            USING ERRCODE = 'no_data_found',
-                  HINT = 'Fill it with health_score.backfill(from_date, to_date, step) first.';
-    END IF;
-    -- the longest a churned account was scored before it churned: every horizon up to it has
-    -- a point. One query, however many horizons (a query per horizon took seconds for 100,000
-    -- under row-level security).
-    SELECT max(a.churned_on - s.as_of) INTO longest
-      FROM health_score.accounts a
-      JOIN health_score.score_history s ON s.account_id = a.account_id
-     WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL;
-    FOREACH h IN ARRAY horizons LOOP
-        IF h IS NULL OR h <= 0 THEN
-            RAISE EXCEPTION 'horizons must be positive numbers of days, got %', coalesce(h::text, 'NULL')
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF longest IS NULL OR h > longest THEN
-            RAISE EXCEPTION 'horizon of % days: no churned account has a score that long before it churned (score history % to %)',
-                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD')
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Backfill further back, or ask for a shorter horizon.';
-        END IF;
-    END LOOP;
-END
-$$;
-
 -- sparkline: gaps for NULL and NaN, Infinity and 2-D arrays refused, linear time.
 CREATE OR REPLACE FUNCTION health_score.sparkline(vals float8[], lo float8 DEFAULT 0, hi float8 DEFAULT 100)
 RETURNS text
@@ -2027,6 +1983,432 @@ $$;
 COMMENT ON FUNCTION health_score.refresh() IS
 'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date)) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
+-- Backtests: a date range and a configuration version (snapshots of several versions are
+-- refused), the what-if and the comparison; the 0.1.0 functions are replaced.
+DROP FUNCTION health_score.backtest_bands(integer[]);
+DROP FUNCTION health_score.backtest(integer[]);
+DROP FUNCTION health_score.backtest_points(integer[]);
+DROP FUNCTION health_score.backtest_check(integer[]);
+
+-- A backtest compares points of one scoring configuration: the snapshots of score_history
+-- hold config_version, and mixing versions would mix the configurations compared. What-if
+-- backtests rescore past dates with account_scores(date) under the catalog as it is in the
+-- calling transaction (change it, compare, roll back), writing nothing.
+
+-- backtest_check_horizons(horizons): refuses horizons that are not positive numbers of days.
+CREATE FUNCTION health_score.backtest_check_horizons(horizons integer[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h integer;
+BEGIN
+    IF horizons IS NULL OR cardinality(horizons) = 0 THEN
+        RAISE EXCEPTION 'horizons must name at least one horizon in days'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH h IN ARRAY horizons LOOP
+        IF h IS NULL OR h <= 0 THEN
+            RAISE EXCEPTION 'horizons must be positive numbers of days, got %', coalesce(h::text, 'NULL')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_check_horizons(integer[]) IS
+'Raises an error (22023) unless horizons is a non-empty list of positive numbers of days; used by the backtest functions.';
+
+-- backtest_check(horizons, from_date, to_date, config_version): refuses what a backtest of the
+-- stored snapshots cannot compare; returns the configuration version to compare.
+CREATE FUNCTION health_score.backtest_check(horizons integer[], from_date date, to_date date,
+                                            config_version bigint)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    version bigint := backtest_check.config_version;
+    span text := concat_ws(' ', 'from ' || to_char(from_date, 'YYYY-MM-DD'),
+                           CASE WHEN from_date IS NULL THEN 'up to ' ELSE 'to ' END || to_char(to_date, 'YYYY-MM-DD'));
+    versions bigint[];
+    found_versions text;
+    first_day date;
+    last_day date;
+    longest integer;
+    h integer;
+BEGIN
+    PERFORM health_score.backtest_check_horizons(horizons);
+    PERFORM health_score.check_date('from_date', from_date);
+    PERFORM health_score.check_date('to_date', to_date);
+    IF from_date > to_date THEN
+        RAISE EXCEPTION 'from_date % is after to_date %',
+            to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM health_score.score_history s) THEN
+        RAISE EXCEPTION 'score_history is empty'
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Fill it with health_score.backfill(from_date, to_date, step) first.';
+    END IF;
+    -- The configurations of the snapshots in range, each with its dates.
+    SELECT array_agg(v.config_version ORDER BY v.config_version),
+           string_agg(CASE WHEN v.dates = 1
+                           THEN format('version %s: 1 date, %s', v.config_version, to_char(v.first_day, 'YYYY-MM-DD'))
+                           ELSE format('version %s: %s dates, %s to %s', v.config_version, v.dates,
+                                       to_char(v.first_day, 'YYYY-MM-DD'), to_char(v.last_day, 'YYYY-MM-DD')) END,
+                      '; ' ORDER BY v.config_version)
+      INTO versions, found_versions
+      FROM (SELECT d.config_version, count(*) AS dates, min(d.as_of) AS first_day, max(d.as_of) AS last_day
+              FROM (SELECT s.config_version, s.as_of FROM health_score.score_history s
+                     WHERE s.as_of >= coalesce(from_date, '-infinity') AND s.as_of <= coalesce(to_date, 'infinity')
+                     GROUP BY s.config_version, s.as_of) d
+             GROUP BY d.config_version) v;
+    IF versions IS NULL THEN
+        SELECT min(s.as_of), max(s.as_of) INTO first_day, last_day FROM health_score.score_history s;
+        RAISE EXCEPTION 'score_history has no snapshot %', span
+            USING ERRCODE = 'no_data_found',
+                  HINT = format('Its snapshots run from %s to %s.',
+                                to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD'));
+    END IF;
+    IF version IS NULL THEN
+        IF cardinality(versions) > 1 THEN
+            RAISE EXCEPTION '%', format('score_history holds snapshots of %s scoring configurations%s (versions %s): name one with config_version',
+                cardinality(versions), coalesce(' ' || nullif(span, ''), ''), array_to_string(versions, ', '))
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = found_versions || '.',
+                      HINT = 'Pass config_version => N to compare the scores of one configuration, bound the dates with from_date and to_date, or rescore the dates under the current configuration with backtest_whatif(from_date, to_date, step).';
+        END IF;
+        version := versions[1];
+    ELSIF NOT version = ANY (versions) THEN
+        RAISE EXCEPTION '%', format('score_history has no snapshot of configuration version %s%s',
+            version, coalesce(' ' || nullif(span, ''), ''))
+            USING ERRCODE = 'no_data_found', DETAIL = 'The snapshots hold ' || found_versions || '.';
+    END IF;
+    SELECT min(s.as_of), max(s.as_of) INTO first_day, last_day
+      FROM health_score.score_history s
+     WHERE s.config_version = version
+       AND s.as_of >= coalesce(from_date, '-infinity') AND s.as_of <= coalesce(to_date, 'infinity');
+    -- the longest a churned account was scored before it churned: every horizon up to it has
+    -- a point. One query, however many horizons (a query per horizon took seconds for 100,000
+    -- under row-level security).
+    SELECT max(a.churned_on - s.as_of) INTO longest
+      FROM health_score.accounts a
+      JOIN health_score.score_history s ON s.account_id = a.account_id
+     WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL AND s.config_version = version
+       AND s.as_of >= coalesce(from_date, '-infinity') AND s.as_of <= coalesce(to_date, 'infinity');
+    FOREACH h IN ARRAY horizons LOOP
+        IF longest IS NULL OR h > longest THEN
+            RAISE EXCEPTION '%', format('horizon of %s days: no churned account has a score that long before it churned (score history %s to %s%s)',
+                h, to_char(first_day, 'YYYY-MM-DD'), to_char(last_day, 'YYYY-MM-DD'),
+                CASE WHEN backtest_check.config_version IS NOT NULL THEN ', configuration version ' || version ELSE '' END)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Backfill further back, or ask for a shorter horizon.';
+        END IF;
+    END LOOP;
+    RETURN version;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_check(integer[], date, date, bigint) IS
+'Raises an error unless horizons is a non-empty list of positive numbers of days, from_date and to_date (each optional) are finite and in order, score_history holds snapshots between them of a single configuration or of the one named by config_version (else 22023, naming the versions found, or P0002), and each horizon has at least one churned account scored that many days or more before it churned. Returns the configuration version to compare; used by the backtest functions.';
+
+-- backtest_points_of(horizons, from_date, to_date, config_version, dates, mode): the points of
+-- every backtest, per source of scores. mode 'stored': the snapshots of score_history of
+-- configuration config_version between from_date and to_date; 'what-if': each of dates
+-- rescored with account_scores(date); 'compare': both, the stored dates rescored, each source
+-- kept to the account and date pairs scored in both, so that both compare the same points.
+CREATE FUNCTION health_score.backtest_points_of(horizons integer[], from_date date, to_date date,
+                                                config_version bigint, dates date[], mode text)
+RETURNS TABLE (source text, horizon_days integer, as_of date, account_id text, score float8,
+               band text, churned boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+-- The rescored dates' scoring functions carry large cost estimates; compiling the plan would
+-- cost seconds and save nothing.
+SET jit = off
+AS $$
+    WITH stored AS MATERIALIZED (
+        SELECT h.as_of, h.account_id, h.score, h.band
+          FROM health_score.score_history h
+         WHERE backtest_points_of.mode IN ('stored', 'compare') AND h.score IS NOT NULL
+           AND h.config_version = backtest_points_of.config_version
+           AND h.as_of >= coalesce(backtest_points_of.from_date, '-infinity')
+           AND h.as_of <= coalesce(backtest_points_of.to_date, 'infinity')
+    ), rescored AS MATERIALIZED (
+        -- Each date point in time, as snapshot() scores it (midnight at its start).
+        SELECT d.day AS as_of, r.account_id, r.score, r.band
+          FROM (SELECT x AS day FROM unnest(backtest_points_of.dates) x WHERE backtest_points_of.mode = 'what-if'
+                UNION
+                SELECT s.as_of FROM stored s WHERE backtest_points_of.mode = 'compare') d
+         CROSS JOIN LATERAL health_score.account_scores(d.day::timestamptz) r
+         WHERE r.score IS NOT NULL
+    ), src AS MATERIALIZED (
+        SELECT 'stored'::text AS source, s.as_of, s.account_id, s.score, s.band
+          FROM stored s
+         WHERE backtest_points_of.mode = 'stored'
+            OR (s.as_of, s.account_id) IN (SELECT r.as_of, r.account_id FROM rescored r)
+        UNION ALL
+        SELECT 'what-if', r.as_of, r.account_id, r.score, r.band
+          FROM rescored r
+         WHERE backtest_points_of.mode = 'what-if'
+            OR (r.as_of, r.account_id) IN (SELECT s.as_of, s.account_id FROM stored s)
+    ), hz AS (
+        SELECT DISTINCT x AS days FROM unnest(backtest_points_of.horizons) x
+    ), positive AS (
+        -- Each account that churned, at its latest scored date at least `days` days before.
+        SELECT s.source, hz.days, s.account_id, max(s.as_of) AS day
+          FROM src s
+          JOIN health_score.accounts a ON a.account_id = s.account_id
+         CROSS JOIN hz
+         WHERE a.churned_on IS NOT NULL AND s.as_of <= a.churned_on - hz.days
+         GROUP BY s.source, hz.days, s.account_id
+    ), days AS (
+        SELECT DISTINCT p.source, p.days, p.day FROM positive p
+    )
+    -- At those dates, the churners (churned) and the accounts still there `days` days later.
+    -- With sparse snapshots a churner's date can be further back than N days: it is a churned
+    -- point there, never also a stayed one. (An uncorrelated IN: one hash table of the few
+    -- churners, whatever the row estimates of the CTEs.)
+    SELECT d.source, d.days, d.day, s.account_id, s.score, s.band, c.churned
+      FROM days d
+      JOIN src s ON s.source = d.source AND s.as_of = d.day
+      JOIN health_score.accounts a ON a.account_id = s.account_id
+     CROSS JOIN LATERAL (SELECT (d.source, d.days, d.day, s.account_id)
+                                IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p) AS churned) c
+     WHERE c.churned OR a.churned_on IS NULL OR a.churned_on > d.day + d.days
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_points_of(integer[], date, date, bigint, date[], text) IS
+'The points of the backtest functions (see backtest_points), per source: mode ''stored'' reads the snapshots of configuration config_version between from_date and to_date (NULL: unbounded); ''what-if'' rescores each of dates with account_scores(date), writing nothing; ''compare'' does both on the stored dates and keeps each source to the accounts and dates scored in both, so the points are the same.';
+
+-- backtest_of(horizons, from_date, to_date, config_version, dates, mode): the figures of the
+-- backtest functions per source and horizon (see backtest_points_of).
+CREATE FUNCTION health_score.backtest_of(horizons integer[], from_date date, to_date date,
+                                         config_version bigint, dates date[], mode text)
+RETURNS TABLE (source text, horizon_days integer, churned bigint, stayed bigint, auc float8,
+               churn_rate float8, false_positives bigint, false_positive_rate float8,
+               false_negatives bigint, false_negative_rate float8,
+               top_decile_churn_rate float8, top_decile_lift float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    seen text[] := '{}';
+    missing integer;
+BEGIN
+    PERFORM health_score.backtest_check_horizons(horizons);
+    -- auc() is the churn part's ROC AUC aggregate.
+    FOR source, horizon_days, churned, stayed, auc, churn_rate, false_positives, false_positive_rate,
+        false_negatives, false_negative_rate, top_decile_churn_rate, top_decile_lift IN
+        WITH p AS (
+            SELECT b.*, ntile(10) OVER (PARTITION BY b.source, b.horizon_days
+                                        ORDER BY b.score, b.account_id, b.as_of) AS decile
+              FROM health_score.backtest_points_of(backtest_of.horizons, backtest_of.from_date,
+                       backtest_of.to_date, backtest_of.config_version, backtest_of.dates, backtest_of.mode) b
+        ), top_band AS (
+            SELECT b.band FROM health_score.bands b ORDER BY b.max_score DESC, b.min_score DESC LIMIT 1
+        ), bottom_band AS (
+            SELECT b.band FROM health_score.bands b ORDER BY b.min_score, b.max_score LIMIT 1
+        )
+        SELECT p.source, p.horizon_days,
+               count(*) FILTER (WHERE p.churned),
+               count(*) FILTER (WHERE NOT p.churned),
+               health_score.auc(100 - p.score, p.churned),
+               avg(p.churned::int)::float8,
+               count(*) FILTER (WHERE p.churned AND p.band = (SELECT t.band FROM top_band t)),
+               (count(*) FILTER (WHERE p.churned AND p.band = (SELECT t.band FROM top_band t)))::float8
+                   / nullif(count(*) FILTER (WHERE p.churned), 0),
+               count(*) FILTER (WHERE NOT p.churned AND p.band = (SELECT w.band FROM bottom_band w)),
+               (count(*) FILTER (WHERE NOT p.churned AND p.band = (SELECT w.band FROM bottom_band w)))::float8
+                   / nullif(count(*) FILTER (WHERE NOT p.churned), 0),
+               avg(p.churned::int) FILTER (WHERE p.decile = 1)::float8,
+               avg(p.churned::int) FILTER (WHERE p.decile = 1)::float8 / nullif(avg(p.churned::int), 0)
+          FROM p
+         GROUP BY p.source, p.horizon_days
+         ORDER BY p.horizon_days, p.source
+    LOOP
+        seen := seen || (source || ' ' || horizon_days);
+        RETURN NEXT;
+    END LOOP;
+    -- Rescored dates are known only now: every horizon needs a churned point in every source.
+    SELECT min(h.x) INTO missing
+      FROM unnest(horizons) h(x)
+     CROSS JOIN (SELECT 'stored' WHERE mode <> 'what-if' UNION ALL SELECT 'what-if' WHERE mode <> 'stored') s(name)
+     WHERE NOT (s.name || ' ' || h.x) = ANY (seen);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'horizon of % days: no churned account has a score that long before it churned (%)',
+            missing, CASE WHEN mode = 'what-if'
+                          THEN format('dates rescored %s to %s',
+                                      (SELECT to_char(min(x), 'YYYY-MM-DD') FROM unnest(dates) x),
+                                      (SELECT to_char(max(x), 'YYYY-MM-DD') FROM unnest(dates) x))
+                          ELSE 'on the points scored in both configurations' END
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Rescore further back, or ask for a shorter horizon.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_of(integer[], date, date, bigint, date[], text) IS
+'The figures of backtest() per source (stored or what-if, see backtest_points_of) and horizon; raises an error (22023) when a horizon has no churned point in a source.';
+
+-- backtest_points(horizons, from_date, to_date, config_version): the scored points a backtest
+-- compares.
+CREATE FUNCTION health_score.backtest_points(horizons integer[] DEFAULT '{30,60,90}',
+                                             from_date date DEFAULT NULL, to_date date DEFAULT NULL,
+                                             config_version bigint DEFAULT NULL)
+RETURNS TABLE (horizon_days integer, as_of date, account_id text, score float8, band text,
+               churned boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    version bigint;
+BEGIN
+    version := health_score.backtest_check(horizons, from_date, to_date, backtest_points.config_version);
+    RETURN QUERY
+    SELECT p.horizon_days, p.as_of, p.account_id, p.score, p.band, p.churned
+      FROM health_score.backtest_points_of(horizons, from_date, to_date, version, NULL, 'stored') p;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_points(integer[], date, date, bigint) IS
+'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Reads the snapshots from from_date to to_date (default: all) of one scoring configuration: config_version, or the only one in range (several without config_version: an error naming them, 22023). Each horizon must be positive and have at least one churned account scored that long before it churned.';
+
+-- backtest(horizons, from_date, to_date, config_version): did the scores predict churn N days ahead?
+CREATE FUNCTION health_score.backtest(horizons integer[] DEFAULT '{30,60,90}',
+                                      from_date date DEFAULT NULL, to_date date DEFAULT NULL,
+                                      config_version bigint DEFAULT NULL)
+RETURNS TABLE (horizon_days integer, churned bigint, stayed bigint, auc float8,
+               churn_rate float8, false_positives bigint, false_positive_rate float8,
+               false_negatives bigint, false_negative_rate float8,
+               top_decile_churn_rate float8, top_decile_lift float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    version bigint;
+BEGIN
+    version := health_score.backtest_check(horizons, from_date, to_date, backtest.config_version);
+    RETURN QUERY
+    SELECT b.horizon_days, b.churned, b.stayed, b.auc, b.churn_rate, b.false_positives,
+           b.false_positive_rate, b.false_negatives, b.false_negative_rate,
+           b.top_decile_churn_rate, b.top_decile_lift
+      FROM health_score.backtest_of(horizons, from_date, to_date, version, NULL, 'stored') b;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest(integer[], date, date, bigint) IS
+'Backtest of the scores against real churn, per horizon in days (see backtest_points; the snapshots from from_date to to_date of one configuration, config_version when several): churned and stayed points, ROC AUC of (100 - score) as a churn predictor (0.5 = chance, 1 = perfect), the churn rate of the compared points, false positives (churned accounts that were in the top band, green by default) and false negatives (stayed accounts in the bottom band, red by default) with their rates among churned resp. stayed, and the churn rate of the lowest-scored decile with its lift over the overall rate.';
+
+-- backtest_bands(horizons, from_date, to_date, config_version): churn rate per band among the
+-- backtest points.
+CREATE FUNCTION health_score.backtest_bands(horizons integer[] DEFAULT '{30,60,90}',
+                                            from_date date DEFAULT NULL, to_date date DEFAULT NULL,
+                                            config_version bigint DEFAULT NULL)
+RETURNS TABLE (horizon_days integer, band text, points bigint, churned bigint, churn_rate float8)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.horizon_days, p.band, count(*), count(*) FILTER (WHERE p.churned),
+           avg(p.churned::int)::float8
+      FROM health_score.backtest_points(backtest_bands.horizons, backtest_bands.from_date,
+                                        backtest_bands.to_date, backtest_bands.config_version) p
+      LEFT JOIN health_score.bands b ON b.band = p.band
+     GROUP BY p.horizon_days, p.band, b.min_score
+     ORDER BY p.horizon_days, b.min_score DESC NULLS LAST
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_bands(integer[], date, date, bigint) IS
+'Churn rate per action band and horizon among the backtest points (see backtest_points, with the same date range and configuration): of the accounts in a band N days before, the share that churned.';
+
+-- backtest_whatif(from_date, to_date, step, horizons): backtest() of past dates rescored now.
+CREATE FUNCTION health_score.backtest_whatif(from_date date, to_date date,
+                                             step interval DEFAULT interval '1 day',
+                                             horizons integer[] DEFAULT '{30,60,90}')
+RETURNS TABLE (horizon_days integer, churned bigint, stayed bigint, auc float8,
+               churn_rate float8, false_positives bigint, false_positive_rate float8,
+               false_negatives bigint, false_negative_rate float8,
+               top_decile_churn_rate float8, top_decile_lift float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    days date[];
+BEGIN
+    PERFORM health_score.backtest_check_horizons(horizons);
+    -- The dates backfill(from_date, to_date, step) would write, refused as it refuses them.
+    IF from_date IS NULL OR to_date IS NULL OR step IS NULL THEN
+        RAISE EXCEPTION 'from_date, to_date and step must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM health_score.check_date('from_date', from_date);
+    PERFORM health_score.check_date('to_date', to_date);
+    IF from_date > to_date THEN
+        RAISE EXCEPTION 'from_date % is after to_date %',
+            to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_date > current_date THEN
+        RAISE EXCEPTION 'to_date must not be in the future, got %', to_char(to_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF step < interval '1 day' OR date_trunc('day', step) <> step THEN
+        RAISE EXCEPTION 'step must be a positive whole number of days, weeks, months or years, got %', step
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'History keeps one row per account and date; use e.g. interval ''1 day'' or ''7 days''.';
+    END IF;
+    SELECT array_agg((from_date + i * step)::date ORDER BY i) INTO days
+      FROM generate_series(0, to_date - from_date) i
+     WHERE from_date + i * step <= to_date;
+
+    RETURN QUERY
+    SELECT b.horizon_days, b.churned, b.stayed, b.auc, b.churn_rate, b.false_positives,
+           b.false_positive_rate, b.false_negatives, b.false_negative_rate,
+           b.top_decile_churn_rate, b.top_decile_lift
+      FROM health_score.backtest_of(horizons, NULL, NULL, NULL, days, 'what-if') b;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_whatif(date, date, interval, integer[]) IS
+'backtest() of the dates backfill(from_date, to_date, step) would write, each rescored now with account_scores(date), point in time, under the scoring configuration as it is in this transaction: change the catalog, run it, roll back to try a proposal. Writes nothing (score_history and metric_history are not read or changed). Same columns as backtest(); on the same dates, under the configuration the snapshots were taken with, the same figures.';
+
+-- backtest_compare(horizons, from_date, to_date, config_version): the stored snapshots of one
+-- configuration against the same dates rescored now, on the same points.
+CREATE FUNCTION health_score.backtest_compare(horizons integer[] DEFAULT '{30,60,90}',
+                                              from_date date DEFAULT NULL, to_date date DEFAULT NULL,
+                                              config_version bigint DEFAULT NULL)
+RETURNS TABLE (source text, version bigint, horizon_days integer, churned bigint, stayed bigint,
+               auc float8, churn_rate float8, false_positives bigint, false_positive_rate float8,
+               false_negatives bigint, false_negative_rate float8,
+               top_decile_churn_rate float8, top_decile_lift float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    stored_version bigint;
+BEGIN
+    stored_version := health_score.backtest_check(horizons, from_date, to_date, backtest_compare.config_version);
+    RETURN QUERY
+    SELECT b.source, CASE b.source WHEN 'stored' THEN stored_version ELSE health_score.config_version() END,
+           b.horizon_days, b.churned, b.stayed, b.auc, b.churn_rate, b.false_positives,
+           b.false_positive_rate, b.false_negatives, b.false_negative_rate,
+           b.top_decile_churn_rate, b.top_decile_lift
+      FROM health_score.backtest_of(horizons, from_date, to_date, stored_version, NULL, 'compare') b;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backtest_compare(integer[], date, date, bigint) IS
+'Two backtests on the same points, a row per source and horizon: source stored, the snapshots from from_date to to_date of one configuration (version: config_version, or the only one in range), and source what-if, the same dates rescored now under the configuration as it is in this transaction (version: config_version() now). Both are kept to the accounts and dates scored in both, so they compare the same accounts, dates and churn labels. Change the catalog in a transaction, compare, roll back: the proposal against the configuration in use. Writes nothing.';
+
 -- Access (src/sql/access.sql) --------------------------------------------------------------------
 
 -- The API is what PUBLIC may execute; internals are not part of it. Aggregates check EXECUTE
@@ -2054,7 +2436,7 @@ $$;
 REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
-    health_score.attribution_check(date, date), health_score.backtest_check(integer[]),
+    health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text),
     health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
@@ -2064,9 +2446,20 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
 GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
-    health_score.attribution_check(date, date), health_score.backtest_check(integer[]),
+    health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
+    TO health_score_reader, health_score_csm;
+
+-- Backtest internals: the checks and the points and figures of the stored and what-if backtests.
+REVOKE EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
+    health_score.backtest_check(integer[], date, date, bigint),
+    health_score.backtest_points_of(integer[], date, date, bigint, date[], text),
+    health_score.backtest_of(integer[], date, date, bigint, date[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
+    health_score.backtest_check(integer[], date, date, bigint),
+    health_score.backtest_points_of(integer[], date, date, bigint, date[], text),
+    health_score.backtest_of(integer[], date, date, bigint, date[], text)
     TO health_score_reader, health_score_csm;
 
 -- Row-level security on accounts and observations is always on, and the policies read one flag,

@@ -136,7 +136,7 @@ $$;
 REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
-    health_score.attribution_check(date, date), health_score.backtest_check(integer[]),
+    health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text),
     health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
@@ -146,9 +146,20 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
 GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
-    health_score.attribution_check(date, date), health_score.backtest_check(integer[]),
+    health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
+    TO health_score_reader, health_score_csm;
+
+-- Backtest internals: the checks and the points and figures of the stored and what-if backtests.
+REVOKE EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
+    health_score.backtest_check(integer[], date, date, bigint),
+    health_score.backtest_points_of(integer[], date, date, bigint, date[], text),
+    health_score.backtest_of(integer[], date, date, bigint, date[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
+    health_score.backtest_check(integer[], date, date, bigint),
+    health_score.backtest_points_of(integer[], date, date, bigint, date[], text),
+    health_score.backtest_of(integer[], date, date, bigint, date[], text)
     TO health_score_reader, health_score_csm;
 
 -- Feeds and bad data: the feed checks and readers the scoring calls as the caller. A feed needs

@@ -70,7 +70,9 @@ SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                  WHERE p.pronamespace = 'health_score'::regnamespace
                    AND p.proname IN ('snapshot', 'backfill', 'sparkline', 'band_rank', 'trends', 'alerts_at',
                                      'attribution', 'attribution_check', 'attribution_summary', 'backtest_check', 'backtest_points',
-                                     'backtest', 'backtest_bands', 'refresh', 'schedule_refresh', 'unschedule_refresh')
+                                     'backtest', 'backtest_bands', 'backtest_check_horizons', 'backtest_points_of',
+                                     'backtest_of', 'backtest_whatif', 'backtest_compare',
+                                     'refresh', 'schedule_refresh', 'unschedule_refresh')
                    AND obj_description(p.oid, 'pg_proc') IS NULL),
           '{}'::text[], 'every history function has a comment');
 

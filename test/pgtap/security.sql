@@ -75,7 +75,8 @@ LANGUAGE sql AS $$
        AND NOT has_function_privilege('public', p.oid, 'EXECUTE') AND has_function_privilege(p.oid, 'EXECUTE')
 $$;
 CREATE TEMP TABLE t_granted (name) AS VALUES ('observations_sql'), ('metric_scores_sql'), ('account_scores_sql'),
-    ('account_features_sql'), ('check_as_of'), ('check_date'), ('attribution_check'), ('backtest_check'), ('churn_fit'),
+    ('account_features_sql'), ('check_as_of'), ('check_date'), ('attribution_check'), ('backtest_check'),
+    ('backtest_check_horizons'), ('backtest_points_of'), ('backtest_of'), ('churn_fit'),
     ('churn_evaluate'), ('churn_columns'), ('feed_problem'), ('feed_relid'), ('feed_rows'), ('bad_observations'), ('refuse_observation');
 GRANT SELECT ON t_granted TO PUBLIC;
 

@@ -139,9 +139,9 @@ offenders() {  # offenders SQLSTATE: "run function: error / statement" for each 
             END { if (e != "") print who ": " e }' "$f"
     done | cut -c1-400
 }
-# backfill takes one snapshot per date from from_date to to_date: from 4713 BC that is 81,000
-# snapshots, work the timeout must cancel, not a hang
-slow_by_design=' health_score\.backfill\('
+# backfill takes one snapshot per date from from_date to to_date, and backtest_whatif rescores
+# each: from 4713 BC that is 81,000 scorings, work the timeout must cancel, not a hang
+slow_by_design=' health_score\.(backfill|backtest_whatif)\('
 crashed=$(for f in "$WORK"/fuzz/*/*.err; do
               grep -l -E 'server closed the connection|connection to server was lost|terminated abnormally' "$f"
           done 2>/dev/null | sort -u)
