@@ -120,11 +120,29 @@ BEGIN
         RAISE EXCEPTION 'settings: bad_data must be isolate or error, got %', coalesce(NEW.bad_data, 'NULL')
             USING ERRCODE = 'check_violation';
     END IF;
+    IF NOT isfinite(NEW.data_through) THEN
+        RAISE EXCEPTION 'settings: data_through must be a finite date or NULL, got %', NEW.data_through
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.churn_model = '' THEN
+        RAISE EXCEPTION 'settings: churn_model must name a churn model or be NULL, got an empty name'
+            USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1 and a bad_data other than isolate or error.';
+COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1, a bad_data other than isolate or error, an infinite data_through and an empty churn_model.';
+
+-- Churn models without leaks: data_through, the last day the data are complete for (account
+-- models learn only from churn up to it), and churn_model, the account model the dashboards use.
+-- Neither changes how accounts are scored, so neither moves the configuration version.
+ALTER TABLE health_score.settings ADD COLUMN data_through date, ADD COLUMN churn_model text;
+COMMENT ON COLUMN health_score.settings.data_through IS 'The last day the data are complete for (observations and churn dates): an account churn model is trained only on churn up to the end of that day. NULL (the default): the day of the latest observation. See data_through().';
+COMMENT ON COLUMN health_score.settings.churn_model IS 'The account churn model the views, revenue_at_risk and history use (its active version). Training an account model while it is NULL writes that model''s name here, so training another name later does not switch the dashboards; NULL with models trained (an install upgraded from 0.1.0): the newest. See account_churn_model().';
+DROP TRIGGER bump_config_version ON health_score.settings;
+CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF id, min_coverage, bad_data OR DELETE OR TRUNCATE
+    ON health_score.settings FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
 
 -- Curves fitted to the book ---------------------------------------------------------------------
 -- The seeded curves suit a generic product. propose_curves reads where a metric's raw values
@@ -1315,6 +1333,8 @@ DECLARE
     chosen text[] := metrics;
     unknown text;
     trained health_score.churn_models;
+    data_end date;
+    in_use text;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
     IF snapshots IS NULL OR snapshots < 1 OR snapshots > 120 THEN
@@ -1352,6 +1372,24 @@ BEGIN
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The labels are the churn dates up to as_of + horizon (the scoring's point in time: an
+    -- account with churned_on d is gone at midnight at the start of d), so data complete
+    -- through a day hold them up to midnight at the end of that day.
+    data_end := health_score.data_through();
+    IF data_end IS NULL THEN
+        RAISE EXCEPTION 'the end of the data is unknown: there are no observations'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Load observations, or set health_score.settings.data_through to the last day the data are complete for.';
+    END IF;
+    IF as_of + horizon > (data_end + 1)::timestamptz THEN
+        RAISE EXCEPTION 'as_of + horizon (% + % = %) is after the end of the data (%, %): who churns in that window is not in the data yet',
+                        as_of, horizon, as_of + horizon, to_char(data_end, 'YYYY-MM-DD'),
+                        CASE WHEN (SELECT s.data_through FROM health_score.settings s) IS NOT NULL
+                             THEN 'settings.data_through' ELSE 'the day of the latest observation' END
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Train on an as_of up to %s or a shorter horizon; when the observations and churn dates are complete to a later day, set health_score.settings.data_through to it.',
+                                (data_end + 1)::timestamptz - horizon);
+    END IF;
 
     -- The training rows, computed once: every pass of the fit reads them again.
     IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
@@ -1376,9 +1414,141 @@ BEGIN
         (SELECT array_agg(format('x[%s]', i) ORDER BY i) FROM generate_series(1, cardinality(chosen)) i),
         chosen, 'churned', max_iter, tol, l2, ridge_fallback, as_of, horizon);
     DROP TABLE pg_temp.health_score_account_training;
+    -- The first account model becomes the dashboards' one; a later model of another name waits
+    -- until settings.churn_model names it.
+    UPDATE health_score.settings s SET churn_model = trained.name WHERE s.churn_model IS NULL;
+    IF FOUND THEN
+        RAISE NOTICE 'the views, revenue_at_risk and history now use churn model "%" (settings.churn_model)', trained.name;
+    ELSE
+        in_use := (SELECT s.churn_model FROM health_score.settings s);
+        IF in_use <> trained.name THEN
+            RAISE NOTICE 'the views, revenue_at_risk and history still use churn model "%"', in_use
+                USING HINT = format('UPDATE health_score.settings SET churn_model = %L switches them to this one.', trained.name);
+        END IF;
+    END IF;
     RETURN trained;
 END
 $$;
+
+COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
+'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
+
+-- Which account model the dashboards use is explicit (settings.churn_model), and account
+-- models are refused a churn window that ends after the data (data_through()).
+CREATE FUNCTION health_score.data_through()
+RETURNS date
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    day date := (SELECT s.data_through FROM health_score.settings s);
+    latest timestamptz;
+BEGIN
+    IF day IS NULL THEN
+        -- Up to now: an observation dated in the future is no sign of data to come.
+        EXECUTE format('SELECT max(o.observed_at) FROM (%s) o WHERE o.observed_at <= $1 AND NOT o.bad',
+                       health_score.observations_sql())
+           INTO latest USING now();
+        day := latest::date;
+    END IF;
+    RETURN day;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.data_through() IS
+'The last day the data are complete for: settings.data_through when set, else the day (session time zone) of the latest observation up to now in the observations table and the feeds (a feed''s NaN or infinite rows left out); NULL without either. train_account_churn_model refuses a window as_of + horizon that ends after that day.';
+
+CREATE FUNCTION health_score.account_churn_model()
+RETURNS SETOF health_score.churn_models
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.*
+      FROM health_score.churn_models c
+      LEFT JOIN health_score.settings s ON true
+     WHERE c.kind = 'account' AND c.active
+       AND (s.churn_model IS NULL OR c.name = s.churn_model)
+     ORDER BY c.trained_at DESC, c.name
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION health_score.account_churn_model() IS
+'The account churn model the views, revenue_at_risk and history use: the active version of the model settings.churn_model names (the first account model trained writes its name there); no row when that is no active account model. While settings.churn_model is NULL, the newest active account model.';
+
+CREATE OR REPLACE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now(), metric_rows regclass DEFAULT NULL)
+RETURNS TABLE (account_id text, churn_risk float8, model text, model_version int,
+               missing_metrics text[], top_drivers text)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    SELECT * INTO m FROM health_score.account_churn_model();
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT f.account_id,
+               CASE WHEN f.missing IS NULL THEN 100 * health_score.logit_predict($2, f.x) END,
+               $3, $4, f.missing,
+               CASE WHEN f.missing IS NULL THEN
+                   (SELECT string_agg(format('%%s %%s', d.metric, to_char(d.c, 'FMSG990.00')), ', ' ORDER BY d.c DESC)
+                      FROM (SELECT u.metric, $2[u.i + 1] * (u.v - $5[u.i]) AS c
+                              FROM unnest($6, f.x) WITH ORDINALITY AS u(metric, v, i)
+                             ORDER BY 2 DESC LIMIT 3) d
+                     WHERE d.c > 0)
+               END
+          FROM (%s) f
+         ORDER BY f.account_id$q$,
+        CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(m.features)
+             ELSE health_score.account_features_sql(m.features, metric_rows::text) END)
+        USING as_of, m.coefficients, m.name, m.version, m.center, m.features;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz, regclass) IS
+'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
+
+CREATE OR REPLACE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
+RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,
+               contribution float8, odds_multiplier float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models;
+    x float8[];
+    in_use text;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    SELECT * INTO m FROM health_score.account_churn_model();
+    IF NOT FOUND THEN
+        in_use := (SELECT s.churn_model FROM health_score.settings s);
+        IF in_use IS NOT NULL THEN
+            RAISE EXCEPTION 'settings.churn_model names "%", which is no active account churn model', in_use
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Train it with train_account_churn_model, or name another account model in health_score.settings.churn_model.';
+        END IF;
+        RAISE EXCEPTION 'no account churn model has been trained' USING ERRCODE = 'undefined_object',
+            HINT = 'Train one with train_account_churn_model.';
+    END IF;
+    EXECUTE format('SELECT f.x FROM (%s) f WHERE f.account_id = $2', health_score.account_features_sql(m.features))
+       INTO x USING as_of, account_id;
+    IF x IS NULL THEN
+        RAISE EXCEPTION 'account "%" is not live at %', account_id, as_of USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY SELECT * FROM health_score.churn_drivers(m.name, x);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
+'Why an account is at risk, under the account churn model the dashboards use (account_churn_model()): each metric''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers).';
+
+COMMENT ON VIEW health_score.account_churn IS
+'Every live account with its churn risk under the account churn model the dashboards use (account_churn_model(), named by settings.churn_model), highest risk first, beside its health score: MRR at risk and the metrics that drive the risk. Empty until an account model is trained.';
+COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
 
 -- apply_suggested_weights(model): suggest_weights written into the catalog. Metric weights are
 -- relative within their dimension, so the model's metrics of a dimension share out the weight
@@ -1493,6 +1663,9 @@ COMMENT ON FUNCTION health_score.apply_suggested_weights(text, text) IS
 'Writes suggest_weights(model) into health_score.metrics in one statement (the configuration version moves on once) and returns, per metric of the model, its old and new weight, the shares applied and what else happened. In each dimension the model''s metrics share out the weight they hold together in the proportions weight_in_dimension, so that their shares within the dimension are exactly the suggested ones; dimension weights, the metrics the model did not use and segment_metric_weights stay as they are. A metric the model gives no weight (its higher sub-score went with more churn) keeps its weight, like a metric the model did not use (wrong_way = keep), or is disabled (wrong_way = disable; an account model that uses it then scores no account until retrained). Refused for an unknown or table model, a model whose metrics are gone or disabled, or one that gives no metric a weight. Needs the right to update health_score.metrics.';
 
 -- Views (src/sql/views.sql) ----------------------------------------------------------------------
+
+COMMENT ON COLUMN health_score.account_health.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
+COMMENT ON COLUMN health_score.action_queue.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
 
 -- History (src/sql/history.sql) ------------------------------------------------------------------
 
@@ -1861,6 +2034,18 @@ $$;
 COMMENT ON FUNCTION health_score.schedule_refresh(text) IS
 'Schedules health_score.refresh() with pg_cron (package postgresql-NN-cron) as the job health_score_refresh, daily at 03:00 by default; scheduling again replaces the schedule. Returns the pg_cron job id. Refuses a schedule that is not a whole cron schedule (check_cron, 22023); errors, naming the package, when pg_cron is missing.';
 
+-- No look-ahead in history: a snapshot records the churn risk only from a model whose window
+-- of churn had ended by its date, and says which model it asked and why a risk is missing.
+ALTER TABLE health_score.score_history ADD COLUMN churn_model text, ADD COLUMN churn_model_version int,
+    ADD COLUMN churn_risk_reason text;
+COMMENT ON COLUMN health_score.score_history.churn_risk IS 'Churn risk 0-100 % at that date from the account churn model the dashboards use (churn_model), only when the model''s training window (as_of + horizon) had ended by then: no risk from a model that learned from later churn. NULL otherwise (see churn_risk_reason).';
+COMMENT ON COLUMN health_score.score_history.churn_model IS 'The account churn model the snapshot asked for the risk (account_churn_model()); NULL when there was none.';
+COMMENT ON COLUMN health_score.score_history.churn_model_version IS 'Its version.';
+COMMENT ON COLUMN health_score.score_history.churn_risk_reason IS 'Why churn_risk is NULL, when it is: no account churn model, a model trained on churn after that date, or no data for a metric the model needs.';
+-- The dashboards' copies carry the comments of the views they copy.
+COMMENT ON COLUMN health_score.account_health_mv.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
+COMMENT ON COLUMN health_score.action_queue_mv.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
+
 -- Bad data: refresh() checks the feeds first; metric_history keeps metrics with a value only.
 -- Dates: snapshot refuses an infinite date (check_date). Concurrency: snapshots lock the
 -- history in SHARE UPDATE EXCLUSIVE mode (no deadlock with writers); 40001 for a concurrent
@@ -1878,6 +2063,8 @@ DECLARE
     day date := snapshot.as_of;
     version bigint;
     written integer;
+    model health_score.churn_models;
+    no_risk text;
 BEGIN
     IF day IS NULL THEN
         RAISE EXCEPTION 'as_of must not be NULL'
@@ -1890,6 +2077,19 @@ BEGIN
     END IF;
     scored_at := day::timestamptz;
     version := health_score.config_version();
+
+    -- The churn risk only from a model whose labels (churn up to its as_of + horizon) were all
+    -- known at this date: a model that learned from later churn would tell a backfill, and the
+    -- backtests over it, what happened next.
+    SELECT * INTO model FROM health_score.account_churn_model();
+    IF NOT FOUND THEN
+        no_risk := coalesce('settings.churn_model names "' || (SELECT s.churn_model FROM health_score.settings s)
+                                || '", which is no active account churn model',
+                            'no account churn model');
+    ELSIF model.as_of + model.horizon > scored_at THEN
+        no_risk := format('churn model "%s" v%s learned from churn up to %s, after this date',
+                          model.name, model.version, to_char(model.as_of + model.horizon, 'YYYY-MM-DD'));
+    END IF;
 
     -- One snapshot at a time, so two of one date never both write it. A table lock that only
     -- roles that may update the history can take; it never waits for readers, nor for writers
@@ -1912,17 +2112,30 @@ BEGIN
         INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
         ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
 
+        -- Without a risk to record the model is not run at all; the join on its name and version
+        -- keeps out a model trained since, under READ COMMITTED, which was not checked above.
         EXECUTE format($sql$
             INSERT INTO health_score.score_history
                 (as_of, account_id, score, product_score, relationship_score, business_score,
-                 dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
+                 dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version,
+                 churn_model, churn_model_version, churn_risk_reason)
             SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
-                   s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+                   s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3,
+                   $5, $6,
+                   CASE WHEN r.churn_risk IS NOT NULL THEN NULL
+                        WHEN $4 IS NOT NULL THEN $4
+                        WHEN r.missing_metrics IS NOT NULL
+                            THEN 'no data for ' || array_to_string(r.missing_metrics, ', ')
+                        ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END
               FROM (%s) s
-              LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
-                ON r.account_id = s.account_id
-        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
-            USING scored_at, day, version;
+              LEFT JOIN (%s) r
+                ON r.account_id = s.account_id AND r.model = $5 AND r.model_version = $6
+        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'),
+               CASE WHEN no_risk IS NULL
+                    THEN $q$SELECT * FROM health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows')$q$
+                    ELSE 'SELECT NULL::text AS account_id, NULL::float8 AS churn_risk, NULL::text AS model,
+                                 NULL::int AS model_version, NULL::text[] AS missing_metrics WHERE false' END)
+            USING scored_at, day, version, no_risk, model.name, model.version;
         GET DIAGNOSTICS written = ROW_COUNT;
 
         INSERT INTO health_score.metric_history
@@ -1945,7 +2158,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.snapshot(date) IS
-'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). Returns the number of accounts written.';
+'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
 CREATE OR REPLACE FUNCTION health_score.refresh()
 RETURNS integer

@@ -145,7 +145,9 @@ CREATE TABLE health_score.settings (
     id              boolean PRIMARY KEY DEFAULT true CHECK (id),
     min_coverage    float8 NOT NULL DEFAULT 0.5,
     is_default      boolean NOT NULL DEFAULT false,
-    bad_data        text NOT NULL DEFAULT 'isolate'
+    bad_data        text NOT NULL DEFAULT 'isolate',
+    data_through    date,
+    churn_model     text
 );
 
 COMMENT ON TABLE health_score.settings IS 'Scoring settings: one row.';
@@ -153,6 +155,8 @@ COMMENT ON COLUMN health_score.settings.id IS 'Always true: the table holds one 
 COMMENT ON COLUMN health_score.settings.min_coverage IS 'Below this coverage (share 0-1 of the configured weight that has data) an account''s score is NULL, with a reason.';
 COMMENT ON COLUMN health_score.settings.is_default IS 'True while the row is as seeded by the extension.';
 COMMENT ON COLUMN health_score.settings.bad_data IS 'isolate (default): a NaN or infinite row in a feed makes only its account''s score NULL, with a reason, and a feed that cannot be read is skipped with a WARNING; error: either stops scoring with an error naming the feed.';
+COMMENT ON COLUMN health_score.settings.data_through IS 'The last day the data are complete for (observations and churn dates): an account churn model is trained only on churn up to the end of that day. NULL (the default): the day of the latest observation. See data_through().';
+COMMENT ON COLUMN health_score.settings.churn_model IS 'The account churn model the views, revenue_at_risk and history use (its active version). Training an account model while it is NULL writes that model''s name here, so training another name later does not switch the dashboards; NULL with models trained (an install upgraded from 0.1.0): the newest. See account_churn_model().';
 
 -- catalog_keys(catalog): the key columns of each catalog table that has seeded rows.
 CREATE FUNCTION health_score.catalog_keys(catalog text) RETURNS text[]
@@ -491,11 +495,19 @@ BEGIN
         RAISE EXCEPTION 'settings: bad_data must be isolate or error, got %', coalesce(NEW.bad_data, 'NULL')
             USING ERRCODE = 'check_violation';
     END IF;
+    IF NOT isfinite(NEW.data_through) THEN
+        RAISE EXCEPTION 'settings: data_through must be a finite date or NULL, got %', NEW.data_through
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.churn_model = '' THEN
+        RAISE EXCEPTION 'settings: churn_model must name a churn model or be NULL, got an empty name'
+            USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1 and a bad_data other than isolate or error.';
+COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1, a bad_data other than isolate or error, an infinite data_through and an empty churn_model.';
 
 CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.dimensions
     FOR EACH ROW EXECUTE FUNCTION health_score.check_positive_weight();
@@ -590,11 +602,19 @@ BEGIN
                                  'bands', 'alert_tiers', 'settings']) tab LOOP
         EXECUTE format('CREATE TRIGGER user_row BEFORE INSERT OR UPDATE ON health_score.%I FOR EACH ROW EXECUTE FUNCTION health_score.catalog_user_row(%s)', t.tab, t.keys);
         EXECUTE format('CREATE TRIGGER remember_removed AFTER DELETE ON health_score.%I FOR EACH ROW EXECUTE FUNCTION health_score.catalog_remember_removed(%s)', t.tab, t.keys);
-        EXECUTE format('CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health_score.%I FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version()', t.tab);
+        IF t.tab <> 'settings' THEN  -- below
+            EXECUTE format('CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health_score.%I FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version()', t.tab);
+        END IF;
         EXECUTE format('SELECT pg_catalog.pg_extension_config_dump(%L, %L)', 'health_score.' || t.tab, 'WHERE NOT is_default');
     END LOOP;
 END
 $$;
+
+-- data_through and churn_model choose the data and the model of the churn risk, not how accounts
+-- are scored: changing them (training writes churn_model) keeps the configuration version, so
+-- trends and backtests see no new configuration. A new scoring setting must be listed here.
+CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF id, min_coverage, bad_data OR DELETE OR TRUNCATE
+    ON health_score.settings FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
 
 SELECT pg_catalog.pg_extension_config_dump('health_score.removed_defaults', '');
 

@@ -1181,6 +1181,50 @@ $$;
 COMMENT ON FUNCTION health_score.account_features_sql(text[], text) IS
 'The query (parameter $1: as_of) giving, per account live at as_of, its sub-score of each metric (in order, NULL when the metric had no data), the metrics missing, and churned_on: the features of an account churn model. metric_rows: where the sub-scores come from, by default metric_scores($1).';
 
+-- data_through(): the last day the data are complete for. Account models learn who churned
+-- within a horizon after as_of: that window must be over in the data, not only on the calendar.
+CREATE FUNCTION health_score.data_through()
+RETURNS date
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    day date := (SELECT s.data_through FROM health_score.settings s);
+    latest timestamptz;
+BEGIN
+    IF day IS NULL THEN
+        -- Up to now: an observation dated in the future is no sign of data to come.
+        EXECUTE format('SELECT max(o.observed_at) FROM (%s) o WHERE o.observed_at <= $1 AND NOT o.bad',
+                       health_score.observations_sql())
+           INTO latest USING now();
+        day := latest::date;
+    END IF;
+    RETURN day;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.data_through() IS
+'The last day the data are complete for: settings.data_through when set, else the day (session time zone) of the latest observation up to now in the observations table and the feeds (a feed''s NaN or infinite rows left out); NULL without either. train_account_churn_model refuses a window as_of + horizon that ends after that day.';
+
+-- account_churn_model(): the one account model the views, revenue at risk and history use. It
+-- is named, so that training another model never switches the dashboards by itself.
+CREATE FUNCTION health_score.account_churn_model()
+RETURNS SETOF health_score.churn_models
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.*
+      FROM health_score.churn_models c
+      LEFT JOIN health_score.settings s ON true
+     WHERE c.kind = 'account' AND c.active
+       AND (s.churn_model IS NULL OR c.name = s.churn_model)
+     ORDER BY c.trained_at DESC, c.name
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION health_score.account_churn_model() IS
+'The account churn model the views, revenue_at_risk and history use: the active version of the model settings.churn_model names (the first account model trained writes its name there); no row when that is no active account model. While settings.churn_model is NULL, the newest active account model.';
+
 CREATE FUNCTION health_score.train_account_churn_model(name text, as_of timestamptz,
                                                        horizon interval DEFAULT interval '90 days',
                                                        metrics text[] DEFAULT NULL,
@@ -1195,6 +1239,8 @@ DECLARE
     chosen text[] := metrics;
     unknown text;
     trained health_score.churn_models;
+    data_end date;
+    in_use text;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
     IF snapshots IS NULL OR snapshots < 1 OR snapshots > 120 THEN
@@ -1232,6 +1278,24 @@ BEGIN
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The labels are the churn dates up to as_of + horizon (the scoring's point in time: an
+    -- account with churned_on d is gone at midnight at the start of d), so data complete
+    -- through a day hold them up to midnight at the end of that day.
+    data_end := health_score.data_through();
+    IF data_end IS NULL THEN
+        RAISE EXCEPTION 'the end of the data is unknown: there are no observations'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Load observations, or set health_score.settings.data_through to the last day the data are complete for.';
+    END IF;
+    IF as_of + horizon > (data_end + 1)::timestamptz THEN
+        RAISE EXCEPTION 'as_of + horizon (% + % = %) is after the end of the data (%, %): who churns in that window is not in the data yet',
+                        as_of, horizon, as_of + horizon, to_char(data_end, 'YYYY-MM-DD'),
+                        CASE WHEN (SELECT s.data_through FROM health_score.settings s) IS NOT NULL
+                             THEN 'settings.data_through' ELSE 'the day of the latest observation' END
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Train on an as_of up to %s or a shorter horizon; when the observations and churn dates are complete to a later day, set health_score.settings.data_through to it.',
+                                (data_end + 1)::timestamptz - horizon);
+    END IF;
 
     -- The training rows, computed once: every pass of the fit reads them again.
     IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
@@ -1256,12 +1320,24 @@ BEGIN
         (SELECT array_agg(format('x[%s]', i) ORDER BY i) FROM generate_series(1, cardinality(chosen)) i),
         chosen, 'churned', max_iter, tol, l2, ridge_fallback, as_of, horizon);
     DROP TABLE pg_temp.health_score_account_training;
+    -- The first account model becomes the dashboards' one; a later model of another name waits
+    -- until settings.churn_model names it.
+    UPDATE health_score.settings s SET churn_model = trained.name WHERE s.churn_model IS NULL;
+    IF FOUND THEN
+        RAISE NOTICE 'the views, revenue_at_risk and history now use churn model "%" (settings.churn_model)', trained.name;
+    ELSE
+        in_use := (SELECT s.churn_model FROM health_score.settings s);
+        IF in_use <> trained.name THEN
+            RAISE NOTICE 'the views, revenue_at_risk and history still use churn model "%"', in_use
+                USING HINT = format('UPDATE health_score.settings SET churn_model = %L switches them to this one.', trained.name);
+        END IF;
+    END IF;
     RETURN trained;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
-'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past. Other arguments and errors as train_churn_model. The newest active account model is the one account_churn_risk uses.';
+'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
 
 -- metric_rows: a table of metric rows already scored at as_of (snapshot keeps one), read
 -- instead of scoring again. Reading a temporary table makes the function parallel restricted.
@@ -1275,8 +1351,7 @@ DECLARE
     m health_score.churn_models;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
-    SELECT * INTO m FROM health_score.churn_models c
-     WHERE c.kind = 'account' AND c.active ORDER BY c.trained_at DESC, c.name LIMIT 1;
+    SELECT * INTO m FROM health_score.account_churn_model();
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -1300,7 +1375,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz, regclass) IS
-'Churn risk 0-100 % of every account live at as_of under the newest active account churn model (train_account_churn_model), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when no account model has been trained.';
+'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
 
 CREATE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,
@@ -1311,11 +1386,17 @@ AS $$
 DECLARE
     m health_score.churn_models;
     x float8[];
+    in_use text;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
-    SELECT * INTO m FROM health_score.churn_models c
-     WHERE c.kind = 'account' AND c.active ORDER BY c.trained_at DESC, c.name LIMIT 1;
+    SELECT * INTO m FROM health_score.account_churn_model();
     IF NOT FOUND THEN
+        in_use := (SELECT s.churn_model FROM health_score.settings s);
+        IF in_use IS NOT NULL THEN
+            RAISE EXCEPTION 'settings.churn_model names "%", which is no active account churn model', in_use
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Train it with train_account_churn_model, or name another account model in health_score.settings.churn_model.';
+        END IF;
         RAISE EXCEPTION 'no account churn model has been trained' USING ERRCODE = 'undefined_object',
             HINT = 'Train one with train_account_churn_model.';
     END IF;
@@ -1329,7 +1410,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
-'Why an account is at risk, under the newest active account churn model: each metric''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers).';
+'Why an account is at risk, under the account churn model the dashboards use (account_churn_model()): each metric''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers).';
 
 CREATE FUNCTION health_score.revenue_at_risk(as_of timestamptz DEFAULT now())
 RETURNS TABLE (grouping_by text, group_value text, accounts bigint, accounts_with_risk bigint,
@@ -1384,7 +1465,7 @@ SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
  ORDER BY r.churn_risk DESC NULLS LAST, a.account_id;
 
 COMMENT ON VIEW health_score.account_churn IS
-'Every live account with its churn risk under the newest account churn model, highest risk first, beside its health score: MRR at risk and the metrics that drive the risk. Empty until an account model is trained.';
+'Every live account with its churn risk under the account churn model the dashboards use (account_churn_model(), named by settings.churn_model), highest risk first, beside its health score: MRR at risk and the metrics that drive the risk. Empty until an account model is trained.';
 COMMENT ON COLUMN health_score.account_churn.account_id IS 'The account''s key.';
 COMMENT ON COLUMN health_score.account_churn.name IS 'Display name.';
 COMMENT ON COLUMN health_score.account_churn.segment IS 'Segment.';
@@ -1396,5 +1477,5 @@ COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; 
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk IS 'MRR x churn probability.';
 COMMENT ON COLUMN health_score.account_churn.top_drivers IS 'Up to three metrics pushing the risk above the average account''s, with their contribution to the log-odds.';
 COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data.';
-COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used.';
+COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
 COMMENT ON COLUMN health_score.account_churn.model_version IS 'Its version.';

@@ -21,6 +21,9 @@ CREATE TABLE health_score.score_history (
     reason              text,
     config_version      bigint NOT NULL,
     taken_at            timestamptz NOT NULL DEFAULT now(),
+    churn_model         text,
+    churn_model_version int,
+    churn_risk_reason   text,
     PRIMARY KEY (account_id, as_of),
     CHECK (score IS NULL OR (score >= 0 AND score <= 100)),
     CHECK (churn_risk IS NULL OR (churn_risk >= 0 AND churn_risk <= 100))
@@ -40,10 +43,13 @@ COMMENT ON COLUMN health_score.score_history.dimension_scores IS 'Every dimensio
 COMMENT ON COLUMN health_score.score_history.band IS 'Action band of the score (health_score.bands) at that date.';
 COMMENT ON COLUMN health_score.score_history.alert_tier IS 'Alert tier of the score (health_score.alert_tiers) at that date.';
 COMMENT ON COLUMN health_score.score_history.coverage IS 'Share (0-1) of the metric weight that had data.';
-COMMENT ON COLUMN health_score.score_history.churn_risk IS 'Churn risk 0-100 % from the active account churn model at the time of the snapshot; NULL when no model was trained.';
+COMMENT ON COLUMN health_score.score_history.churn_risk IS 'Churn risk 0-100 % at that date from the account churn model the dashboards use (churn_model), only when the model''s training window (as_of + horizon) had ended by then: no risk from a model that learned from later churn. NULL otherwise (see churn_risk_reason).';
 COMMENT ON COLUMN health_score.score_history.reason IS 'Why score is NULL, when it is.';
 COMMENT ON COLUMN health_score.score_history.config_version IS 'health_score.config_version() when the row was written: the scoring configuration it was computed with.';
 COMMENT ON COLUMN health_score.score_history.taken_at IS 'When the row was written.';
+COMMENT ON COLUMN health_score.score_history.churn_model IS 'The account churn model the snapshot asked for the risk (account_churn_model()); NULL when there was none.';
+COMMENT ON COLUMN health_score.score_history.churn_model_version IS 'Its version.';
+COMMENT ON COLUMN health_score.score_history.churn_risk_reason IS 'Why churn_risk is NULL, when it is: no account churn model, a model trained on churn after that date, or no data for a metric the model needs.';
 
 CREATE TABLE health_score.metric_history (
     as_of               date NOT NULL,
@@ -117,6 +123,8 @@ DECLARE
     day date := snapshot.as_of;
     version bigint;
     written integer;
+    model health_score.churn_models;
+    no_risk text;
 BEGIN
     IF day IS NULL THEN
         RAISE EXCEPTION 'as_of must not be NULL'
@@ -129,6 +137,19 @@ BEGIN
     END IF;
     scored_at := day::timestamptz;
     version := health_score.config_version();
+
+    -- The churn risk only from a model whose labels (churn up to its as_of + horizon) were all
+    -- known at this date: a model that learned from later churn would tell a backfill, and the
+    -- backtests over it, what happened next.
+    SELECT * INTO model FROM health_score.account_churn_model();
+    IF NOT FOUND THEN
+        no_risk := coalesce('settings.churn_model names "' || (SELECT s.churn_model FROM health_score.settings s)
+                                || '", which is no active account churn model',
+                            'no account churn model');
+    ELSIF model.as_of + model.horizon > scored_at THEN
+        no_risk := format('churn model "%s" v%s learned from churn up to %s, after this date',
+                          model.name, model.version, to_char(model.as_of + model.horizon, 'YYYY-MM-DD'));
+    END IF;
 
     -- One snapshot at a time, so two of one date never both write it. A table lock that only
     -- roles that may update the history can take; it never waits for readers, nor for writers
@@ -151,17 +172,30 @@ BEGIN
         INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
         ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
 
+        -- Without a risk to record the model is not run at all; the join on its name and version
+        -- keeps out a model trained since, under READ COMMITTED, which was not checked above.
         EXECUTE format($sql$
             INSERT INTO health_score.score_history
                 (as_of, account_id, score, product_score, relationship_score, business_score,
-                 dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version)
+                 dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version,
+                 churn_model, churn_model_version, churn_risk_reason)
             SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
-                   s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3
+                   s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3,
+                   $5, $6,
+                   CASE WHEN r.churn_risk IS NOT NULL THEN NULL
+                        WHEN $4 IS NOT NULL THEN $4
+                        WHEN r.missing_metrics IS NOT NULL
+                            THEN 'no data for ' || array_to_string(r.missing_metrics, ', ')
+                        ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END
               FROM (%s) s
-              LEFT JOIN health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows') r
-                ON r.account_id = s.account_id
-        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'))
-            USING scored_at, day, version;
+              LEFT JOIN (%s) r
+                ON r.account_id = s.account_id AND r.model = $5 AND r.model_version = $6
+        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'),
+               CASE WHEN no_risk IS NULL
+                    THEN $q$SELECT * FROM health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows')$q$
+                    ELSE 'SELECT NULL::text AS account_id, NULL::float8 AS churn_risk, NULL::text AS model,
+                                 NULL::int AS model_version, NULL::text[] AS missing_metrics WHERE false' END)
+            USING scored_at, day, version, no_risk, model.name, model.version;
         GET DIAGNOSTICS written = ROW_COUNT;
 
         INSERT INTO health_score.metric_history
@@ -184,7 +218,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.snapshot(date) IS
-'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). Returns the number of accounts written.';
+'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
 -- backfill(from_date, to_date, step): snapshots for a range of past dates, with progress.
 CREATE FUNCTION health_score.backfill(from_date date, to_date date, step interval DEFAULT interval '1 day')

@@ -33,7 +33,7 @@ COMMENT ON COLUMN health_score.account_health.relationship_score IS 'Relationshi
 COMMENT ON COLUMN health_score.account_health.business_score IS 'Business dimension score 0-100.';
 COMMENT ON COLUMN health_score.account_health.weakest_metrics IS 'The three metrics that cost the score most points, with their sub-scores.';
 COMMENT ON COLUMN health_score.account_health.reason IS 'Why the score is NULL, if it is.';
-COMMENT ON COLUMN health_score.account_health.churn_risk IS 'Churn risk 0-100 % from the active account churn model; NULL without a model or when a metric it needs had no data.';
+COMMENT ON COLUMN health_score.account_health.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
 COMMENT ON COLUMN health_score.account_health.churn_drivers IS 'The metrics that push the churn risk above the average account''s, with their contribution to the log-odds.';
 
 -- dimension_breakdown -------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ COMMENT ON COLUMN health_score.action_queue.due_by IS 'When the response is due:
 COMMENT ON COLUMN health_score.action_queue.cadence IS 'Touchpoint cadence of the band.';
 COMMENT ON COLUMN health_score.action_queue.playbook IS 'The band''s playbook.';
 COMMENT ON COLUMN health_score.action_queue.weakest_metrics IS 'The three metrics that cost the score most points: where to start.';
-COMMENT ON COLUMN health_score.action_queue.churn_risk IS 'Churn risk 0-100 % from the active account churn model, when there is one.';
+COMMENT ON COLUMN health_score.action_queue.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
 COMMENT ON COLUMN health_score.action_queue.revenue_at_risk IS 'MRR x churn risk: the monthly revenue this account puts at risk.';
 
 -- upsell_candidates ---------------------------------------------------------------------------------

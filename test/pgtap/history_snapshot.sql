@@ -155,13 +155,14 @@ UPDATE health_score.accounts SET churned_on = '2024-03-25' WHERE account_id <= '
 SELECT lives_ok($$SELECT health_score.train_account_churn_model('history test', '2024-02-15', '30 days',
                     ARRAY['outcome_achievement', 'workflow_completion'],
                     l2 => 1)$$, 'precondition: an account churn model trains');
-SELECT health_score.snapshot('2024-02-15');
-SELECT is((SELECT count(*) FROM health_score.score_history WHERE as_of = '2024-02-15' AND churn_risk IS NOT NULL),
-          (SELECT count(*) FROM health_score.account_churn_risk('2024-02-15') WHERE churn_risk IS NOT NULL),
+-- (From 2024-03-16 on, once the model's window of churn, 30 days after 2024-02-15, is over.)
+SELECT health_score.snapshot('2024-03-20');
+SELECT is((SELECT count(*) FROM health_score.score_history WHERE as_of = '2024-03-20' AND churn_risk IS NOT NULL),
+          (SELECT count(*) FROM health_score.account_churn_risk('2024-03-20') WHERE churn_risk IS NOT NULL),
           'with a model, every account it can score has a churn risk in the snapshot');
-SELECT set_eq($$SELECT account_id, churn_risk FROM health_score.score_history WHERE as_of = '2024-02-15'$$,
-              $$SELECT s.account_id, r.churn_risk FROM health_score.account_scores('2024-02-15') s
-                  LEFT JOIN health_score.account_churn_risk('2024-02-15') r USING (account_id)$$,
+SELECT set_eq($$SELECT account_id, churn_risk FROM health_score.score_history WHERE as_of = '2024-03-20'$$,
+              $$SELECT s.account_id, r.churn_risk FROM health_score.account_scores('2024-03-20') s
+                  LEFT JOIN health_score.account_churn_risk('2024-03-20') r USING (account_id)$$,
               'the snapshot''s churn risk is account_churn_risk at that date');
 CREATE TEMP TABLE kept_metric_rows AS SELECT * FROM health_score.metric_scores('2024-02-15');
 SELECT set_eq($$SELECT * FROM health_score.account_churn_risk('2024-02-15', 'kept_metric_rows')$$,

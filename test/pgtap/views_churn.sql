@@ -18,6 +18,8 @@ SELECT account_id, 'outcome_achievement', '2025-03-01', round(100 * (0.5 * h + 0
 UNION ALL
 SELECT account_id, 'seat_penetration', '2025-03-01', round(100 * (0.5 * h + 0.5 * pg_temp.u('s' || i))) FROM hidden;
 UPDATE health_score.settings SET min_coverage = 0.1;
+-- The observations stop in March; the churn dates are complete to the end of June.
+UPDATE health_score.settings SET data_through = '2025-06-30';
 
 SELECT set_config('health_score.as_of', '2025-03-31', true);
 SELECT is((SELECT count(churn_risk) FROM health_score.account_health), 0::bigint,
