@@ -14,10 +14,26 @@ SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01'
 SELECT error_of($$SELECT * FROM health_score.backfill(NULL, '2024-02-01', '1 day')$$);
 SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', NULL)$$);
 SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '9999-01-01', '1 day')$$);
+SELECT error_of($$SELECT * FROM health_score.backfill('2024-01-01', '2024-02-01', '1 day', NULL)$$);
 
--- backfill reports its progress as it goes
+-- backfill_commit_each checks the same, called outside a transaction block; inside one (here
+-- in error_of's function) it cannot commit
+\set VERBOSITY terse
+CALL health_score.backfill_commit_each('2024-03-01', '2024-02-01');
+CALL health_score.backfill_commit_each(NULL, '2024-02-01');
+CALL health_score.backfill_commit_each('2024-01-01', '2024-02-01', '6 hours');
+CALL health_score.backfill_commit_each('2024-01-01', '2024-02-01', '1 day', NULL);
+CALL health_score.backfill_commit_each('2024-01-01', '9999-01-01');
+\set VERBOSITY default
+SELECT error_of($$CALL health_score.backfill_commit_each('2024-01-01', '2024-01-02')$$);
+
+-- backfill: a row per date, the dates done skipped (its progress NOTICEs show timings: see
+-- test/tap/backfill_resume.sh)
 INSERT INTO health_score.accounts (account_id, started_on) VALUES ('r1', '2023-12-01'), ('r2', '2024-01-02');
-SELECT as_of, accounts FROM health_score.backfill('2024-01-01', '2024-01-15', '1 week');
+SET client_min_messages = warning;
+SELECT as_of, accounts, skipped FROM health_score.backfill('2024-01-01', '2024-01-15', '1 week');
+SELECT as_of, accounts, skipped FROM health_score.backfill('2024-01-01', '2024-01-22', '1 week');
+RESET client_min_messages;
 SELECT as_of, account_id, score, reason FROM health_score.score_history ORDER BY as_of, account_id;
 DELETE FROM health_score.score_history;
 DELETE FROM health_score.metric_history;

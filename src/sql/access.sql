@@ -162,6 +162,13 @@ GRANT EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
     health_score.backtest_of(integer[], date, date, bigint, date[], text)
     TO health_score_reader, health_score_csm;
 
+-- Backfill's steps: used only by the roles that write the history (as installed, the
+-- extension's owner), through backfill and backfill_commit_each.
+REVOKE EXECUTE ON FUNCTION health_score.duration_text(float8),
+    health_score.backfill_dates(date, date, interval, boolean), health_score.backfill_done(date),
+    health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8),
+    health_score.backfill_finish(date, date, integer, integer, float8) FROM PUBLIC;
+
 -- Feeds and bad data: the feed checks and readers the scoring calls as the caller. A feed needs
 -- no grant of its own: feed_rows reads it as its owner and returns the caller's accounts only.
 REVOKE EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed_relid(text),

@@ -220,22 +220,52 @@ $$;
 COMMENT ON FUNCTION health_score.snapshot(date) IS
 'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
--- backfill(from_date, to_date, step): snapshots for a range of past dates, with progress.
-CREATE FUNCTION health_score.backfill(from_date date, to_date date, step interval DEFAULT interval '1 day')
-RETURNS TABLE (as_of date, accounts integer, seconds float8)
-LANGUAGE plpgsql VOLATILE
+-- Backfill ------------------------------------------------------------------------------------
+-- backfill(from_date, to_date, step, redo) snapshots a range of past dates in one transaction;
+-- backfill_commit_each(...) does the same, committing after each date. Both skip the dates
+-- already done (their history written under the current configuration) unless redo, and
+-- report each date with a NOTICE: the dates done and to do, and the time left, estimated from
+-- the mean time of the snapshots taken so far. Their steps are the functions below, so that
+-- the procedure, which may not pin its search_path (PostgreSQL refuses COMMIT in a procedure
+-- with a SET clause), runs nothing but schema-qualified calls and COMMIT.
+
+-- duration_text(seconds): a duration for people: 0.42 s, 12 s, 2 min 05 s, 1 h 05 min.
+CREATE FUNCTION health_score.duration_text(seconds float8)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN NOT (seconds >= 0 AND seconds < 'Infinity') THEN NULL
+                WHEN seconds < 10 THEN round(seconds::numeric, 2) || ' s'
+                WHEN round(seconds) < 60 THEN round(seconds) || ' s'
+                WHEN round(seconds) < 3600 THEN
+                     (round(seconds)::bigint / 60) || ' min ' || to_char(round(seconds)::bigint % 60, 'FM00') || ' s'
+                ELSE (round(seconds / 60)::bigint / 60) || ' h ' || to_char(round(seconds / 60)::bigint % 60, 'FM00') || ' min'
+           END
+$$;
+
+COMMENT ON FUNCTION health_score.duration_text(float8) IS
+'A duration in seconds as backfill''s progress shows it: 0.42 s, 12 s, 2 min 05 s, 1 h 05 min; NULL for a negative, infinite or NaN one.';
+
+-- backfill_dates(from_date, to_date, step, redo): the dates of a backfill, after checking its
+-- arguments, each with the number of dates and of those to snapshot (not done, or every date
+-- with redo).
+CREATE FUNCTION health_score.backfill_dates(from_date date, to_date date, step interval, redo boolean)
+RETURNS TABLE (as_of date, total integer, pending integer)
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    day timestamp;
-    total integer;
-    done integer := 0;
-    started timestamptz;
+    days date[];
+    todo integer;
 BEGIN
     IF from_date IS NULL OR to_date IS NULL OR step IS NULL THEN
         RAISE EXCEPTION 'from_date, to_date and step must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF redo IS NULL THEN
+        RAISE EXCEPTION 'redo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM health_score.check_date('from_date', from_date);
     PERFORM health_score.check_date('to_date', to_date);
@@ -255,34 +285,166 @@ BEGIN
     END IF;
 
     -- from_date + i * step, so that monthly steps follow the calendar (31 Jan, 29 Feb, 31 Mar).
-    SELECT count(*) INTO total
-      FROM generate_series(0, to_date - from_date) i
-     WHERE from_date + i * step <= to_date;
-    FOR day IN
-        SELECT from_date + i * step
-          FROM generate_series(0, to_date - from_date) i
-         WHERE from_date + i * step <= to_date
-         ORDER BY i
-    LOOP
-        started := clock_timestamp();
-        as_of := day::date;
-        accounts := health_score.snapshot(day::date);
+    days := ARRAY(SELECT (from_date + i * step)::date
+                    FROM generate_series(0, to_date - from_date) i
+                   WHERE from_date + i * step <= to_date
+                   ORDER BY i);
+    todo := CASE WHEN redo THEN cardinality(days)
+                 ELSE (SELECT count(*) FROM unnest(days) d WHERE NOT health_score.backfill_done(d)) END;
+    RETURN QUERY SELECT d, cardinality(days), todo FROM unnest(days) WITH ORDINALITY AS u(d, i) ORDER BY i;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backfill_dates(date, date, interval, boolean) IS
+'The dates backfill and backfill_commit_each snapshot, from_date + i * step up to to_date, after checking their arguments (22004, 22023), each with the number of dates (total) and of those to snapshot (pending: those not done, see backfill_done, or all with redo).';
+
+-- backfill_done(day): whether the history of day was written under the current configuration.
+-- A snapshot replaces a date's rows at once, all with one configuration version, so one row
+-- tells; the index on as_of finds it at once however large the book.
+CREATE FUNCTION health_score.backfill_done(day date)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT h.config_version = health_score.config_version()
+                       FROM health_score.score_history h
+                      WHERE h.as_of = day
+                      LIMIT 1), false)
+$$;
+
+COMMENT ON FUNCTION health_score.backfill_done(date) IS
+'True when score_history holds rows of day written under the current configuration (config_version()): the dates backfill skips unless redo. A date with no rows (no account live then) is never done.';
+
+-- backfill_step(as_of, redo, ...): one date of a backfill: skipped when done (unless redo),
+-- else snapshotted; then the NOTICE. The counts so far go in and come out updated.
+CREATE FUNCTION health_score.backfill_step(as_of date, redo boolean, INOUT dates_done integer, total integer,
+                                           pending integer, INOUT snapshots integer,
+                                           INOUT snapshot_seconds float8,
+                                           OUT accounts integer, OUT seconds float8, OUT skipped boolean)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    day date := backfill_step.as_of;
+    started timestamptz := clock_timestamp();
+    left_to_take integer;
+BEGIN
+    dates_done := dates_done + 1;
+    skipped := NOT redo AND health_score.backfill_done(day);
+    IF skipped THEN
+        SELECT count(*) INTO accounts FROM health_score.score_history h WHERE h.as_of = day;
         seconds := extract(epoch FROM clock_timestamp() - started);
-        done := done + 1;
-        RAISE NOTICE 'backfill: % (% of %), % accounts',
-            to_char(day, 'YYYY-MM-DD'), done, total, accounts;
-        RETURN NEXT;
-    END LOOP;
+        RAISE NOTICE 'backfill: % (% of %) skipped, done under configuration %',
+            to_char(day, 'YYYY-MM-DD'), dates_done, total, health_score.config_version();
+        RETURN;
+    END IF;
+    accounts := health_score.snapshot(day);
+    seconds := extract(epoch FROM clock_timestamp() - started);
+    snapshots := snapshots + 1;
+    snapshot_seconds := snapshot_seconds + seconds;
+    -- The snapshots still to take: those found pending at the start, never more than the
+    -- dates left (a date done meanwhile is skipped; one undone meanwhile is taken too).
+    left_to_take := least(total - dates_done, greatest(pending - snapshots, 0));
+    RAISE NOTICE '%', format('backfill: %s (%s of %s), %s accounts in %s%s',
+        to_char(day, 'YYYY-MM-DD'), dates_done, total, accounts, health_score.duration_text(seconds),
+        CASE WHEN left_to_take > 0
+             THEN format(', about %s left', health_score.duration_text(snapshot_seconds / snapshots * left_to_take))
+             ELSE '' END);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8) IS
+'One date of backfill and backfill_commit_each: skipped when backfill_done (unless redo), else snapshotted; raises the progress NOTICE (dates done of total, accounts, seconds, and the time left: the mean time per snapshot so far times the snapshots still to take). Returns the counts updated and the date''s accounts, seconds and whether it was skipped.';
+
+-- backfill_finish(...): the last NOTICE, and fresh statistics for what reads the new rows.
+CREATE FUNCTION health_score.backfill_finish(from_date date, to_date date, total integer, snapshots integer,
+                                             snapshot_seconds float8)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE NOTICE '%', format('backfill: %s to %s: %s of %s dates snapshotted in %s%s',
+        to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD'), snapshots, total,
+        health_score.duration_text(snapshot_seconds),
+        CASE WHEN total > snapshots
+             THEN format(', %s skipped (done under configuration %s)', total - snapshots, health_score.config_version())
+             ELSE '' END);
     -- Fresh statistics, so that backtests and trends over the new rows get sound plans.
-    IF pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
+    IF snapshots > 0
+       AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
         ANALYZE health_score.score_history;
         ANALYZE health_score.metric_history;
     END IF;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.backfill(date, date, interval) IS
-'Point-in-time snapshots (see snapshot()) for every date from from_date to to_date, step apart (whole days, default 1 day), reporting progress with a NOTICE per date. Returns one row per date: accounts written and seconds taken. Runs in one transaction: all dates or none.';
+COMMENT ON FUNCTION health_score.backfill_finish(date, date, integer, integer, float8) IS
+'The end of backfill and backfill_commit_each: a NOTICE with the snapshots taken and the dates skipped, then ANALYZE of the history tables when snapshots were taken (by their owner).';
+
+-- backfill(from_date, to_date, step, redo): snapshots for a range of past dates, with progress,
+-- in one transaction.
+CREATE FUNCTION health_score.backfill(from_date date, to_date date, step interval DEFAULT interval '1 day',
+                                      redo boolean DEFAULT false)
+RETURNS TABLE (as_of date, accounts integer, seconds float8, skipped boolean)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    d record;
+    total integer := 0;
+    done integer := 0;
+    taken integer := 0;
+    spent float8 := 0;
+BEGIN
+    FOR d IN SELECT b.as_of, b.total, b.pending FROM health_score.backfill_dates(from_date, to_date, step, redo) b LOOP
+        SELECT s.dates_done, s.snapshots, s.snapshot_seconds, s.accounts, s.seconds, s.skipped
+          INTO done, taken, spent, accounts, seconds, skipped
+          FROM health_score.backfill_step(d.as_of, redo, done, d.total, d.pending, taken, spent) s;
+        as_of := d.as_of;
+        total := d.total;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM health_score.backfill_finish(from_date, to_date, total, taken, spent);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.backfill(date, date, interval, boolean) IS
+'Point-in-time snapshots (see snapshot()) for every date from from_date to to_date, step apart (whole days, default 1 day), in one transaction: all dates or none. A date already done (its history written under the current configuration, see backfill_done) is skipped unless redo. A NOTICE per date reports the progress and the time left. Returns one row per date: accounts written (or found, when skipped), seconds taken and whether it was skipped. backfill_commit_each commits after each date instead.';
+
+-- backfill_commit_each(from_date, to_date, step, redo): backfill, committing after each date,
+-- so that an interrupted run keeps the dates it did and a second call resumes after them.
+-- No SET search_path (PostgreSQL refuses COMMIT in a procedure with one): its body calls only
+-- the extension's functions, schema-qualified and with their exact argument types, and uses
+-- no operator, so nothing on the caller's search_path runs in it.
+CREATE PROCEDURE health_score.backfill_commit_each(from_date date, to_date date,
+                                                   step interval DEFAULT interval '1 day',
+                                                   redo boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    d record;
+    total integer := 0;
+    done integer := 0;
+    taken integer := 0;
+    spent float8 := 0;
+BEGIN
+    -- Inside a transaction block no COMMIT is allowed: fail at once (2D000), not after a snapshot.
+    COMMIT;
+    FOR d IN SELECT b.as_of, b.total, b.pending FROM health_score.backfill_dates(from_date, to_date, step, redo) b LOOP
+        SELECT s.dates_done, s.snapshots, s.snapshot_seconds INTO done, taken, spent
+          FROM health_score.backfill_step(d.as_of, redo, done, d.total, d.pending, taken, spent) s;
+        total := d.total;
+        COMMIT;
+    END LOOP;
+    PERFORM health_score.backfill_finish(from_date, to_date, total, taken, spent);
+END
+$$;
+
+COMMENT ON PROCEDURE health_score.backfill_commit_each(date, date, interval, boolean) IS
+'backfill, committing after each date: CALL it outside a transaction block (inside one it fails with 2D000 at the first commit). Interrupted (cancelled, timed out, disconnected), it keeps the dates committed, and the same call again skips them (see backfill_done) and takes the rest. Progress as backfill: a NOTICE per date; other sessions see each date once committed.';
 
 -- Sparklines ----------------------------------------------------------------------------------
 

@@ -35,6 +35,13 @@ CREATE TABLE health_score.observations (
 );
 
 CREATE INDEX ON health_score.observations (account_id, metric, observed_at);
+-- Rows arrive in time order (each day's load after the last), so a block range holds a short
+-- span of time and a BRIN index on observed_at lets a read of one day touch that day's blocks
+-- only: about 40 kB for 2.9 million rows, where a btree takes 40 MB. 32 pages a range keeps a
+-- day of a 10,000-account book within about one and a half days' blocks (bench/observations.sh);
+-- autosummarize has autovacuum summarize each range once filled, without waiting for a VACUUM.
+CREATE INDEX observations_observed_at_idx ON health_score.observations
+    USING brin (observed_at) WITH (pages_per_range = 32, autosummarize = on);
 
 COMMENT ON TABLE health_score.observations IS
 'Raw observations of the metrics: one row per account, metric input and time. Views over your own tables can be added as feeds instead of copying rows here.';
@@ -42,6 +49,8 @@ COMMENT ON COLUMN health_score.observations.account_id IS 'The account observed 
 COMMENT ON COLUMN health_score.observations.metric IS 'The metric input observed (metrics.input, usually the metric''s name).';
 COMMENT ON COLUMN health_score.observations.observed_at IS 'When the value was observed, finite; scoring at as_of ignores later observations.';
 COMMENT ON COLUMN health_score.observations.value IS 'The observed value, in the metric''s unit, finite (NaN and infinities are refused); NULL (unknown) rows are skipped.';
+COMMENT ON INDEX health_score.observations_observed_at_idx IS
+'BRIN on observed_at: a read of a time range (one day) touches only the blocks of that range when rows are stored in time order, as daily loads store them.';
 
 CREATE TABLE health_score.feeds (
     name        text PRIMARY KEY,

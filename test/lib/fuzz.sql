@@ -82,10 +82,12 @@ INSERT INTO fuzz_type_base VALUES
   ('date', $$'2025-12-31'$$), ('interval', $$'30 days'$$), ('boolean', 'true'),
   ('regclass', $$'health_score.observations'$$), ('jsonb', $$'{}'$$);
 
--- Every function and aggregate of the extension, but trigger functions (callable only as
--- triggers); finite: its float8 or float8[] result comes from a final function.
+-- Every function, procedure and aggregate of the extension, but trigger functions (callable
+-- only as triggers); finite: its float8 or float8[] result comes from a final function.
+-- A procedure is CALLed (in the transaction block, so one that commits stops at its COMMIT).
 CREATE TEMP VIEW fuzz_functions AS
 SELECT p.oid, p.prokind = 'a' AS is_agg, format('%I.%I', n.nspname, p.proname) AS fname,
+       CASE WHEN p.prokind = 'p' THEN 'CALL' ELSE 'SELECT' END AS verb,
        p.oid::regprocedure::text AS signature,
        p.prorettype IN ('float8'::regtype, 'float8[]'::regtype)
            AND EXISTS (SELECT FROM pg_aggregate g
@@ -126,7 +128,8 @@ WITH variants AS (
     SELECT f.oid, -k, k::text FROM fuzz_functions f, generate_series(1, 3) k
 )
 SELECT f.signature,
-       format('BEGIN; SELECT %s%s(%s)%s%s; ROLLBACK;',
+       format('BEGIN; %s %s%s(%s)%s%s; ROLLBACK;',
+              f.verb,
               CASE WHEN f.finite THEN 'public.fuzz_finite(' ELSE '' END,
               f.fname,
               (SELECT coalesce(string_agg(format('(%s)::%s',

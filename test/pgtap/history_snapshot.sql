@@ -83,7 +83,7 @@ SELECT results_eq(
     $$VALUES (7::bigint)$$, 'backfill again');
 SELECT set_eq($$SELECT as_of, account_id, score, band, coverage, config_version FROM health_score.score_history$$,
               $$SELECT as_of, account_id, score, band, coverage, config_version FROM backfilled$$,
-              'backfill twice: the same rows, replaced, not duplicated');
+              'backfill twice: the same rows (the dates done skipped), not duplicated');
 SELECT results_eq($$SELECT as_of FROM health_score.backfill('2024-01-31', '2024-04-30', '1 month')$$,
                   $$VALUES ('2024-01-31'::date), ('2024-02-29'), ('2024-03-31'), ('2024-04-30')$$,
                   'a step of one month follows the calendar');
