@@ -103,4 +103,13 @@ SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_jump', tru
 SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 120, 30, 1)$$);
 SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 20, 0, 1)$$);
 SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 20, 30, -1)$$);
-SELECT rule, enabled, threshold, window_days, weight, is_default FROM health_score.effective_alert_rules ORDER BY rule;
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 20, 30, 'NaN')$$);
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('score_drop', true, 20, 36501, 1)$$);
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('low_score', true, 60, 1, 0, 8)$$);
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('unusual_drop', true, 0, 30, 1)$$);
+SELECT error_of($$INSERT INTO health_score.alert_rules VALUES ('unusual_drop', true, 3.5, 30, 1, 1)$$);
+SELECT rule, enabled, threshold, window_days, weight, min_history, is_default FROM health_score.effective_alert_rules ORDER BY rule;
+
+-- score_change_z
+SELECT error_of($$SELECT * FROM health_score.score_change_z('infinity')$$);
+SELECT count(*) FROM health_score.score_change_z();

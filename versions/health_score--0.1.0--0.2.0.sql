@@ -1971,6 +1971,180 @@ AS $$
            WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true
 $$;
 
+-- Alerts: the unusual_drop rule (a fall far outside the account's own past changes, in robust
+-- z-scores; score_change_z), min_history, a validation trigger naming the rule, and windows
+-- that reach back to the snapshot before them (daily, weekly and month-end snapshots alike).
+ALTER TABLE health_score.alert_rules
+    DROP CONSTRAINT alert_rules_rule_check,
+    ADD CONSTRAINT alert_rules_rule_check
+        CHECK (rule IN ('score_drop', 'churn_risk_rise', 'band_downgrade', 'low_score', 'unusual_drop')),
+    ADD COLUMN min_history integer CHECK (min_history >= 2);
+COMMENT ON TABLE health_score.alert_rules IS
+'Your changes to the alert rules: a row here overrides the built-in default of that rule (see the view effective_alert_rules), e.g. INSERT INTO health_score.alert_rules VALUES (''score_drop'', true, 15, 14) ON CONFLICT (rule) DO UPDATE SET threshold = excluded.threshold, window_days = excluded.window_days. Empty at install; kept by pg_dump.';
+COMMENT ON COLUMN health_score.alert_rules.rule IS 'score_drop, churn_risk_rise, band_downgrade, low_score or unusual_drop.';
+COMMENT ON COLUMN health_score.alert_rules.enabled IS 'Whether the rule raises alerts.';
+COMMENT ON COLUMN health_score.alert_rules.threshold IS 'score_drop: points lost from the window''s highest score; churn_risk_rise: percentage points gained from the window''s lowest risk; band_downgrade: bands lost from the window''s best band; low_score: the score at or below which an account alerts; unusual_drop: the robust z-score (above 0) a fall must reach below the account''s own past changes.';
+COMMENT ON COLUMN health_score.alert_rules.window_days IS 'How many days back the rule looks, 1 to 36500 (ignored by low_score); the window reaches back to the latest snapshot at or before that day when it is at most greatest(7, window_days / 4) days older.';
+COMMENT ON COLUMN health_score.alert_rules.weight IS 'Priority points per point of drop or rise (score_drop, churn_risk_rise) or per point the change falls below the account''s median change, or below 0 when that median is a rise (unusual_drop); ignored by the other rules.';
+COMMENT ON COLUMN health_score.alert_rules.min_history IS 'unusual_drop: the fewest past changes (at least 2) the account needs before its change is judged; NULL for the default (8). Must be NULL for the other rules.';
+
+-- The CHECK constraints above are the backstop; this says what is wrong, rule by rule.
+CREATE FUNCTION health_score.check_alert_rule() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.rule NOT IN ('score_drop', 'churn_risk_rise', 'band_downgrade', 'low_score', 'unusual_drop') THEN
+        RAISE EXCEPTION 'alert_rules: unknown rule "%"', NEW.rule
+            USING ERRCODE = 'check_violation',
+                  HINT = 'The rules are score_drop, churn_risk_rise, band_downgrade, low_score and unusual_drop.';
+    END IF;
+    IF NEW.rule = 'unusual_drop' AND NOT (NEW.threshold > 0 AND NEW.threshold <= 100) THEN
+        RAISE EXCEPTION 'alert rule unusual_drop: threshold is the robust z-score a fall must reach and must be above 0 and at most 100, got %', NEW.threshold
+            USING ERRCODE = 'check_violation', HINT = '3.5 is the usual mark of an outlier.';
+    END IF;
+    IF NOT (NEW.threshold >= 0 AND NEW.threshold <= 100) THEN
+        RAISE EXCEPTION 'alert rule %: threshold must be within 0 and 100, got %', NEW.rule, NEW.threshold
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NOT (NEW.window_days >= 1 AND NEW.window_days <= 36500) THEN
+        RAISE EXCEPTION 'alert rule %: window_days must be within 1 and 36500, got %', NEW.rule, NEW.window_days
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NOT (NEW.weight >= 0 AND NEW.weight < 'Infinity') THEN
+        RAISE EXCEPTION 'alert rule %: weight must be a finite number at least 0, got %', NEW.rule, NEW.weight
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.min_history IS NOT NULL AND NEW.rule IS DISTINCT FROM 'unusual_drop' THEN
+        RAISE EXCEPTION 'alert rule %: min_history applies to unusual_drop only, got %', NEW.rule, NEW.min_history
+            USING ERRCODE = 'check_violation', HINT = 'Leave min_history NULL for this rule.';
+    END IF;
+    IF NEW.min_history < 2 THEN
+        RAISE EXCEPTION 'alert rule unusual_drop: min_history must be at least 2 past changes (a median and a spread need two), got %', NEW.min_history
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_alert_rule() IS
+'Trigger: refuses an unknown alert rule, a threshold outside 0-100 (above 0 for unusual_drop), a window outside 1-36500 days, a negative or non-finite weight, and a min_history below 2 or on a rule other than unusual_drop, naming the rule.';
+
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.alert_rules
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_alert_rule();
+
+CREATE OR REPLACE VIEW health_score.effective_alert_rules AS
+    SELECT d.rule, coalesce(r.enabled, d.enabled) AS enabled,
+           coalesce(r.threshold, d.threshold) AS threshold,
+           coalesce(r.window_days, d.window_days) AS window_days,
+           coalesce(r.weight, d.weight) AS weight,
+           r.rule IS NULL AS is_default, d.description,
+           CASE WHEN d.rule = 'unusual_drop' THEN coalesce(r.min_history, d.min_history) END AS min_history
+      FROM (VALUES
+            ('score_drop', true, 20::float8, 30, 1::float8,
+             'the score fell by threshold points or more from its highest within the window', NULL::integer),
+            ('churn_risk_rise', true, 15::float8, 30, 1::float8,
+             'the churn risk rose by threshold percentage points or more from its lowest within the window', NULL),
+            ('band_downgrade', true, 1::float8, 30, 0::float8,
+             'the band is threshold bands or more below the best band within the window', NULL),
+            ('low_score', true, 60::float8, 1, 0::float8,
+             'the score is at or below threshold', NULL),
+            ('unusual_drop', true, 3.5::float8, 30, 1::float8,
+             'the score fell over the window and the change is threshold robust z-scores or more below the account''s own past changes over windows of that length (at least min_history of them)', 8))
+           AS d(rule, enabled, threshold, window_days, weight, description, min_history)
+      LEFT JOIN health_score.alert_rules r ON r.rule = d.rule;
+
+COMMENT ON VIEW health_score.effective_alert_rules IS
+'The alert rules in force: the built-in defaults (a drop of 20 points within 30 days, churn risk up 15 points within 30 days, any band downgrade within 30 days, a score at or below 60, a 30-day fall 3.5 robust z-scores below the account''s own past 30-day changes, given 8 of them) with your overrides from alert_rules.';
+COMMENT ON COLUMN health_score.effective_alert_rules.rule IS 'Rule name.';
+COMMENT ON COLUMN health_score.effective_alert_rules.enabled IS 'Whether the rule raises alerts.';
+COMMENT ON COLUMN health_score.effective_alert_rules.threshold IS 'The rule''s threshold (see alert_rules.threshold).';
+COMMENT ON COLUMN health_score.effective_alert_rules.window_days IS 'How many days back the rule looks.';
+COMMENT ON COLUMN health_score.effective_alert_rules.weight IS 'Priority points per point of drop or rise.';
+COMMENT ON COLUMN health_score.effective_alert_rules.is_default IS 'True when no override is set in alert_rules.';
+COMMENT ON COLUMN health_score.effective_alert_rules.description IS 'What triggers the rule.';
+COMMENT ON COLUMN health_score.effective_alert_rules.min_history IS 'unusual_drop: the fewest past changes needed; NULL for the other rules.';
+-- CREATE OR REPLACE VIEW resets the view's options: check the caller's rights again (access.sql).
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 150000 THEN
+        ALTER VIEW health_score.effective_alert_rules SET (security_invoker = true);
+    END IF;
+END
+$$;
+
+-- Alert windows and snapshot cadence: a rule's window of N days at date D runs from the latest
+-- snapshot at or before D - N, when that is at most greatest(7, N / 4) days older, to D (from
+-- D - N when there is none). So a 30-day window holds the snapshot before it whether the
+-- snapshots are daily, weekly (up to 6 days more) or at month ends (up to 3 days more).
+
+-- score_change_z(as_of): how far each account's score change over the unusual_drop window lies
+-- from its own past changes over windows of that length, in robust z-scores.
+CREATE FUNCTION health_score.score_change_z(as_of date DEFAULT NULL)
+RETURNS TABLE (account_id text, as_of date, compared_with date, score_change float8,
+               past_changes integer, median_change float8, mad float8, z float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH d AS (
+        SELECT coalesce(health_score.check_date('as_of', score_change_z.as_of),
+                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+    ), r AS (
+        SELECT e.window_days AS days, greatest(7, e.window_days / 4) AS slack, e.min_history
+          FROM health_score.effective_alert_rules e WHERE e.rule = 'unusual_drop'
+    ), c AS (
+        -- Every snapshot up to the date of the accounts scored at it, with the latest snapshot
+        -- at or before window_days earlier (one pass over each account's history).
+        SELECT h.account_id, h.as_of, h.score,
+               last_value(h.as_of) OVER w AS compared_with, last_value(h.score) OVER w AS compared_score
+          FROM health_score.score_history h
+         WHERE h.as_of <= (SELECT d.day FROM d)
+           AND h.account_id IN (SELECT n.account_id FROM health_score.score_history n
+                                 WHERE n.as_of = (SELECT d.day FROM d))
+        WINDOW w AS (PARTITION BY h.account_id ORDER BY h.as_of
+                     RANGE BETWEEN UNBOUNDED PRECEDING AND (SELECT make_interval(days => r.days) FROM r) PRECEDING)
+    ), ch AS (
+        -- Scores are stored to two decimals: so are their changes.
+        SELECT c.account_id, c.as_of, c.compared_with,
+               round((c.score - c.compared_score)::numeric, 2)::float8 AS change
+          FROM c, r
+         WHERE c.compared_with >= c.as_of - r.days - r.slack
+    ), past AS (
+        -- The changes at snapshots at least window_days before the date: their windows end
+        -- where the one judged begins, so a fall under way does not widen its own yardstick.
+        SELECT ch.account_id, ch.change
+          FROM ch, d, r
+         WHERE ch.as_of <= d.day - r.days AND ch.change IS NOT NULL
+    ), m AS (
+        SELECT past.account_id, count(*)::integer AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY past.change) AS median
+          FROM past GROUP BY past.account_id
+    ), s AS (
+        SELECT m.account_id, m.n, m.median,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(past.change - m.median)) AS mad
+          FROM m JOIN past ON past.account_id = m.account_id
+         GROUP BY m.account_id, m.n, m.median
+    )
+    -- 1.4826 * MAD estimates the standard deviation of normal changes; the MAD is taken as at
+    -- least 2 points, so that an account whose score never moved (MAD 0) alerts on a fall of
+    -- threshold * 1.4826 * 2 points (10.4 at 3.5), not on any fall at all. The change is
+    -- measured from the median, or from 0 when the median is a rise: an account still
+    -- ramping up whose score stops rising has not dropped.
+    SELECT h.account_id, h.as_of, ch.compared_with, ch.change, coalesce(s.n, 0), s.median, s.mad,
+           CASE WHEN s.n >= r.min_history
+                THEN (ch.change - least(s.median, 0)) / (1.4826 * greatest(s.mad, 2)) END
+      FROM d CROSS JOIN r
+      JOIN health_score.score_history h ON h.as_of = d.day
+      LEFT JOIN ch ON ch.account_id = h.account_id AND ch.as_of = h.as_of
+      LEFT JOIN s ON s.account_id = h.account_id
+     -- Checked first (a condition on the argument alone), so an empty history refuses it too.
+     WHERE health_score.check_date('as_of', score_change_z.as_of) IS NOT DISTINCT FROM score_change_z.as_of
+     ORDER BY h.account_id
+$$;
+
+COMMENT ON FUNCTION health_score.score_change_z(date) IS
+'The statistics behind the unusual_drop alert, per account scored at a snapshot date (default: the latest): score_change over the rule''s window (against compared_with, the latest snapshot at or before window_days earlier, at most greatest(7, window_days / 4) days older), and, over the account''s past changes of the same window length at snapshots at least window_days before the date, their number, median and median absolute deviation (MAD); z = (score_change - least(median_change, 0)) / (1.4826 * greatest(mad, 2)), NULL with fewer than min_history past changes or no change. unusual_drop fires on a fall with z at or below -threshold.';
+
+-- alerts_at(as_of): the accounts that trigger an alert rule at a snapshot date, by priority.
 CREATE OR REPLACE FUNCTION health_score.alerts_at(as_of date DEFAULT NULL)
 RETURNS TABLE (priority_rank bigint, account_id text, as_of date, score float8, band text,
                alert_tier text, score_drop float8, churn_risk float8, churn_risk_rise float8,
@@ -1995,29 +2169,54 @@ AS $$
           min(e.threshold) FILTER (WHERE e.rule = 'band_downgrade') AS band_min,
           min(e.window_days) FILTER (WHERE e.rule = 'band_downgrade') AS band_days,
           bool_or(e.enabled) FILTER (WHERE e.rule = 'low_score') AS low_on,
-          min(e.threshold) FILTER (WHERE e.rule = 'low_score') AS low_max
+          min(e.threshold) FILTER (WHERE e.rule = 'low_score') AS low_max,
+          bool_or(e.enabled) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_on,
+          min(e.threshold) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_min,
+          min(e.weight) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_weight
         FROM health_score.effective_alert_rules e
+    ), z AS (
+        -- Read the whole history only when the rule is on.
+        SELECT z.account_id, z.score_change, z.median_change, z.z
+          FROM health_score.score_change_z((SELECT d.day FROM d)) z
+         WHERE (SELECT r.unusual_on FROM r)
     ), a AS (
         SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier, h.churn_risk,
                round(greatest(0, (SELECT max(p.score) FROM health_score.score_history p
                                    WHERE p.account_id = h.account_id
-                                     AND p.as_of >= d.day - r.drop_days AND p.as_of <= d.day) - h.score)::numeric,
+                                     AND p.as_of >= w.drop_from AND p.as_of <= d.day) - h.score)::numeric,
                      2)::float8 AS score_drop,
                greatest(0, h.churn_risk - (SELECT min(p.churn_risk) FROM health_score.score_history p
                              WHERE p.account_id = h.account_id
-                               AND p.as_of >= d.day - r.rise_days AND p.as_of <= d.day)) AS churn_risk_rise,
+                               AND p.as_of >= w.rise_from AND p.as_of <= d.day)) AS churn_risk_rise,
                (SELECT p.band FROM health_score.score_history p
                  WHERE p.account_id = h.account_id AND p.band IS NOT NULL
-                   AND p.as_of >= d.day - r.band_days AND p.as_of <= d.day
+                   AND p.as_of >= w.band_from AND p.as_of <= d.day
                  ORDER BY health_score.band_rank(p.band) DESC LIMIT 1) AS best_band,
+               z.score_change AS unusual_change, z.median_change AS unusual_median, z.z AS unusual_z,
                r.*
           FROM d CROSS JOIN r
           JOIN health_score.score_history h ON h.as_of = d.day
+          -- Where each rule's window starts (see the rule above score_change_z).
+          CROSS JOIN LATERAL (
+              SELECT coalesce((SELECT max(p.as_of) FROM health_score.score_history p
+                                WHERE p.account_id = h.account_id AND p.as_of <= d.day - r.drop_days
+                                  AND p.as_of >= d.day - r.drop_days - greatest(7, r.drop_days / 4)),
+                              d.day - r.drop_days) AS drop_from,
+                     coalesce((SELECT max(p.as_of) FROM health_score.score_history p
+                                WHERE p.account_id = h.account_id AND p.as_of <= d.day - r.rise_days
+                                  AND p.as_of >= d.day - r.rise_days - greatest(7, r.rise_days / 4)),
+                              d.day - r.rise_days) AS rise_from,
+                     coalesce((SELECT max(p.as_of) FROM health_score.score_history p
+                                WHERE p.account_id = h.account_id AND p.as_of <= d.day - r.band_days
+                                  AND p.as_of >= d.day - r.band_days - greatest(7, r.band_days / 4)),
+                              d.day - r.band_days) AS band_from) w
+          LEFT JOIN z ON z.account_id = h.account_id
          WHERE h.score IS NOT NULL
     ), t AS (
         SELECT a.*,
                array_remove(ARRAY[
                    CASE WHEN a.drop_on AND a.score_drop >= a.drop_min AND a.score_drop > 0 THEN 'score_drop' END,
+                   CASE WHEN a.unusual_on AND a.unusual_change < 0 AND a.unusual_z <= -a.unusual_min THEN 'unusual_drop' END,
                    CASE WHEN a.rise_on AND a.churn_risk_rise >= a.rise_min AND a.churn_risk_rise > 0 THEN 'churn_risk_rise' END,
                    CASE WHEN a.band_on AND health_score.band_rank(a.best_band) - health_score.band_rank(a.band)
                                            >= greatest(a.band_min, 1) THEN 'band_downgrade' END,
@@ -2031,10 +2230,23 @@ AS $$
       CROSS JOIN LATERAL (
           SELECT round(((100 - t.score)
                         + coalesce(t.drop_weight, 0) * coalesce(t.score_drop, 0)
-                        + coalesce(t.rise_weight, 0) * coalesce(t.churn_risk_rise, 0))::numeric, 4)::float8 AS priority) p
+                        + coalesce(t.rise_weight, 0) * coalesce(t.churn_risk_rise, 0)
+                        + CASE WHEN 'unusual_drop' = ANY (t.rules)
+                               THEN coalesce(t.unusual_weight, 0) * (least(t.unusual_median, 0) - t.unusual_change)
+                               ELSE 0 END)::numeric, 4)::float8 AS priority) p
      WHERE cardinality(t.rules) > 0
      ORDER BY 1
 $$;
+
+COMMENT ON FUNCTION health_score.alerts_at(date) IS
+'The accounts that trigger at least one enabled alert rule (effective_alert_rules) at a snapshot date (default: the latest), ranked by priority = points below 100 + weight * points lost within the score_drop window + weight * churn-risk points gained within the churn_risk_rise window + (when unusual_drop fires) weight * points the change falls below the account''s median change (or below 0 when that median is a rise): a fast decline from 85 to 65 (35 + 20 = 55) ranks above a stable 60 (40). A window of N days reaches back to the latest snapshot at or before N days earlier when it is at most greatest(7, N / 4) days older, so daily, weekly and month-end snapshots all work.';
+
+COMMENT ON VIEW health_score.alerts IS
+'Accounts needing attention at the latest snapshot, most urgent first: score drops, drops unusual for the account, fast-rising churn risk, band downgrades and low scores (rules in effective_alert_rules).';
+COMMENT ON COLUMN health_score.alerts.rules IS 'The rules triggered: score_drop, unusual_drop, churn_risk_rise, band_downgrade, low_score.';
+COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighted points of drop, of churn-risk rise and of an unusual drop below the account''s median change: higher is more urgent.';
+COMMENT ON COLUMN health_score.alerts_mv.rules IS 'The rules triggered: score_drop, unusual_drop, churn_risk_rise, band_downgrade, low_score.';
+COMMENT ON COLUMN health_score.alerts_mv.priority IS 'Points below 100 plus weighted points of drop, of churn-risk rise and of an unusual drop below the account''s median change: higher is more urgent.';
 
 CREATE OR REPLACE FUNCTION health_score.attribution_check(from_date date, to_date date)
 RETURNS void

@@ -7,7 +7,8 @@
 #      same book (pg_dump --schema-only --binary-upgrade, which lists the extension's own
 #      objects, normalised only for OIDs; the configuration tables pg_dump keeps, and how);
 #   2. every row of every table and materialized view, the user's and the extension's, and
-#      every result read from the history is the same as before the update, and every score is
+#      every result read from the history is the same as before the update (the alerts, which
+#      0.2.0 changes, as a fresh install gives them from the same history), and every score is
 #      what a fresh install computes on the same book (0.2.0 scores differently);
 #   3. a pg_dump of the upgraded database restores and gives the same rows and scores.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
@@ -22,7 +23,7 @@ dir=$(mktemp -d "$WORK/upgrade.XXXXXX")
 chmod 755 "$dir"
 as_of='2025-12-31 00:00:00+00'
 
-echo "1..21"
+echo "1..22"
 throwaway_databases $up $fresh $restored
 "$PGBIN/createdb" $up && q $up -c "CREATE EXTENSION health_score VERSION '$first'" &&
     "$PGBIN/createdb" $fresh && q $fresh -c 'CREATE EXTENSION health_score' ||
@@ -189,8 +190,14 @@ scores "$up" "$dir/scores.after"
 check "every row of every table and materialized view is still there and equal ($(wc -l <"$dir/rows.before") relations)" \
     "$(diff "$dir/rows.before" <(grep -F -f <(cut -d' ' -f1 "$dir/rows.before" | sed 's/$/ /') "$dir/rows.after") | head -n 20)" ""
 # 0.2.0 scores differently (metrics.absent_means, rates over the time an account has existed):
-# what reads the history is as before the update, what scores is what 0.2.0 computes.
+# what reads the history is as before the update, what scores is what 0.2.0 computes. The
+# alerts change on purpose (windows reach back to the snapshot before them, so the book's weekly
+# history now shows a 30-day band downgrade; the new unusual_drop rule): they are compared with
+# a fresh install's reading the same history, below.
 reading "$up" "$dir/reading.after"
+changed=("health_score.alerts_at('2025-12-31')" health_score.effective_alert_rules)
+mkdir -p "$dir/changed.after"
+for query in "${changed[@]}"; do mv "$dir/reading.after/$query" "$dir/changed.after/"; done
 check "what reads the history is the same ($(ls "$dir/reading.after" | wc -l) queries, to the last bit)" \
     "$(same_scores "$dir/reading.after" "$dir/scores.before")" ""
 metric_rows="SELECT string_agg(format('%s %s %s %s', name, aggregation, absent_means, is_default), ', ' ORDER BY name) FROM health_score.metrics"
@@ -206,6 +213,12 @@ scoring "$up" "$dir/scoring.upgraded"
 scoring "$fresh" "$dir/scoring.fresh"
 check "every score through the functions and views is what a fresh install computes on the same book and models ($(ls "$dir/scoring.upgraded" | wc -l) queries, to the last bit)" \
     "$(same_scores "$dir/scoring.fresh" "$dir/scoring.upgraded")" ""
+# The alerts, from the history the upgraded database keeps (0.1.0's scores).
+q $fresh -c 'DELETE FROM health_score.score_history'
+q $up -c "COPY health_score.score_history TO STDOUT" | q $fresh -c "COPY health_score.score_history FROM STDIN"
+results $fresh "$dir/changed.fresh" "${changed[@]}"
+check "the alerts and alert rules, which $current changes, are a fresh install's on the same history" \
+    "$(same_scores "$dir/changed.fresh" "$dir/changed.after")" ""
 
 # ---- 3. a dump of the upgraded database restores the same ----------------------------------------
 "$PGBIN/pg_dump" -Fc -f "$dir/upgraded.dump" $up && "$PGBIN/createdb" $restored &&
