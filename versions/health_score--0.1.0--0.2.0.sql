@@ -1188,11 +1188,16 @@ END
 $$;
 
 -- Training: a lock only roles that may write churn_models can take; 40001 for a concurrent
--- training of one name under REPEATABLE READ.
-CREATE OR REPLACE FUNCTION health_score.churn_train(name text, kind text, source_desc text, label_desc text,
+-- training of one name under REPEATABLE READ. It records how the columns were encoded (new
+-- arguments, so the 0.1.0 function is dropped).
+DROP FUNCTION health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
+                                       timestamptz, interval);
+CREATE FUNCTION health_score.churn_train(name text, kind text, source_desc text, label_desc text,
                                          from_sql text, feature_exprs text[], names text[], label_expr text,
                                          max_iter int, tol float8, l2 float8, ridge_fallback float8,
-                                         as_of timestamptz DEFAULT NULL, horizon interval DEFAULT NULL)
+                                         as_of timestamptz DEFAULT NULL, horizon interval DEFAULT NULL,
+                                         term_columns text[] DEFAULT NULL, term_levels text[] DEFAULT NULL,
+                                         references_used jsonb DEFAULT NULL, positive_value text DEFAULT NULL)
 RETURNS health_score.churn_models
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -1298,6 +1303,11 @@ BEGIN
     m.as_of := as_of;
     m.horizon := horizon;
     m.config_version := CASE WHEN kind = 'account' THEN health_score.config_version() END;
+    -- Without an encoding (account models), each term is a column of its own name.
+    m.feature_columns := coalesce(term_columns, names);
+    m.feature_levels := coalesce(term_levels, array_fill(NULL::text, ARRAY[k - 1]));
+    m.reference_levels := coalesce(references_used, '{}');
+    m.positive_label := positive_value;
     BEGIN
         UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
         m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
@@ -1318,7 +1328,9 @@ BEGIN
            b - zq * se, b + zq * se, exp(b), exp(b - zq * se), exp(b + zq * se),
            CASE WHEN j > 1 THEN f.standardized[j] END,
            CASE WHEN j > 1 THEN f.center[j - 1] END,
-           CASE WHEN j > 1 THEN f.scale[j - 1] END
+           CASE WHEN j > 1 THEN f.scale[j - 1] END,
+           CASE WHEN j > 1 THEN m.feature_columns[j - 1] END,
+           CASE WHEN j > 1 THEN m.feature_levels[j - 1] END
       FROM unnest(f.coefficients, f.std_errors) WITH ORDINALITY AS u(b, se, j);
 
     INSERT INTO health_score.churn_model_calibration
@@ -1328,6 +1340,9 @@ BEGIN
     RETURN m;
 END
 $$;
+
+COMMENT ON FUNCTION health_score.churn_train(text, text, text, text, text, text[], text[], text, int, float8, float8, float8, timestamptz, interval, text[], text[], jsonb, text) IS
+'Shared by train_churn_model and train_account_churn_model: fits (churn_fit, with the ridge fall-back when asked), evaluates on the training rows (churn_evaluate) and records the new active version in churn_models, churn_model_terms and churn_model_calibration, all or nothing. term_columns, term_levels, references_used and positive_value record how the columns were encoded (churn_columns); without them each term is a column of its own name.';
 
 -- train_account_churn_model: metrics of more than one dimension refused with 2202E.
 CREATE OR REPLACE FUNCTION health_score.train_account_churn_model(name text, as_of timestamptz,
@@ -1672,6 +1687,410 @@ $$;
 
 COMMENT ON FUNCTION health_score.apply_suggested_weights(text, text) IS
 'Writes suggest_weights(model) into health_score.metrics in one statement (the configuration version moves on once) and returns, per metric of the model, its old and new weight, the shares applied and what else happened. In each dimension the model''s metrics share out the weight they hold together in the proportions weight_in_dimension, so that their shares within the dimension are exactly the suggested ones; dimension weights, the metrics the model did not use and segment_metric_weights stay as they are. A metric the model gives no weight (its higher sub-score went with more churn) keeps its weight, like a metric the model did not use (wrong_way = keep), or is disabled (wrong_way = disable; an account model that uses it then scores no account until retrained). Refused for an unknown or table model, a model whose metrics are gone or disabled, or one that gives no metric a weight. Needs the right to update health_score.metrics.';
+
+-- Categorical features and text labels: each model records how its columns were encoded
+-- (models of 0.1.0 had numeric and boolean columns only: each term is its own column).
+-- (The default is set after the rows are filled: added with the column, it would stay in the
+-- catalog as the value of the rows before, which a fresh install does not have.)
+ALTER TABLE health_score.churn_models ADD COLUMN feature_columns text[], ADD COLUMN feature_levels text[],
+    ADD COLUMN reference_levels jsonb, ADD COLUMN positive_label text;
+UPDATE health_score.churn_models
+   SET feature_columns = features, feature_levels = array_fill(NULL::text, ARRAY[cardinality(features)]),
+       reference_levels = '{}';
+ALTER TABLE health_score.churn_models ALTER COLUMN feature_columns SET NOT NULL,
+    ALTER COLUMN feature_levels SET NOT NULL, ALTER COLUMN reference_levels SET NOT NULL,
+    ALTER COLUMN reference_levels SET DEFAULT '{}';
+ALTER TABLE health_score.churn_model_terms ADD COLUMN feature_column text, ADD COLUMN level text;
+UPDATE health_score.churn_model_terms SET feature_column = term WHERE position > 0;
+COMMENT ON COLUMN health_score.churn_models.label IS 'The churn label: a boolean or 0/1 column, a text or enum column whose value positive_label means churned, or how account churn was defined.';
+COMMENT ON COLUMN health_score.churn_models.features IS 'Term names, in the order of coefficients[2:] and of the features array churn_probability takes: a numeric or boolean column''s name, and column=level for each level of a text or enum column but its reference level.';
+COMMENT ON COLUMN health_score.churn_models.feature_columns IS 'For each term of features, the column (or metric) it is made from.';
+COMMENT ON COLUMN health_score.churn_models.feature_levels IS 'For each term of features, the level of a text or enum column whose 0/1 indicator it is; NULL for a numeric or boolean column.';
+COMMENT ON COLUMN health_score.churn_models.reference_levels IS 'The reference level of each text or enum column, {"column": "level"}: the level without a term, which the other levels'' coefficients compare against; {} when there is none.';
+COMMENT ON COLUMN health_score.churn_models.positive_label IS 'A text or enum label: the value that means churned. NULL for a boolean or 0/1 label.';
+COMMENT ON COLUMN health_score.churn_model_terms.term IS 'Feature name: the column, or column=level for a level of a text or enum column; or (intercept).';
+COMMENT ON COLUMN health_score.churn_model_terms.feature_column IS 'The column (or metric) the term is made from; NULL for the intercept.';
+COMMENT ON COLUMN health_score.churn_model_terms.level IS 'For a level of a text or enum column, the level (the coefficient compares it with the reference level, churn_models.reference_levels); else NULL.';
+
+DROP FUNCTION health_score.churn_columns(regclass, text[], text);
+CREATE FUNCTION health_score.churn_columns(source regclass, features text[], label text,
+                                           positive_label text DEFAULT NULL, reference_levels jsonb DEFAULT NULL,
+                                           OUT feature_exprs text[], OUT terms text[], OUT term_columns text[],
+                                           OUT term_levels text[], OUT references_used jsonb, OUT label_expr text)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problems text[] := '{}';
+    codes text[] := '{}';
+    kinds text[] := '{}';       -- per feature: numeric, boolean, text or enum
+    label_kind text;
+    kind text;
+    typ oid;
+    base oid;
+    f text;
+    complete text;
+    total bigint;
+    used bigint;
+    levels text[];
+    counts bigint[];
+    ref text;
+    listed text;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'features must name at least one column' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_ndims(features) <> 1 OR array_position(features, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'features must be a one-dimensional array without NULLs' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(features) > 500 THEN
+        RAISE EXCEPTION 'features must name at most 500 columns, got %', cardinality(features)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u INTO f FROM unnest(features) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
+    IF f IS NOT NULL THEN
+        RAISE EXCEPTION 'feature "%" is listed twice', f USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF label IS NULL THEN
+        RAISE EXCEPTION 'label must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF label = ANY (features) THEN
+        RAISE EXCEPTION 'label "%" must not also be a feature', label USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF reference_levels IS NOT NULL AND jsonb_typeof(reference_levels) <> 'object' THEN
+        RAISE EXCEPTION 'reference_levels must be a JSON object naming a level per text column, like {"contract": "Month-to-month"}, got a JSON %',
+            jsonb_typeof(reference_levels) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format('"%s"', e.k), ', ' ORDER BY e.k) INTO listed
+      FROM jsonb_each(reference_levels) AS e(k, v) WHERE jsonb_typeof(e.v) <> 'string';
+    IF listed IS NOT NULL THEN
+        RAISE EXCEPTION 'reference_levels must give each column its level as a JSON string, not so for %', listed
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The columns and their types, every problem collected: one error lists them all.
+    FOREACH f IN ARRAY features || label LOOP
+        SELECT a.atttypid INTO typ FROM pg_attribute a
+         WHERE a.attrelid = source AND a.attname = f AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            problems := problems || format('%s "%s" is not a column of %s',
+                                           CASE WHEN f = label THEN 'label' ELSE 'feature' END, f, source);
+            codes := codes || '42703'::text;
+            kind := NULL;
+        ELSE
+            -- a domain is read as its base type
+            base := typ;
+            WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'd' LOOP
+                base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = base);
+            END LOOP;
+            kind := CASE WHEN base = 'boolean'::regtype THEN 'boolean'
+                         WHEN base IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
+                                       'double precision'::regtype, 'numeric'::regtype) THEN 'numeric'
+                         WHEN base IN ('text'::regtype, 'character varying'::regtype, 'character'::regtype) THEN 'text'
+                         WHEN (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'e' THEN 'enum' END;
+            IF f <> label AND kind IS NULL THEN
+                problems := problems || format('feature "%s" must be a numeric, boolean, text or enum column; in %s it is %s',
+                                               f, source, format_type(typ, NULL));
+                codes := codes || '42804'::text;
+            ELSIF f = label AND kind IS NULL THEN
+                problems := problems || format('label "%s" must be a boolean or 0/1 column, or text or enum with positive_label; in %s it is %s',
+                                               f, source, format_type(typ, NULL));
+                codes := codes || '42804'::text;
+            ELSIF f = label AND kind IN ('text', 'enum') AND positive_label IS NULL THEN
+                problems := problems || format('label "%s" is %s: name the value that means churned, e.g. positive_label => ''Yes''',
+                                               f, format_type(typ, NULL));
+                codes := codes || '42804'::text;
+            ELSIF f = label AND kind IN ('boolean', 'numeric') AND positive_label IS NOT NULL THEN
+                problems := problems || format('positive_label is for a text or enum label; label "%s" is %s (true or 1 means churned)',
+                                               f, format_type(typ, NULL));
+                codes := codes || '22023'::text;
+            END IF;
+        END IF;
+        IF f = label THEN
+            label_kind := kind;
+        ELSE
+            kinds := kinds || kind;
+        END IF;
+    END LOOP;
+    SELECT string_agg(format('"%s"', e.k), ', ' ORDER BY e.k) INTO listed
+      FROM jsonb_each(reference_levels) AS e(k, v)
+     WHERE NOT EXISTS (SELECT FROM unnest(features, kinds) AS u(f, kind) WHERE u.f = e.k AND u.kind IN ('text', 'enum'));
+    IF listed IS NOT NULL THEN
+        problems := problems || format('reference_levels names %s, not among the text or enum features', listed);
+        codes := codes || '22023'::text;
+    END IF;
+    -- Their values, once the columns are fit for use.
+    IF cardinality(problems) = 0 THEN
+        -- Text and enum features: their levels over the rows used (no NULL feature or label).
+        complete := (SELECT string_agg(format('(%I) IS NOT NULL', u), ' AND ') FROM unnest(features || label) u);
+        IF 'text' = ANY (kinds) OR 'enum' = ANY (kinds) OR label_kind IN ('text', 'enum') THEN
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s) FROM %s AS s', complete, source) INTO total, used;
+            -- as churn_fit says it, before the levels (there are none)
+            IF total = 0 THEN
+                RAISE EXCEPTION 'source has no rows to fit' USING ERRCODE = 'invalid_parameter_value';
+            ELSIF used = 0 THEN
+                RAISE EXCEPTION 'no complete rows: each of the % rows has a NULL feature or label', total
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
+        feature_exprs := '{}';
+        terms := '{}';
+        term_columns := '{}';
+        term_levels := '{}';
+        references_used := '{}';
+        FOR i IN 1..cardinality(features) LOOP
+            f := features[i];
+            IF kinds[i] = 'numeric' THEN
+                feature_exprs := feature_exprs || format('(%I)::float8', f);
+            ELSIF kinds[i] = 'boolean' THEN
+                feature_exprs := feature_exprs || format('(%I)::int::float8', f);
+            END IF;
+            IF kinds[i] IN ('numeric', 'boolean') THEN
+                terms := terms || f;
+                term_columns := term_columns || f;
+                term_levels := term_levels || NULL::text;
+                CONTINUE;
+            END IF;
+            -- Levels in the enum's order, or in byte order for text (any locale gives the same
+            -- terms); one more than allowed is enough to refuse.
+            EXECUTE format('SELECT array_agg(g::text ORDER BY g), array_agg(n ORDER BY g)
+                              FROM (SELECT %s AS g, count(*) AS n FROM %s AS s WHERE %s GROUP BY 1 ORDER BY 1 LIMIT 101) q',
+                           CASE WHEN kinds[i] = 'enum' THEN format('%I', f) ELSE format('(%I)::text COLLATE "C"', f) END,
+                           source, complete)
+                INTO levels, counts;
+            ref := reference_levels ->> f;
+            IF cardinality(levels) > 100 THEN
+                problems := problems || format('feature "%s" has more than 100 distinct values: too many for the levels of a category (is it an identifier?)', f);
+            ELSIF cardinality(levels) = 1 THEN
+                problems := problems || format('feature "%s" has a single value ("%s") over the rows used', f, levels[1]);
+            ELSIF cardinality(levels) = used THEN
+                problems := problems || format('feature "%s" has a different value on each of the %s rows used: it identifies rows, it is no category', f, used);
+            ELSIF ref IS NOT NULL AND NOT ref = ANY (levels) THEN
+                problems := problems || format('reference level "%s" of feature "%s" does not occur in the rows used (levels: %s)',
+                                               ref, f, (SELECT string_agg(format('"%s"', l), ', ' ORDER BY o)
+                                                          FROM unnest(levels) WITH ORDINALITY AS u(l, o)));
+            ELSE
+                -- the most frequent level, the first in order on a tie
+                ref := coalesce(ref, (SELECT u.l FROM unnest(levels, counts) WITH ORDINALITY AS u(l, n, o)
+                                       ORDER BY u.n DESC, u.o LIMIT 1));
+                references_used := references_used || jsonb_build_object(f, ref);
+                FOR j IN 1..cardinality(levels) LOOP
+                    CONTINUE WHEN levels[j] = ref;
+                    feature_exprs := feature_exprs || format('((%I)::text COLLATE "C" = %L)::int::float8', f, levels[j]);
+                    terms := terms || (f || '=' || levels[j]);
+                    term_columns := term_columns || f;
+                    term_levels := term_levels || levels[j];
+                END LOOP;
+                CONTINUE;
+            END IF;
+            codes := codes || '22023'::text;
+        END LOOP;
+
+        IF label_kind IN ('boolean', 'numeric') THEN
+            label_expr := CASE WHEN label_kind = 'boolean' THEN format('%I', label)
+                               ELSE format('health_score.logit_label((%I)::float8)', label) END;
+        ELSE
+            -- A text label has two values, one of them positive_label (three are enough to refuse).
+            EXECUTE format('SELECT array_agg(v ORDER BY v) FROM (SELECT DISTINCT (%I)::text COLLATE "C" AS v FROM %s AS s
+                             WHERE (%I) IS NOT NULL ORDER BY 1 LIMIT 3) q', label, source, label)
+                INTO levels;
+            listed := (SELECT string_agg(format('"%s"', l), ', ' ORDER BY o) FROM unnest(levels) WITH ORDINALITY AS u(l, o));
+            IF cardinality(levels) > 2 THEN
+                problems := problems || format('label "%s" must have two values, it has more: %s, ...', label, listed);
+                codes := codes || '22023'::text;
+            ELSIF NOT positive_label = ANY (levels) THEN
+                problems := problems || format('positive_label "%s" is not a value of label "%s" (values: %s)', positive_label, label, listed);
+                codes := codes || '22023'::text;
+            END IF;
+            label_expr := format('((%I)::text COLLATE "C" = %L)', label, positive_label);
+        END IF;
+        SELECT string_agg(format('"%s"', u), ', ') INTO listed
+          FROM (SELECT u FROM unnest(terms) u GROUP BY u HAVING count(*) > 1) d;
+        IF listed IS NOT NULL THEN
+            problems := problems || format('the features give two terms of one name: %s (rename a column in a view)', listed);
+            codes := codes || '22023'::text;
+        END IF;
+        IF cardinality(terms) > 500 THEN
+            problems := problems || format('the features make %s terms (one per level of a text or enum column but its reference), at most 500',
+                                           cardinality(terms));
+            codes := codes || '22023'::text;
+        END IF;
+    END IF;
+    IF cardinality(problems) = 1 THEN
+        RAISE EXCEPTION '%', problems[1] USING ERRCODE = codes[1];
+    ELSIF cardinality(problems) > 1 THEN
+        -- one SQLSTATE for all: theirs when they agree, else 42804 (a column unfit for its use)
+        RAISE EXCEPTION '% problems with the columns of %: %', cardinality(problems), source,
+            array_to_string(problems, '; ')
+            USING ERRCODE = CASE WHEN codes <@ ARRAY[codes[1]] THEN codes[1] ELSE '42804' END;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_columns(regclass, text[], text, text, jsonb) IS
+'Checks the feature and label columns of a relation (they exist and are numeric, boolean, text or enum; no duplicates; the label is not a feature; a text or enum label has two values, positive_label one of them) and encodes them: the float8 expression and name of each term (a numeric or boolean column is one term, a text or enum column one 0/1 indicator per level but the reference, named column=level, levels in the enum''s or in byte order), each term''s column and level, the reference level chosen per column (reference_levels, else the most frequent over the rows used), and the boolean expression of the label. Every problem is reported in one error.';
+
+DROP FUNCTION health_score.train_churn_model(text, regclass, text[], text, integer, float8, float8, float8);
+CREATE FUNCTION health_score.train_churn_model(name text, source regclass, features text[], label text,
+                                               max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
+                                               l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL,
+                                               positive_label text DEFAULT NULL, reference_levels jsonb DEFAULT NULL)
+RETURNS health_score.churn_models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+BEGIN
+    c := health_score.churn_columns(source, features, label, positive_label, reference_levels);
+    RETURN health_score.churn_train(name, 'table', source::text, label, source::text || ' AS s',
+                                    c.feature_exprs, c.terms, c.label_expr, max_iter, tol, l2, ridge_fallback,
+                                    NULL, NULL, c.term_columns, c.term_levels, c.references_used, positive_label);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.train_churn_model(text, regclass, text[], text, int, float8, float8, float8, text, jsonb) IS
+'Trains a churn model (logistic regression with an intercept) on a table or view. features are column names: a numeric or boolean column is one term (true = 1); a text or enum column is one 0/1 term per level but its reference level, named column=level, the reference being the most frequent level over the rows used unless reference_levels names it ({"column": "level"}). label is a boolean or 0/1 column (true/1 = churned), or a text or enum column with two values, positive_label naming the one that means churned. Rows with a NULL feature or label are skipped and counted. Features are standardised internally; coefficients are reported on the original scale. Iterates Newton steps until the largest change of a standardised coefficient is below tol (at most max_iter). l2 > 0 adds a ridge penalty on the standardised coefficients; ridge_fallback, when given, is the penalty to fall back on (with a warning) if the plain fit meets separation or collinearity. Bad input (unknown or unusable columns, all listed in one error; a constant feature or a single level, NaN or infinite values, a single class, more features than rows, perfect separation, collinearity) is an error naming the culprit, and nothing is written. Returns the new catalog row (the active version of name).';
+
+COMMENT ON FUNCTION health_score.churn_probability(text, float8[]) IS
+'Churn probability 0-1 under the active version of a model, features in the order of churn_models.features (booleans as 0/1, a level of a text column as its 0/1 indicator). NULL features give NULL. For raw values by column name, churn_probability_of. For many rows, join churn_models and call logit_predict(coefficients, features) directly.';
+
+CREATE FUNCTION health_score.churn_features(model text, row_values jsonb)
+RETURNS float8[]
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models := health_score.churn_model(model);
+    problems text[];
+    x float8[];
+BEGIN
+    IF jsonb_typeof(row_values) <> 'object' THEN
+        RAISE EXCEPTION 'row_values must be a JSON object of column names and values, like {"tenure": 5, "contract": "Two year"}, got a JSON %',
+            jsonb_typeof(row_values) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Every problem at once, in the order of the model's columns.
+    WITH cols AS (
+        SELECT u.c, min(u.i) AS i, bool_or(u.lvl IS NOT NULL) AS categorical,
+               array_agg(u.lvl ORDER BY u.i) FILTER (WHERE u.lvl IS NOT NULL) AS levels,
+               row_values -> u.c AS v, jsonb_typeof(row_values -> u.c) AS t
+          FROM unnest(m.feature_columns, m.feature_levels) WITH ORDINALITY AS u(c, lvl, i)
+         GROUP BY u.c)
+    SELECT array_agg(q.p ORDER BY q.i) INTO problems
+      FROM (SELECT cols.i, CASE
+                WHEN cols.v IS NULL THEN format('column "%s" is missing', cols.c)
+                WHEN NOT cols.categorical AND cols.t NOT IN ('number', 'boolean', 'null') THEN
+                    format('column "%s" must be a number (or boolean), got %s', cols.c, left(cols.v::text, 100))
+                WHEN NOT cols.categorical AND cols.t = 'number' AND abs(cols.v::numeric) > 1.7976931348623157e308 THEN
+                    format('column "%s" is out of the range of double precision: %s', cols.c, left(cols.v::text, 100))
+                WHEN cols.categorical AND cols.t IN ('object', 'array') THEN
+                    format('column "%s" must be one of its levels, got %s', cols.c, left(cols.v::text, 100))
+                WHEN cols.categorical AND cols.t <> 'null'
+                     AND NOT (cols.v #>> '{}' = ANY (cols.levels) OR cols.v #>> '{}' = m.reference_levels ->> cols.c) THEN
+                    format('column "%s" has no level "%s" in model "%s" (its levels: "%s" (the reference), %s)',
+                           cols.c, left(cols.v #>> '{}', 100), m.name, m.reference_levels ->> cols.c,
+                           (SELECT string_agg(format('"%s"', l), ', ' ORDER BY o)
+                              FROM unnest(cols.levels) WITH ORDINALITY AS w(l, o)))
+            END AS p
+              FROM cols) q
+     WHERE q.p IS NOT NULL;
+    IF problems IS NOT NULL THEN
+        RAISE EXCEPTION 'row_values does not fit model "%": %', m.name, array_to_string(problems, '; ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give each column the model was trained on (churn_models.feature_columns) its raw value; other keys are ignored.';
+    END IF;
+    SELECT array_agg(CASE WHEN u.lvl IS NOT NULL THEN (row_values ->> u.c = u.lvl)::int
+                          WHEN jsonb_typeof(row_values -> u.c) = 'boolean' THEN (row_values -> u.c)::boolean::int
+                          WHEN jsonb_typeof(row_values -> u.c) = 'number' THEN (row_values -> u.c)::float8 END
+                     ORDER BY u.i)
+      INTO x
+      FROM unnest(m.feature_columns, m.feature_levels) WITH ORDINALITY AS u(c, lvl, i);
+    RETURN x;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_features(text, jsonb) IS
+'The features array of one row under the active version of a model, from its raw values by column name (row_values, e.g. to_jsonb(t) of a row of the training table, or {"tenure": 5, "contract": "Two year"}): a number as it is, a boolean as 0/1, a text or enum column as the 0/1 indicator of each of its levels. Keys the model does not use are ignored; a JSON null gives a NULL element (and so a NULL probability). A missing column, a value of the wrong kind or a level the model did not see in training is an error (22023) listing every such column.';
+
+CREATE FUNCTION health_score.churn_probability_of(model text, row_values jsonb)
+RETURNS float8
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN array_position(f.x, NULL) IS NULL THEN health_score.logit_predict(m.coefficients, f.x) END
+      FROM health_score.churn_model(model) m, health_score.churn_features(model, row_values) AS f(x)
+$$;
+
+COMMENT ON FUNCTION health_score.churn_probability_of(text, jsonb) IS
+'Churn probability 0-1 under the active version of a model, from a row''s raw values by column name (see churn_features): churn_probability_of(''telco'', ''{"tenure": 5, "contract": "Two year", ...}''), or to_jsonb(t) to score a row of a table. A JSON null (a NULL in the row) gives NULL, as such a row is skipped in training; a level not seen in training is an error naming the column and the value.';
+
+CREATE FUNCTION health_score.churn_drivers_of(model text, row_values jsonb)
+RETURNS TABLE (rank int, feature text, value float8, average float8, coefficient float8,
+               contribution float8, odds_multiplier float8)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM health_score.churn_drivers(model, health_score.churn_features(model, row_values))
+$$;
+
+COMMENT ON FUNCTION health_score.churn_drivers_of(text, jsonb) IS
+'churn_drivers from a row''s raw values by column name (see churn_features): one row per term, so per level of a text or enum column (value 1 for the row''s level, 0 for the others; average: the share of training rows in that level).';
+
+DROP FUNCTION health_score.churn_cross_validate(regclass, text[], text, integer, float8, integer, float8);
+CREATE FUNCTION health_score.churn_cross_validate(source regclass, features text[], label text,
+                                                  folds int DEFAULT 5, l2 float8 DEFAULT 0,
+                                                  max_iter int DEFAULT 25, tol float8 DEFAULT 1e-8,
+                                                  positive_label text DEFAULT NULL, reference_levels jsonb DEFAULT NULL)
+RETURNS TABLE (fold_count int, auc_mean float8, auc_sd float8, fold_auc float8[], fold_rows bigint[])
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    fit health_score.churn_fit_result;
+    e health_score.churn_evaluation;
+    fold_expr text;
+    aucs float8[] := '{}';
+    nrows bigint[] := '{}';
+    k int := folds;
+BEGIN
+    IF k IS NULL OR k < 2 OR k > 100 THEN
+        RAISE EXCEPTION 'folds must be between 2 and 100, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
+        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
+        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- The levels come from all the rows: every fold's fit has the same terms.
+    c := health_score.churn_columns(source, features, label, positive_label, reference_levels);
+    -- Each row's fold comes from a hash of its content: reproducible, no ORDER BY needed.
+    fold_expr := format('(abs(hashtext(s::text)::bigint) %% %s)', k);
+    FOR i IN 0..k - 1 LOOP
+        fit := health_score.churn_fit(format('%s AS s WHERE %s <> %s', source, fold_expr, i),
+                                      c.feature_exprs, c.terms, c.label_expr, max_iter, tol, l2);
+        e := health_score.churn_evaluate(format('%s AS s WHERE %s = %s', source, fold_expr, i),
+                                         c.feature_exprs, c.label_expr, fit.coefficients);
+        aucs := aucs || e.auc;
+        nrows := nrows || e.rows_used;
+    END LOOP;
+    RETURN QUERY SELECT k, avg(a), stddev_samp(a), aucs, nrows FROM unnest(aucs) a;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_cross_validate(regclass, text[], text, int, float8, int, float8, text, jsonb) IS
+'k-fold cross-validated AUC of a model specification (features, label, positive_label and reference_levels as in train_churn_model; the levels of text columns are taken over all the rows, so a level missing from a fold''s training rows is an error): the rows are split into folds by a hash of their content (reproducible); each fold is scored (exact AUC) by a model fitted on the other folds. Returns the mean and sample standard deviation of the fold AUCs (a fold with a single class has a NULL AUC and is left out of both), each fold''s AUC and its number of rows used. Nothing is written to the catalog.';
 
 -- Views (src/sql/views.sql) ----------------------------------------------------------------------
 
@@ -3045,9 +3464,9 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text),
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
     health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
-                             timestamptz, interval),
+                             timestamptz, interval, text[], text[], jsonb, text),
     health_score.feed_relation(text, text, regclass), health_score.check_cron(text),
     health_score.catalog_keys(text), health_score.check_removed_default(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
@@ -3055,7 +3474,7 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb)
     TO health_score_reader, health_score_csm;
 
 -- Backtest internals: the checks and the points and figures of the stored and what-if backtests.

@@ -138,9 +138,9 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text),
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
     health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
-                             timestamptz, interval),
+                             timestamptz, interval, text[], text[], jsonb, text),
     health_score.feed_relation(text, text, regclass), health_score.check_cron(text),
     health_score.catalog_keys(text), health_score.check_removed_default(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
@@ -148,7 +148,7 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text)
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb)
     TO health_score_reader, health_score_csm;
 
 -- Backtest internals: the checks and the points and figures of the stored and what-if backtests.

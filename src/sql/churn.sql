@@ -279,6 +279,10 @@ CREATE TABLE health_score.churn_models (
     as_of               timestamptz,
     horizon             interval,
     config_version      bigint,
+    feature_columns     text[] NOT NULL,
+    feature_levels      text[] NOT NULL,
+    reference_levels    jsonb NOT NULL DEFAULT '{}',
+    positive_label      text,
     PRIMARY KEY (name, version)
 );
 
@@ -290,8 +294,8 @@ COMMENT ON COLUMN health_score.churn_models.active IS 'Whether this version is t
 COMMENT ON COLUMN health_score.churn_models.kind IS 'table: trained on a table''s columns (train_churn_model); account: trained on the accounts'' metric sub-scores (train_account_churn_model).';
 COMMENT ON COLUMN health_score.churn_models.trained_at IS 'When the model was trained (transaction time).';
 COMMENT ON COLUMN health_score.churn_models.source IS 'The relation (or description of the rows) the model was trained on.';
-COMMENT ON COLUMN health_score.churn_models.label IS 'The churn label: a boolean or 0/1 column, or how account churn was defined.';
-COMMENT ON COLUMN health_score.churn_models.features IS 'Feature names, in the order of coefficients[2:] and of the features array churn_probability takes.';
+COMMENT ON COLUMN health_score.churn_models.label IS 'The churn label: a boolean or 0/1 column, a text or enum column whose value positive_label means churned, or how account churn was defined.';
+COMMENT ON COLUMN health_score.churn_models.features IS 'Term names, in the order of coefficients[2:] and of the features array churn_probability takes: a numeric or boolean column''s name, and column=level for each level of a text or enum column but its reference level.';
 COMMENT ON COLUMN health_score.churn_models.coefficients IS 'Coefficients on the original scale of the features, intercept first (log-odds per unit).';
 COMMENT ON COLUMN health_score.churn_models.std_errors IS 'Standard errors of the coefficients (from the inverse information matrix; penalised when l2 > 0), intercept first.';
 COMMENT ON COLUMN health_score.churn_models.center IS 'Mean of each feature over the training rows: the average account the drivers compare against.';
@@ -319,6 +323,10 @@ COMMENT ON COLUMN health_score.churn_models.brier IS 'Brier score: mean squared 
 COMMENT ON COLUMN health_score.churn_models.as_of IS 'Account models: the date whose metric values were the features.';
 COMMENT ON COLUMN health_score.churn_models.horizon IS 'Account models: churn was counted when it happened within this interval after as_of.';
 COMMENT ON COLUMN health_score.churn_models.config_version IS 'Account models: config_version() when trained; the sub-scores it learned from depend on the scoring configuration of that version, so retrain after changing curves or metrics.';
+COMMENT ON COLUMN health_score.churn_models.feature_columns IS 'For each term of features, the column (or metric) it is made from.';
+COMMENT ON COLUMN health_score.churn_models.feature_levels IS 'For each term of features, the level of a text or enum column whose 0/1 indicator it is; NULL for a numeric or boolean column.';
+COMMENT ON COLUMN health_score.churn_models.reference_levels IS 'The reference level of each text or enum column, {"column": "level"}: the level without a term, which the other levels'' coefficients compare against; {} when there is none.';
+COMMENT ON COLUMN health_score.churn_models.positive_label IS 'A text or enum label: the value that means churned. NULL for a boolean or 0/1 label.';
 
 CREATE UNIQUE INDEX churn_models_one_active ON health_score.churn_models (name) WHERE active;
 
@@ -339,6 +347,8 @@ CREATE TABLE health_score.churn_model_terms (
     standardized_coefficient float8,
     mean                    float8,
     sd                      float8,
+    feature_column          text,
+    level                   text,
     PRIMARY KEY (name, version, position),
     FOREIGN KEY (name, version) REFERENCES health_score.churn_models (name, version) ON DELETE CASCADE
 );
@@ -348,7 +358,7 @@ COMMENT ON TABLE health_score.churn_model_terms IS
 COMMENT ON COLUMN health_score.churn_model_terms.name IS 'Model name.';
 COMMENT ON COLUMN health_score.churn_model_terms.version IS 'Model version.';
 COMMENT ON COLUMN health_score.churn_model_terms.position IS '0 for the intercept, then the position of the feature in features.';
-COMMENT ON COLUMN health_score.churn_model_terms.term IS 'Feature name, or (intercept).';
+COMMENT ON COLUMN health_score.churn_model_terms.term IS 'Feature name: the column, or column=level for a level of a text or enum column; or (intercept).';
 COMMENT ON COLUMN health_score.churn_model_terms.coefficient IS 'Change in log-odds of churn per unit of the feature, others held equal.';
 COMMENT ON COLUMN health_score.churn_model_terms.std_error IS 'Standard error of the coefficient.';
 COMMENT ON COLUMN health_score.churn_model_terms.z IS 'Wald statistic, coefficient / std_error.';
@@ -361,6 +371,8 @@ COMMENT ON COLUMN health_score.churn_model_terms.odds_ratio_ci_high IS 'exp(ci_h
 COMMENT ON COLUMN health_score.churn_model_terms.standardized_coefficient IS 'Change in log-odds per standard deviation of the feature (coefficient * sd): comparable across features; NULL for the intercept.';
 COMMENT ON COLUMN health_score.churn_model_terms.mean IS 'Mean of the feature over the training rows; NULL for the intercept.';
 COMMENT ON COLUMN health_score.churn_model_terms.sd IS 'Standard deviation of the feature over the training rows; NULL for the intercept.';
+COMMENT ON COLUMN health_score.churn_model_terms.feature_column IS 'The column (or metric) the term is made from; NULL for the intercept.';
+COMMENT ON COLUMN health_score.churn_model_terms.level IS 'For a level of a text or enum column, the level (the coefficient compares it with the reference level, churn_models.reference_levels); else NULL.';
 
 CREATE TABLE health_score.churn_model_calibration (
     name            text NOT NULL,
@@ -656,7 +668,9 @@ COMMENT ON FUNCTION health_score.churn_evaluate(text, text[], text, float8[]) IS
 CREATE FUNCTION health_score.churn_train(name text, kind text, source_desc text, label_desc text,
                                          from_sql text, feature_exprs text[], names text[], label_expr text,
                                          max_iter int, tol float8, l2 float8, ridge_fallback float8,
-                                         as_of timestamptz DEFAULT NULL, horizon interval DEFAULT NULL)
+                                         as_of timestamptz DEFAULT NULL, horizon interval DEFAULT NULL,
+                                         term_columns text[] DEFAULT NULL, term_levels text[] DEFAULT NULL,
+                                         references_used jsonb DEFAULT NULL, positive_value text DEFAULT NULL)
 RETURNS health_score.churn_models
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -762,6 +776,11 @@ BEGIN
     m.as_of := as_of;
     m.horizon := horizon;
     m.config_version := CASE WHEN kind = 'account' THEN health_score.config_version() END;
+    -- Without an encoding (account models), each term is a column of its own name.
+    m.feature_columns := coalesce(term_columns, names);
+    m.feature_levels := coalesce(term_levels, array_fill(NULL::text, ARRAY[k - 1]));
+    m.reference_levels := coalesce(references_used, '{}');
+    m.positive_label := positive_value;
     BEGIN
         UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
         m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
@@ -782,7 +801,9 @@ BEGIN
            b - zq * se, b + zq * se, exp(b), exp(b - zq * se), exp(b + zq * se),
            CASE WHEN j > 1 THEN f.standardized[j] END,
            CASE WHEN j > 1 THEN f.center[j - 1] END,
-           CASE WHEN j > 1 THEN f.scale[j - 1] END
+           CASE WHEN j > 1 THEN f.scale[j - 1] END,
+           CASE WHEN j > 1 THEN m.feature_columns[j - 1] END,
+           CASE WHEN j > 1 THEN m.feature_levels[j - 1] END
       FROM unnest(f.coefficients, f.std_errors) WITH ORDINALITY AS u(b, se, j);
 
     INSERT INTO health_score.churn_model_calibration
@@ -793,17 +814,32 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION health_score.churn_train(text, text, text, text, text, text[], text[], text, int, float8, float8, float8, timestamptz, interval) IS
-'Shared by train_churn_model and train_account_churn_model: fits (churn_fit, with the ridge fall-back when asked), evaluates on the training rows (churn_evaluate) and records the new active version in churn_models, churn_model_terms and churn_model_calibration, all or nothing.';
+COMMENT ON FUNCTION health_score.churn_train(text, text, text, text, text, text[], text[], text, int, float8, float8, float8, timestamptz, interval, text[], text[], jsonb, text) IS
+'Shared by train_churn_model and train_account_churn_model: fits (churn_fit, with the ridge fall-back when asked), evaluates on the training rows (churn_evaluate) and records the new active version in churn_models, churn_model_terms and churn_model_calibration, all or nothing. term_columns, term_levels, references_used and positive_value record how the columns were encoded (churn_columns); without them each term is a column of its own name.';
 
 CREATE FUNCTION health_score.churn_columns(source regclass, features text[], label text,
-                                           OUT feature_exprs text[], OUT label_expr text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+                                           positive_label text DEFAULT NULL, reference_levels jsonb DEFAULT NULL,
+                                           OUT feature_exprs text[], OUT terms text[], OUT term_columns text[],
+                                           OUT term_levels text[], OUT references_used jsonb, OUT label_expr text)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    typ regtype;
+    problems text[] := '{}';
+    codes text[] := '{}';
+    kinds text[] := '{}';       -- per feature: numeric, boolean, text or enum
+    label_kind text;
+    kind text;
+    typ oid;
+    base oid;
     f text;
+    complete text;
+    total bigint;
+    used bigint;
+    levels text[];
+    counts bigint[];
+    ref text;
+    listed text;
 BEGIN
     IF source IS NULL THEN
         RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -828,46 +864,183 @@ BEGIN
     IF label = ANY (features) THEN
         RAISE EXCEPTION 'label "%" must not also be a feature', label USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    feature_exprs := '{}';
-    FOREACH f IN ARRAY features LOOP
-        SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
+    IF reference_levels IS NOT NULL AND jsonb_typeof(reference_levels) <> 'object' THEN
+        RAISE EXCEPTION 'reference_levels must be a JSON object naming a level per text column, like {"contract": "Month-to-month"}, got a JSON %',
+            jsonb_typeof(reference_levels) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format('"%s"', e.k), ', ' ORDER BY e.k) INTO listed
+      FROM jsonb_each(reference_levels) AS e(k, v) WHERE jsonb_typeof(e.v) <> 'string';
+    IF listed IS NOT NULL THEN
+        RAISE EXCEPTION 'reference_levels must give each column its level as a JSON string, not so for %', listed
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The columns and their types, every problem collected: one error lists them all.
+    FOREACH f IN ARRAY features || label LOOP
+        SELECT a.atttypid INTO typ FROM pg_attribute a
          WHERE a.attrelid = source AND a.attname = f AND a.attnum > 0 AND NOT a.attisdropped;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'feature "%" is not a column of %', f, source USING ERRCODE = 'undefined_column';
-        END IF;
-        IF typ = 'boolean'::regtype THEN
-            feature_exprs := feature_exprs || format('(%I)::int::float8', f);
-        ELSIF typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
-                      'double precision'::regtype, 'numeric'::regtype) THEN
-            feature_exprs := feature_exprs || format('(%I)::float8', f);
+            problems := problems || format('%s "%s" is not a column of %s',
+                                           CASE WHEN f = label THEN 'label' ELSE 'feature' END, f, source);
+            codes := codes || '42703'::text;
+            kind := NULL;
         ELSE
-            RAISE EXCEPTION 'feature "%" must be numeric or boolean, % is %', f, source, typ
-                USING ERRCODE = 'datatype_mismatch';
+            -- a domain is read as its base type
+            base := typ;
+            WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'd' LOOP
+                base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = base);
+            END LOOP;
+            kind := CASE WHEN base = 'boolean'::regtype THEN 'boolean'
+                         WHEN base IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
+                                       'double precision'::regtype, 'numeric'::regtype) THEN 'numeric'
+                         WHEN base IN ('text'::regtype, 'character varying'::regtype, 'character'::regtype) THEN 'text'
+                         WHEN (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'e' THEN 'enum' END;
+            IF f <> label AND kind IS NULL THEN
+                problems := problems || format('feature "%s" must be a numeric, boolean, text or enum column; in %s it is %s',
+                                               f, source, format_type(typ, NULL));
+                codes := codes || '42804'::text;
+            ELSIF f = label AND kind IS NULL THEN
+                problems := problems || format('label "%s" must be a boolean or 0/1 column, or text or enum with positive_label; in %s it is %s',
+                                               f, source, format_type(typ, NULL));
+                codes := codes || '42804'::text;
+            ELSIF f = label AND kind IN ('text', 'enum') AND positive_label IS NULL THEN
+                problems := problems || format('label "%s" is %s: name the value that means churned, e.g. positive_label => ''Yes''',
+                                               f, format_type(typ, NULL));
+                codes := codes || '42804'::text;
+            ELSIF f = label AND kind IN ('boolean', 'numeric') AND positive_label IS NOT NULL THEN
+                problems := problems || format('positive_label is for a text or enum label; label "%s" is %s (true or 1 means churned)',
+                                               f, format_type(typ, NULL));
+                codes := codes || '22023'::text;
+            END IF;
+        END IF;
+        IF f = label THEN
+            label_kind := kind;
+        ELSE
+            kinds := kinds || kind;
         END IF;
     END LOOP;
-    SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
-     WHERE a.attrelid = source AND a.attname = label AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'label "%" is not a column of %', label, source USING ERRCODE = 'undefined_column';
+    SELECT string_agg(format('"%s"', e.k), ', ' ORDER BY e.k) INTO listed
+      FROM jsonb_each(reference_levels) AS e(k, v)
+     WHERE NOT EXISTS (SELECT FROM unnest(features, kinds) AS u(f, kind) WHERE u.f = e.k AND u.kind IN ('text', 'enum'));
+    IF listed IS NOT NULL THEN
+        problems := problems || format('reference_levels names %s, not among the text or enum features', listed);
+        codes := codes || '22023'::text;
     END IF;
-    IF typ = 'boolean'::regtype THEN
-        label_expr := format('%I', label);
-    ELSIF typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
-                  'double precision'::regtype, 'numeric'::regtype) THEN
-        label_expr := format('health_score.logit_label((%I)::float8)', label);
-    ELSE
-        RAISE EXCEPTION 'label "%" must be boolean or 0/1, % is %', label, source, typ
-            USING ERRCODE = 'datatype_mismatch';
+    -- Their values, once the columns are fit for use.
+    IF cardinality(problems) = 0 THEN
+        -- Text and enum features: their levels over the rows used (no NULL feature or label).
+        complete := (SELECT string_agg(format('(%I) IS NOT NULL', u), ' AND ') FROM unnest(features || label) u);
+        IF 'text' = ANY (kinds) OR 'enum' = ANY (kinds) OR label_kind IN ('text', 'enum') THEN
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s) FROM %s AS s', complete, source) INTO total, used;
+            -- as churn_fit says it, before the levels (there are none)
+            IF total = 0 THEN
+                RAISE EXCEPTION 'source has no rows to fit' USING ERRCODE = 'invalid_parameter_value';
+            ELSIF used = 0 THEN
+                RAISE EXCEPTION 'no complete rows: each of the % rows has a NULL feature or label', total
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
+        feature_exprs := '{}';
+        terms := '{}';
+        term_columns := '{}';
+        term_levels := '{}';
+        references_used := '{}';
+        FOR i IN 1..cardinality(features) LOOP
+            f := features[i];
+            IF kinds[i] = 'numeric' THEN
+                feature_exprs := feature_exprs || format('(%I)::float8', f);
+            ELSIF kinds[i] = 'boolean' THEN
+                feature_exprs := feature_exprs || format('(%I)::int::float8', f);
+            END IF;
+            IF kinds[i] IN ('numeric', 'boolean') THEN
+                terms := terms || f;
+                term_columns := term_columns || f;
+                term_levels := term_levels || NULL::text;
+                CONTINUE;
+            END IF;
+            -- Levels in the enum's order, or in byte order for text (any locale gives the same
+            -- terms); one more than allowed is enough to refuse.
+            EXECUTE format('SELECT array_agg(g::text ORDER BY g), array_agg(n ORDER BY g)
+                              FROM (SELECT %s AS g, count(*) AS n FROM %s AS s WHERE %s GROUP BY 1 ORDER BY 1 LIMIT 101) q',
+                           CASE WHEN kinds[i] = 'enum' THEN format('%I', f) ELSE format('(%I)::text COLLATE "C"', f) END,
+                           source, complete)
+                INTO levels, counts;
+            ref := reference_levels ->> f;
+            IF cardinality(levels) > 100 THEN
+                problems := problems || format('feature "%s" has more than 100 distinct values: too many for the levels of a category (is it an identifier?)', f);
+            ELSIF cardinality(levels) = 1 THEN
+                problems := problems || format('feature "%s" has a single value ("%s") over the rows used', f, levels[1]);
+            ELSIF cardinality(levels) = used THEN
+                problems := problems || format('feature "%s" has a different value on each of the %s rows used: it identifies rows, it is no category', f, used);
+            ELSIF ref IS NOT NULL AND NOT ref = ANY (levels) THEN
+                problems := problems || format('reference level "%s" of feature "%s" does not occur in the rows used (levels: %s)',
+                                               ref, f, (SELECT string_agg(format('"%s"', l), ', ' ORDER BY o)
+                                                          FROM unnest(levels) WITH ORDINALITY AS u(l, o)));
+            ELSE
+                -- the most frequent level, the first in order on a tie
+                ref := coalesce(ref, (SELECT u.l FROM unnest(levels, counts) WITH ORDINALITY AS u(l, n, o)
+                                       ORDER BY u.n DESC, u.o LIMIT 1));
+                references_used := references_used || jsonb_build_object(f, ref);
+                FOR j IN 1..cardinality(levels) LOOP
+                    CONTINUE WHEN levels[j] = ref;
+                    feature_exprs := feature_exprs || format('((%I)::text COLLATE "C" = %L)::int::float8', f, levels[j]);
+                    terms := terms || (f || '=' || levels[j]);
+                    term_columns := term_columns || f;
+                    term_levels := term_levels || levels[j];
+                END LOOP;
+                CONTINUE;
+            END IF;
+            codes := codes || '22023'::text;
+        END LOOP;
+
+        IF label_kind IN ('boolean', 'numeric') THEN
+            label_expr := CASE WHEN label_kind = 'boolean' THEN format('%I', label)
+                               ELSE format('health_score.logit_label((%I)::float8)', label) END;
+        ELSE
+            -- A text label has two values, one of them positive_label (three are enough to refuse).
+            EXECUTE format('SELECT array_agg(v ORDER BY v) FROM (SELECT DISTINCT (%I)::text COLLATE "C" AS v FROM %s AS s
+                             WHERE (%I) IS NOT NULL ORDER BY 1 LIMIT 3) q', label, source, label)
+                INTO levels;
+            listed := (SELECT string_agg(format('"%s"', l), ', ' ORDER BY o) FROM unnest(levels) WITH ORDINALITY AS u(l, o));
+            IF cardinality(levels) > 2 THEN
+                problems := problems || format('label "%s" must have two values, it has more: %s, ...', label, listed);
+                codes := codes || '22023'::text;
+            ELSIF NOT positive_label = ANY (levels) THEN
+                problems := problems || format('positive_label "%s" is not a value of label "%s" (values: %s)', positive_label, label, listed);
+                codes := codes || '22023'::text;
+            END IF;
+            label_expr := format('((%I)::text COLLATE "C" = %L)', label, positive_label);
+        END IF;
+        SELECT string_agg(format('"%s"', u), ', ') INTO listed
+          FROM (SELECT u FROM unnest(terms) u GROUP BY u HAVING count(*) > 1) d;
+        IF listed IS NOT NULL THEN
+            problems := problems || format('the features give two terms of one name: %s (rename a column in a view)', listed);
+            codes := codes || '22023'::text;
+        END IF;
+        IF cardinality(terms) > 500 THEN
+            problems := problems || format('the features make %s terms (one per level of a text or enum column but its reference), at most 500',
+                                           cardinality(terms));
+            codes := codes || '22023'::text;
+        END IF;
+    END IF;
+    IF cardinality(problems) = 1 THEN
+        RAISE EXCEPTION '%', problems[1] USING ERRCODE = codes[1];
+    ELSIF cardinality(problems) > 1 THEN
+        -- one SQLSTATE for all: theirs when they agree, else 42804 (a column unfit for its use)
+        RAISE EXCEPTION '% problems with the columns of %: %', cardinality(problems), source,
+            array_to_string(problems, '; ')
+            USING ERRCODE = CASE WHEN codes <@ ARRAY[codes[1]] THEN codes[1] ELSE '42804' END;
     END IF;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.churn_columns(regclass, text[], text) IS
-'Checks the feature and label columns of a relation (they exist, are numeric or boolean, no duplicates, the label is not a feature) and returns the float8 expression of each feature and the boolean expression of the label.';
+COMMENT ON FUNCTION health_score.churn_columns(regclass, text[], text, text, jsonb) IS
+'Checks the feature and label columns of a relation (they exist and are numeric, boolean, text or enum; no duplicates; the label is not a feature; a text or enum label has two values, positive_label one of them) and encodes them: the float8 expression and name of each term (a numeric or boolean column is one term, a text or enum column one 0/1 indicator per level but the reference, named column=level, levels in the enum''s or in byte order), each term''s column and level, the reference level chosen per column (reference_levels, else the most frequent over the rows used), and the boolean expression of the label. Every problem is reported in one error.';
 
 CREATE FUNCTION health_score.train_churn_model(name text, source regclass, features text[], label text,
                                                max_iter int DEFAULT 25, tol float8 DEFAULT 1e-10,
-                                               l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL)
+                                               l2 float8 DEFAULT 0, ridge_fallback float8 DEFAULT NULL,
+                                               positive_label text DEFAULT NULL, reference_levels jsonb DEFAULT NULL)
 RETURNS health_score.churn_models
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -875,14 +1048,15 @@ AS $$
 DECLARE
     c record;
 BEGIN
-    c := health_score.churn_columns(source, features, label);
+    c := health_score.churn_columns(source, features, label, positive_label, reference_levels);
     RETURN health_score.churn_train(name, 'table', source::text, label, source::text || ' AS s',
-                                    c.feature_exprs, features, c.label_expr, max_iter, tol, l2, ridge_fallback);
+                                    c.feature_exprs, c.terms, c.label_expr, max_iter, tol, l2, ridge_fallback,
+                                    NULL, NULL, c.term_columns, c.term_levels, c.references_used, positive_label);
 END
 $$;
 
-COMMENT ON FUNCTION health_score.train_churn_model(text, regclass, text[], text, int, float8, float8, float8) IS
-'Trains a churn model (logistic regression with an intercept) on a table or view: features are numeric or boolean columns, label a boolean or 0/1 column (true/1 = churned). Rows with a NULL feature or label are skipped and counted. Features are standardised internally; coefficients are reported on the original scale. Iterates Newton steps until the largest change of a standardised coefficient is below tol (at most max_iter). l2 > 0 adds a ridge penalty on the standardised coefficients; ridge_fallback, when given, is the penalty to fall back on (with a warning) if the plain fit meets separation or collinearity. Bad input (unknown column, constant feature, NaN or infinite values, a single class, more features than rows, perfect separation, collinearity) is an error naming the culprit, and nothing is written. Returns the new catalog row (the active version of name).';
+COMMENT ON FUNCTION health_score.train_churn_model(text, regclass, text[], text, int, float8, float8, float8, text, jsonb) IS
+'Trains a churn model (logistic regression with an intercept) on a table or view. features are column names: a numeric or boolean column is one term (true = 1); a text or enum column is one 0/1 term per level but its reference level, named column=level, the reference being the most frequent level over the rows used unless reference_levels names it ({"column": "level"}). label is a boolean or 0/1 column (true/1 = churned), or a text or enum column with two values, positive_label naming the one that means churned. Rows with a NULL feature or label are skipped and counted. Features are standardised internally; coefficients are reported on the original scale. Iterates Newton steps until the largest change of a standardised coefficient is below tol (at most max_iter). l2 > 0 adds a ridge penalty on the standardised coefficients; ridge_fallback, when given, is the penalty to fall back on (with a warning) if the plain fit meets separation or collinearity. Bad input (unknown or unusable columns, all listed in one error; a constant feature or a single level, NaN or infinite values, a single class, more features than rows, perfect separation, collinearity) is an error naming the culprit, and nothing is written. Returns the new catalog row (the active version of name).';
 
 -- Using a model ------------------------------------------------------------------------------
 
@@ -917,7 +1091,76 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.churn_probability(text, float8[]) IS
-'Churn probability 0-1 under the active version of a model, features in the order of churn_models.features (booleans as 0/1). NULL features give NULL. For many rows, join churn_models and call logit_predict(coefficients, features) directly.';
+'Churn probability 0-1 under the active version of a model, features in the order of churn_models.features (booleans as 0/1, a level of a text column as its 0/1 indicator). NULL features give NULL. For raw values by column name, churn_probability_of. For many rows, join churn_models and call logit_predict(coefficients, features) directly.';
+
+CREATE FUNCTION health_score.churn_features(model text, row_values jsonb)
+RETURNS float8[]
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models := health_score.churn_model(model);
+    problems text[];
+    x float8[];
+BEGIN
+    IF jsonb_typeof(row_values) <> 'object' THEN
+        RAISE EXCEPTION 'row_values must be a JSON object of column names and values, like {"tenure": 5, "contract": "Two year"}, got a JSON %',
+            jsonb_typeof(row_values) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Every problem at once, in the order of the model's columns.
+    WITH cols AS (
+        SELECT u.c, min(u.i) AS i, bool_or(u.lvl IS NOT NULL) AS categorical,
+               array_agg(u.lvl ORDER BY u.i) FILTER (WHERE u.lvl IS NOT NULL) AS levels,
+               row_values -> u.c AS v, jsonb_typeof(row_values -> u.c) AS t
+          FROM unnest(m.feature_columns, m.feature_levels) WITH ORDINALITY AS u(c, lvl, i)
+         GROUP BY u.c)
+    SELECT array_agg(q.p ORDER BY q.i) INTO problems
+      FROM (SELECT cols.i, CASE
+                WHEN cols.v IS NULL THEN format('column "%s" is missing', cols.c)
+                WHEN NOT cols.categorical AND cols.t NOT IN ('number', 'boolean', 'null') THEN
+                    format('column "%s" must be a number (or boolean), got %s', cols.c, left(cols.v::text, 100))
+                WHEN NOT cols.categorical AND cols.t = 'number' AND abs(cols.v::numeric) > 1.7976931348623157e308 THEN
+                    format('column "%s" is out of the range of double precision: %s', cols.c, left(cols.v::text, 100))
+                WHEN cols.categorical AND cols.t IN ('object', 'array') THEN
+                    format('column "%s" must be one of its levels, got %s', cols.c, left(cols.v::text, 100))
+                WHEN cols.categorical AND cols.t <> 'null'
+                     AND NOT (cols.v #>> '{}' = ANY (cols.levels) OR cols.v #>> '{}' = m.reference_levels ->> cols.c) THEN
+                    format('column "%s" has no level "%s" in model "%s" (its levels: "%s" (the reference), %s)',
+                           cols.c, left(cols.v #>> '{}', 100), m.name, m.reference_levels ->> cols.c,
+                           (SELECT string_agg(format('"%s"', l), ', ' ORDER BY o)
+                              FROM unnest(cols.levels) WITH ORDINALITY AS w(l, o)))
+            END AS p
+              FROM cols) q
+     WHERE q.p IS NOT NULL;
+    IF problems IS NOT NULL THEN
+        RAISE EXCEPTION 'row_values does not fit model "%": %', m.name, array_to_string(problems, '; ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give each column the model was trained on (churn_models.feature_columns) its raw value; other keys are ignored.';
+    END IF;
+    SELECT array_agg(CASE WHEN u.lvl IS NOT NULL THEN (row_values ->> u.c = u.lvl)::int
+                          WHEN jsonb_typeof(row_values -> u.c) = 'boolean' THEN (row_values -> u.c)::boolean::int
+                          WHEN jsonb_typeof(row_values -> u.c) = 'number' THEN (row_values -> u.c)::float8 END
+                     ORDER BY u.i)
+      INTO x
+      FROM unnest(m.feature_columns, m.feature_levels) WITH ORDINALITY AS u(c, lvl, i);
+    RETURN x;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_features(text, jsonb) IS
+'The features array of one row under the active version of a model, from its raw values by column name (row_values, e.g. to_jsonb(t) of a row of the training table, or {"tenure": 5, "contract": "Two year"}): a number as it is, a boolean as 0/1, a text or enum column as the 0/1 indicator of each of its levels. Keys the model does not use are ignored; a JSON null gives a NULL element (and so a NULL probability). A missing column, a value of the wrong kind or a level the model did not see in training is an error (22023) listing every such column.';
+
+CREATE FUNCTION health_score.churn_probability_of(model text, row_values jsonb)
+RETURNS float8
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN array_position(f.x, NULL) IS NULL THEN health_score.logit_predict(m.coefficients, f.x) END
+      FROM health_score.churn_model(model) m, health_score.churn_features(model, row_values) AS f(x)
+$$;
+
+COMMENT ON FUNCTION health_score.churn_probability_of(text, jsonb) IS
+'Churn probability 0-1 under the active version of a model, from a row''s raw values by column name (see churn_features): churn_probability_of(''telco'', ''{"tenure": 5, "contract": "Two year", ...}''), or to_jsonb(t) to score a row of a table. A JSON null (a NULL in the row) gives NULL, as such a row is skipped in training; a level not seen in training is an error naming the column and the value.';
 
 CREATE FUNCTION health_score.churn_drivers(model text, features float8[])
 RETURNS TABLE (rank int, feature text, value float8, average float8, coefficient float8,
@@ -945,6 +1188,18 @@ $$;
 COMMENT ON FUNCTION health_score.churn_drivers(text, float8[]) IS
 'Why this row is at risk: each feature''s contribution to the log-odds of churn relative to the average training row, coefficient x (value - average), largest push towards churn first; odds_multiplier = exp(contribution) is how much that feature alone multiplies the odds. The contributions add up to the row''s log-odds minus the log-odds of the average row. A NULL value gives a NULL contribution (ranked last).';
 
+CREATE FUNCTION health_score.churn_drivers_of(model text, row_values jsonb)
+RETURNS TABLE (rank int, feature text, value float8, average float8, coefficient float8,
+               contribution float8, odds_multiplier float8)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM health_score.churn_drivers(model, health_score.churn_features(model, row_values))
+$$;
+
+COMMENT ON FUNCTION health_score.churn_drivers_of(text, jsonb) IS
+'churn_drivers from a row''s raw values by column name (see churn_features): one row per term, so per level of a text or enum column (value 1 for the row''s level, 0 for the others; average: the share of training rows in that level).';
+
 CREATE FUNCTION health_score.churn_feature_influence(model text)
 RETURNS TABLE (rank int, feature text, standardized_coefficient float8, odds_ratio_per_sd float8,
                coefficient float8, odds_ratio float8, p_value float8, direction text, significant boolean)
@@ -966,7 +1221,8 @@ COMMENT ON FUNCTION health_score.churn_feature_influence(text) IS
 
 CREATE FUNCTION health_score.churn_cross_validate(source regclass, features text[], label text,
                                                   folds int DEFAULT 5, l2 float8 DEFAULT 0,
-                                                  max_iter int DEFAULT 25, tol float8 DEFAULT 1e-8)
+                                                  max_iter int DEFAULT 25, tol float8 DEFAULT 1e-8,
+                                                  positive_label text DEFAULT NULL, reference_levels jsonb DEFAULT NULL)
 RETURNS TABLE (fold_count int, auc_mean float8, auc_sd float8, fold_auc float8[], fold_rows bigint[])
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -996,12 +1252,13 @@ BEGIN
         RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    c := health_score.churn_columns(source, features, label);
+    -- The levels come from all the rows: every fold's fit has the same terms.
+    c := health_score.churn_columns(source, features, label, positive_label, reference_levels);
     -- Each row's fold comes from a hash of its content: reproducible, no ORDER BY needed.
     fold_expr := format('(abs(hashtext(s::text)::bigint) %% %s)', k);
     FOR i IN 0..k - 1 LOOP
         fit := health_score.churn_fit(format('%s AS s WHERE %s <> %s', source, fold_expr, i),
-                                      c.feature_exprs, features, c.label_expr, max_iter, tol, l2);
+                                      c.feature_exprs, c.terms, c.label_expr, max_iter, tol, l2);
         e := health_score.churn_evaluate(format('%s AS s WHERE %s = %s', source, fold_expr, i),
                                          c.feature_exprs, c.label_expr, fit.coefficients);
         aucs := aucs || e.auc;
@@ -1011,8 +1268,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION health_score.churn_cross_validate(regclass, text[], text, int, float8, int, float8) IS
-'k-fold cross-validated AUC of a model specification (the reliability figure): the rows are split into folds by a hash of their content (reproducible); each fold is scored (exact AUC) by a model fitted on the other folds. Returns the mean and sample standard deviation of the fold AUCs (a fold with a single class has a NULL AUC and is left out of both), each fold''s AUC and its number of rows used. Nothing is written to the catalog.';
+COMMENT ON FUNCTION health_score.churn_cross_validate(regclass, text[], text, int, float8, int, float8, text, jsonb) IS
+'k-fold cross-validated AUC of a model specification (features, label, positive_label and reference_levels as in train_churn_model; the levels of text columns are taken over all the rows, so a level missing from a fold''s training rows is an error): the rows are split into folds by a hash of their content (reproducible); each fold is scored (exact AUC) by a model fitted on the other folds. Returns the mean and sample standard deviation of the fold AUCs (a fold with a single class has a NULL AUC and is left out of both), each fold''s AUC and its number of rows used. Nothing is written to the catalog.';
 
 CREATE FUNCTION health_score.suggest_weights(model text)
 RETURNS TABLE (feature text, dimension text, standardized_coefficient float8, p_value float8,

@@ -23,7 +23,7 @@ dir=$(mktemp -d "$WORK/upgrade.XXXXXX")
 chmod 755 "$dir"
 as_of='2025-12-31 00:00:00+00'
 
-echo "1..22"
+echo "1..23"
 throwaway_databases $up $fresh $restored
 "$PGBIN/createdb" $up && q $up -c "CREATE EXTENSION health_score VERSION '$first'" &&
     "$PGBIN/createdb" $fresh && q $fresh -c 'CREATE EXTENSION health_score' ||
@@ -219,6 +219,18 @@ q $up -c "COPY health_score.score_history TO STDOUT" | q $fresh -c "COPY health_
 results $fresh "$dir/changed.fresh" "${changed[@]}"
 check "the alerts and alert rules, which $current changes, are a fresh install's on the same history" \
     "$(same_scores "$dir/changed.fresh" "$dir/changed.after")" ""
+# Models of 0.1.0 had numeric and boolean columns only: each term is recorded as its own
+# column, so they score from raw values by column name as from their features array.
+check "the models of $first record each term as its own column, and score from raw values" "$(q $up <<'SQL'
+SELECT (SELECT bool_and(feature_columns = features AND cardinality(feature_levels) = cardinality(features)
+                        AND array_position(feature_levels, NULL) = 1 AND array_remove(feature_levels, NULL) = '{}'
+                        AND reference_levels = '{}' AND positive_label IS NULL)
+          FROM health_score.churn_models)
+       AND (SELECT bool_and(feature_column = term AND level IS NULL) FROM health_score.churn_model_terms WHERE position > 0)
+       AND health_score.churn_probability_of('table_model', '{"x1": 1.5, "x2": 2}')
+           = health_score.churn_probability('table_model', '{1.5,2}')
+SQL
+)" t
 
 # ---- 3. a dump of the upgraded database restores the same ----------------------------------------
 "$PGBIN/pg_dump" -Fc -f "$dir/upgraded.dump" $up && "$PGBIN/createdb" $restored &&
