@@ -99,7 +99,7 @@ AS $$ SELECT least(greatest(v, lo), hi) $$;
 
 CREATE TEMP TABLE demo_account ON COMMIT DROP AS
 WITH base AS (
-    SELECT 'ACC-' || lpad(i::text, 5, '0') AS account_id, i, p.first_day, p.end_date,
+    SELECT 'ACC-' || lpad(i::text, greatest(5, length(i::text)), '0') AS account_id, i, p.first_day, p.end_date,
            md5('demo:a:' || i) AS h1, md5('demo:b:' || i) AS h2, md5('demo:c:' || i) AS h3
       FROM demo_params p, generate_series(1, p.accounts) AS i
 ), seg AS (
