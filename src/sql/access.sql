@@ -135,6 +135,8 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
+    health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
+                               float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
@@ -145,6 +147,8 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.catalog_keys(text), health_score.check_removed_default(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
+    health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
+                               float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),

@@ -489,80 +489,111 @@ $$;
 COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
 'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score) and its coverage_share (its share of the configured weight; an account''s shares sum to its coverage). A metric without data is left out; with absent_means = zero, no observation is data (0, or for days_since the days since the account started).';
 
+-- The account level in C: one aggregate over an account's metric rows (src/account_score.c)
+-- gives its dimension scores, coverage, score, band, alert tier, reason and weakest metrics.
+-- It replaced two groupings, a window sort and two subqueries per account, which cost about
+-- 60-95 µs an account; the results are the same to the bit (test/pgtap/account_level.sql).
+CREATE TYPE health_score.account_score AS (
+    score              float8,
+    band               text,
+    alert_tier         text,
+    coverage           float8,
+    product_score      float8,
+    relationship_score float8,
+    business_score     float8,
+    reason             text,
+    dimension_scores   jsonb,
+    weakest_metrics    text,
+    bad_rows           boolean
+);
+
+COMMENT ON TYPE health_score.account_score IS
+'Returned by score_account: one account''s row of account_scores, but for the reason of an account with bad rows (bad_rows true, reason NULL), which account_scores reads from the feeds.';
+COMMENT ON COLUMN health_score.account_score.score IS 'The health score 0-100, to two decimals; NULL below min_coverage, with rows lacking their raw value, or without metric rows.';
+COMMENT ON COLUMN health_score.account_score.band IS 'The action band that owns the score.';
+COMMENT ON COLUMN health_score.account_score.alert_tier IS 'The alert tier that owns the score.';
+COMMENT ON COLUMN health_score.account_score.coverage IS 'Share 0-1 of the configured weight that had data (the sum of the coverage shares, at most 1), to four decimals.';
+COMMENT ON COLUMN health_score.account_score.product_score IS 'Score of the product dimension, to two decimals.';
+COMMENT ON COLUMN health_score.account_score.relationship_score IS 'Score of the relationship dimension, to two decimals.';
+COMMENT ON COLUMN health_score.account_score.business_score IS 'Score of the business dimension, to two decimals.';
+COMMENT ON COLUMN health_score.account_score.reason IS 'Why score is NULL: no observations, or the coverage below min_coverage; NULL with bad_rows, whose reason account_scores reads from the feeds.';
+COMMENT ON COLUMN health_score.account_score.dimension_scores IS 'Every dimension''s score as jsonb, to two decimals (null for a dimension whose rows lack their values).';
+COMMENT ON COLUMN health_score.account_score.weakest_metrics IS 'The three metrics that cost the score most points, effective_weight x (100 - sub_score), ties by name: name and sub-score.';
+COMMENT ON COLUMN health_score.account_score.bad_rows IS 'True when a metric row lacks its raw value (spoilt by a NaN or infinite row of a feed).';
+
+CREATE FUNCTION health_score.score_account_accum(state internal, metric text, dimension text, raw_value float8,
+                                                 sub_score float8, effective_weight float8, contribution float8,
+                                                 coverage_share float8, min_coverage float8, bands text[],
+                                                 band_mins float8[], band_maxes float8[], tiers text[],
+                                                 tier_mins float8[], tier_maxes float8[])
+RETURNS internal
+AS 'MODULE_PATHNAME', 'score_account_accum'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.score_account_accum(internal, text, text, float8, float8, float8, float8, float8, float8, text[], float8[], float8[], text[], float8[], float8[]) IS
+'Transition function of score_account: per dimension the sums of contribution, effective_weight and coverage_share and whether a row lacks its raw value; the three metrics that cost the most points.';
+
+CREATE FUNCTION health_score.score_account_final(state internal)
+RETURNS health_score.account_score
+AS 'MODULE_PATHNAME', 'score_account_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.score_account_final(internal) IS
+'Final function of score_account: the account''s score, band, tier, coverage, dimension scores and weakest metrics.';
+
+CREATE AGGREGATE health_score.score_account(metric text, dimension text, raw_value float8, sub_score float8,
+                                            effective_weight float8, contribution float8, coverage_share float8,
+                                            min_coverage float8, bands text[], band_mins float8[],
+                                            band_maxes float8[], tiers text[], tier_mins float8[],
+                                            tier_maxes float8[]) (
+    SFUNC = health_score.score_account_accum,
+    STYPE = internal,
+    -- about what a state takes (256 bytes and the chunk's header): without it the planner
+    -- assumes 8 kB for an internal state, and a hash aggregate over 100,000 accounts spilled
+    -- to disk in 9 batches
+    SSPACE = 320,
+    FINALFUNC = health_score.score_account_final,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[], float8[], text[], float8[], float8[]) IS
+'The account level of scoring over one account''s metric rows (the columns of metric_scores), with settings.min_coverage and the bands and alert tiers as arrays (each the same on every row of a group): a dimension''s score is its contributions over its effective weights, the score the sum of the contributions (0-100, two decimals; NULL below min_coverage or with a row lacking its raw value), the coverage the sum of the coverage shares (at most 1, four decimals), the weakest metrics the three with the most points lost, effective_weight x (100 - sub_score), ties by name.';
+
 -- The account-level query (parameter $1: as_of) over a relation of metric rows shaped like
 -- metric_scores' result: a subquery, or a table where the metric rows were already kept (as
--- snapshot does, to score once for both levels).
+-- snapshot does, to score once for both levels). Every live account gets a row, with
+-- 'no observations' when it has no metric row; an account with bad rows gets its reason from
+-- the feeds here (rare, and a query of its own).
 CREATE FUNCTION health_score.account_scores_sql(metric_rows text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT format($q$
-WITH metric_scores AS MATERIALIZED (
-    SELECT * FROM %s ms
-), by_dimension AS (
-    SELECT ms.account_id, ms.dimension, sum(ms.contribution) AS contribution,
-           sum(ms.contribution) / sum(ms.effective_weight) AS score, sum(ms.coverage_share) AS coverage,
-           bool_or(ms.raw_value IS NULL) AS bad
-      FROM metric_scores ms
-     GROUP BY 1, 2
-), by_account AS (
-    SELECT d.account_id, sum(d.contribution) AS score, sum(d.coverage) AS coverage, bool_or(d.bad) AS bad,
-           max(d.score) FILTER (WHERE d.dimension = 'product') AS product_score,
-           max(d.score) FILTER (WHERE d.dimension = 'relationship') AS relationship_score,
-           max(d.score) FILTER (WHERE d.dimension = 'business') AS business_score,
-           jsonb_object_agg(d.dimension, round(d.score::numeric, 2)) AS dimension_scores
-      FROM by_dimension d
-     GROUP BY 1
-), lost AS (
-    -- points each metric costs the score: effective_weight x (100 - sub_score)
-    SELECT ms.account_id, ms.metric, ms.sub_score,
-           row_number() OVER (PARTITION BY ms.account_id COLLATE "C"
-                              ORDER BY ms.effective_weight * (100 - ms.sub_score) DESC, ms.metric) AS rank
-      FROM metric_scores ms
-     WHERE ms.sub_score < 100
-), weakest AS (
-    SELECT w.account_id, string_agg(w.metric || ' ' || round(w.sub_score::numeric), ', ' ORDER BY w.rank) AS metrics
-      FROM lost w
-     WHERE w.rank <= 3
-     GROUP BY 1
-), scored AS (
-    -- Coverage is rounded to four decimals, as shown, before the min_coverage test: a sum of
-    -- shares that is 0.5 exactly must not fall either side of 0.5 with the order of addition.
-    SELECT l.account_id, b.score AS raw_score, coalesce(b.bad, false) AS bad,
-           round(least(coalesce(b.coverage, 0), 1)::numeric, 4)::float8 AS coverage,
-           (SELECT st.min_coverage FROM health_score.settings st) AS min_coverage,
-           b.product_score, b.relationship_score, b.business_score, b.dimension_scores, w.metrics AS weakest_metrics
-      FROM health_score.accounts l
-      LEFT JOIN by_account b ON b.account_id = l.account_id
-      LEFT JOIN weakest w ON w.account_id = l.account_id
-     WHERE (l.started_on IS NULL OR l.started_on <= $1)
-       AND (l.churned_on IS NULL OR l.churned_on > $1)
-), final AS (
-    -- Scores are rounded to two decimals: the float noise of summing in a different order
-    -- (parallel plans, a restored table) never shows, and the auc aggregate is exact on them.
-    SELECT s.*, CASE WHEN s.raw_score IS NOT NULL AND s.coverage >= s.min_coverage AND NOT s.bad
-                     THEN round(least(greatest(s.raw_score, 0), 100)::numeric, 2)::float8 END AS score
-      FROM scored s
+WITH by_account AS (
+    SELECT ms.account_id,
+           health_score.score_account(ms.metric, ms.dimension, ms.raw_value, ms.sub_score, ms.effective_weight,
+               ms.contribution, ms.coverage_share,
+               (SELECT st.min_coverage FROM health_score.settings st),
+               (SELECT array_agg(b.band ORDER BY b.band) FROM health_score.bands b),
+               (SELECT array_agg(b.min_score ORDER BY b.band) FROM health_score.bands b),
+               (SELECT array_agg(b.max_score ORDER BY b.band) FROM health_score.bands b),
+               (SELECT array_agg(t.tier ORDER BY t.tier) FROM health_score.alert_tiers t),
+               (SELECT array_agg(t.min_score ORDER BY t.tier) FROM health_score.alert_tiers t),
+               (SELECT array_agg(t.max_score ORDER BY t.tier) FROM health_score.alert_tiers t)) AS s
+      FROM %s ms
+     GROUP BY ms.account_id
 )
--- Band and tier as scalar lookups, not joins: the catalog tables may lack statistics (after a
--- restore, say), and a join estimate of hundreds of bands per account once made a caller's
--- hash join plan for billions of rows.
-SELECT f.account_id, f.score,
-       (SELECT b.band FROM health_score.bands b
-         WHERE f.score >= b.min_score AND (f.score < b.max_score OR (f.score = 100 AND b.max_score = 100))) AS band,
-       (SELECT t.tier FROM health_score.alert_tiers t
-         WHERE f.score >= t.min_score AND (f.score < t.max_score OR (f.score = 100 AND t.max_score = 100))) AS alert_tier,
-       f.coverage,
-       round(f.product_score::numeric, 2)::float8 AS product_score,
-       round(f.relationship_score::numeric, 2)::float8 AS relationship_score,
-       round(f.business_score::numeric, 2)::float8 AS business_score,
-       CASE WHEN f.bad THEN (SELECT string_agg(p.problem, '; ' ORDER BY p.problem)
-                               FROM (SELECT DISTINCT p.problem FROM health_score.bad_observations(f.account_id, $1) p) p)
-            WHEN f.raw_score IS NULL THEN 'no observations'
-            WHEN f.score IS NULL THEN format('coverage %%s below min_coverage %%s', f.coverage, f.min_coverage)
-       END AS reason,
-       f.dimension_scores, f.weakest_metrics
-  FROM final f
+SELECT l.account_id, (b.s).score, (b.s).band, (b.s).alert_tier, coalesce((b.s).coverage, 0) AS coverage,
+       (b.s).product_score, (b.s).relationship_score, (b.s).business_score,
+       CASE WHEN (b.s).bad_rows THEN (SELECT string_agg(p.problem, '; ' ORDER BY p.problem)
+                                        FROM (SELECT DISTINCT p.problem FROM health_score.bad_observations(l.account_id, $1) p) p)
+            WHEN b.account_id IS NULL THEN 'no observations'
+            ELSE (b.s).reason END AS reason,
+       (b.s).dimension_scores, (b.s).weakest_metrics
+  FROM health_score.accounts l
+  LEFT JOIN by_account b ON b.account_id = l.account_id
+ WHERE (l.started_on IS NULL OR l.started_on <= $1)
+   AND (l.churned_on IS NULL OR l.churned_on > $1)
 $q$, metric_rows)
 $$;
 

@@ -35,7 +35,8 @@ GRANT SELECT ON t_churn TO PUBLIC;
 
 -- refused_not(): the internals the current role may not execute that did not refuse it with 42501,
 -- each called with NULL arguments the planner cannot fold away (OFFSET 0), so the call reaches
--- the executor.
+-- the executor. A function that takes an internal argument (the support functions of an
+-- aggregate with an internal state) cannot be called from SQL at all: no value casts to internal.
 CREATE FUNCTION pg_temp.refused_not() RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -51,6 +52,7 @@ BEGIN
               WHERE p.pronamespace = 'health_score'::regnamespace AND p.prokind = 'f'
                 AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
                 AND NOT has_function_privilege(current_user, p.oid, 'EXECUTE')
+                AND NOT 'internal'::regtype = ANY (p.proargtypes::oid[])
               ORDER BY 1 LOOP
         BEGIN
             EXECUTE format('SELECT %s(%s) FROM (SELECT %s OFFSET 0) s', f.oid::regproc, coalesce(f.refs, ''),
@@ -75,7 +77,7 @@ LANGUAGE sql AS $$
        AND NOT has_function_privilege('public', p.oid, 'EXECUTE') AND has_function_privilege(p.oid, 'EXECUTE')
 $$;
 CREATE TEMP TABLE t_granted (name) AS VALUES ('observations_sql'), ('metric_scores_sql'), ('account_scores_sql'),
-    ('account_features_sql'), ('check_as_of'), ('check_date'), ('attribution_check'), ('backtest_check'),
+    ('score_account'), ('account_features_sql'), ('check_as_of'), ('check_date'), ('attribution_check'), ('backtest_check'),
     ('backtest_check_horizons'), ('backtest_points_of'), ('backtest_of'), ('churn_fit'),
     ('churn_evaluate'), ('churn_columns'), ('feed_problem'), ('feed_relid'), ('feed_rows'), ('bad_observations'), ('refuse_observation');
 GRANT SELECT ON t_granted TO PUBLIC;
