@@ -10,7 +10,10 @@
 # and handed to its combine, final and transition functions (test/lib/fuzz_states.sql).
 # The superuser makes every call; members of health_score_csm and of health_score_reader
 # make the calls of the internals PUBLIC may not execute but their role may.
-# Each call runs in its own transaction, rolled back, under a statement_timeout. Passes when
+# Each call runs in its own transaction, rolled back, under a statement_timeout, and with a
+# shorter lock_timeout: two calls run at a time, and one that waits for a lock the other holds
+# (backfill_finish's ANALYZE behind a backfill's snapshot lock) is refused with 55P03, not
+# taken for a hang. Passes when
 # nothing crashed (the postmaster's start time is unchanged, a session opened before is
 # still alive, no backend was terminated by a signal in the server log), no call failed
 # with XX000 (an internal error: a bug, not a refusal) or hit the timeout (a hang; only
@@ -110,7 +113,7 @@ run_function() {
     local user=$1 id=$2 signature=$3 dir=$WORK/fuzz/$1
     awk -F '\t' -v s="$signature" '$1 == s { print $2 }' "$calls" >"$dir/$id.sql"
     until "$PGBIN/pg_isready" -q; do sleep 0.2; done
-    { echo '\set VERBOSITY verbose'; echo '\set ECHO errors'; echo "SET statement_timeout = '3s';"
+    { echo '\set VERBOSITY verbose'; echo '\set ECHO errors'; echo "SET statement_timeout = '3s'; SET lock_timeout = '2s';"
       cat "$dir/$id.sql"; } | "$PGBIN/psql" -X -q -U "$user" -d $db >/dev/null 2>"$dir/$id.err"
     echo $? >"$dir/$id.rc"
 }
