@@ -656,14 +656,20 @@ logit_condition(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(hi / lo);
 }
 
-/* Probability (0-1) of the positive class for features under coefficients (intercept first). */
-PG_FUNCTION_INFO_V1(logit_predict);
-Datum
-logit_predict(PG_FUNCTION_ARGS)
+/* The 97.5 % quantile of the standard normal: the half-width of a 95 % interval in standard errors. */
+#define LOGIT_Z95 1.959963984540054
+
+/*
+ * The log-odds b0 + sum b_j x_j of features under coefficients (intercept first), after the
+ * checks of logit_predict. logit_predict and logit_predict_interval both take it from here, so
+ * the point estimate of an interval is the probability logit_predict gives, to the bit.
+ */
+static double
+logit_eta(ArrayType *coef_a, ArrayType *x_a, int *k_out, float8 **x_out)
 {
 	int			k;
-	float8	   *coef = hs_float8_array(PG_GETARG_ARRAYTYPE_P(0), "coefficients", &k);
-	float8	   *x = logit_array(PG_GETARG_ARRAYTYPE_P(1), "features", k - 1);
+	float8	   *coef = hs_float8_array(coef_a, "coefficients", &k);
+	float8	   *x = logit_array(x_a, "features", k - 1);
 	double		eta;
 
 	logit_check_finite(coef, k, "coefficients");
@@ -680,7 +686,96 @@ logit_predict(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("log-odds out of range for float8")));
-	PG_RETURN_FLOAT8(1.0 / (1.0 + exp(-eta)));
+	*k_out = k;
+	*x_out = x;
+	return eta;
+}
+
+static inline double
+logit_logistic(double eta)
+{
+	return 1.0 / (1.0 + exp(-eta));
+}
+
+/* Probability (0-1) of the positive class for features under coefficients (intercept first). */
+PG_FUNCTION_INFO_V1(logit_predict);
+Datum
+logit_predict(PG_FUNCTION_ARGS)
+{
+	int			k;
+	float8	   *x;
+	double		eta = logit_eta(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), &k, &x);
+
+	PG_RETURN_FLOAT8(logit_logistic(eta));
+}
+
+/*
+ * The variance x'Vx of the log-odds at u = (1, features) under the covariance V (row-major
+ * k*k, intercept first, on the scale of the coefficients). A covariance matrix is positive
+ * semi-definite, so a clearly negative form means the matrix is not one; a slightly negative
+ * one is rounding (the terms cancel when the features lie far from zero) and counts as 0.
+ */
+static double
+logit_quadratic_form(const float8 *v, const float8 *x, int k)
+{
+	double		q = 0,
+				size = 0;
+
+	for (int i = 0; i < k; i++)
+	{
+		double		ui = i == 0 ? 1.0 : x[i - 1];
+
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < k; j++)
+		{
+			double		term = ui * v[i * k + j] * (j == 0 ? 1.0 : x[j - 1]);
+
+			q += term;
+			size += fabs(term);
+		}
+	}
+	if (!isfinite(size))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the variance of the log-odds is out of range for float8")));
+	if (q < -1e-9 * size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("covariance is not positive semi-definite: the variance of the log-odds at these features is %g", q)));
+	return Max(q, 0.0);
+}
+
+/*
+ * {probability, low, high}: the probability of logit_predict and its 95 % interval by the
+ * delta method on the log-odds, logistic(eta -+ 1.959964 sqrt(x'Vx)). The interval is taken
+ * on the log-odds, where the estimate is close to normal, and mapped through the logistic
+ * function, so it stays within 0 and 1 (and is not symmetric around the probability).
+ */
+PG_FUNCTION_INFO_V1(logit_predict_interval);
+Datum
+logit_predict_interval(PG_FUNCTION_ARGS)
+{
+	int			k;
+	float8	   *x;
+	double		eta = logit_eta(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(2), &k, &x);
+	float8	   *v;
+	double		half,
+				out[3];
+
+	/* as many as a fit can have; k * k must not overflow either */
+	if (k > LOGIT_MAX_FEATURES + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("coefficients must have at most %d elements (intercept first), got %d",
+						LOGIT_MAX_FEATURES + 1, k)));
+	v = logit_array(PG_GETARG_ARRAYTYPE_P(1), "covariance", k * k);
+	logit_check_finite(v, k * k, "covariance");
+	half = LOGIT_Z95 * sqrt(logit_quadratic_form(v, x, k));
+	out[0] = logit_logistic(eta);
+	/* eta -+ half may overflow to an infinity, whose logistic is 0 or 1 */
+	out[1] = logit_logistic(eta - half);
+	out[2] = logit_logistic(eta + half);
+	PG_RETURN_ARRAYTYPE_P(logit_float8_result(out, 3));
 }
 
 /* Two-sided p-value of a z statistic under the standard normal: erfc(|z| / sqrt 2), exact far in the tail. */

@@ -1059,6 +1059,49 @@ COMMENT ON FUNCTION health_score.account_scores(timestamptz) IS
 
 -- Churn (src/sql/churn.sql) ----------------------------------------------------------------------
 
+-- Risk with its uncertainty: trainings store the covariance matrix of the coefficients (models
+-- trained before have none, and so no intervals; the column is added with the others below);
+-- the interval of a probability comes from it.
+ALTER TYPE health_score.churn_fit_result ADD ATTRIBUTE covariance float8[];
+COMMENT ON TYPE health_score.churn_fit_result IS
+'Result of churn_fit: coefficients, standard errors and their covariance matrix on the original scale (intercept first), the standardised coefficients, the centre and scale used, and the fit statistics.';
+COMMENT ON COLUMN health_score.churn_fit_result.covariance IS 'Covariance matrix of the coefficients on the original scale, row-major (p+1) x (p+1), intercept first.';
+
+CREATE FUNCTION health_score.logit_predict_interval(coefficients float8[], covariance float8[], features float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_predict_interval'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_predict_interval(float8[], float8[], float8[]) IS
+'{probability, low, high}: logit_predict(coefficients, features) and its 95 % confidence interval by the delta method on the log-odds, 1 / (1 + exp(-(eta -+ 1.959964 sqrt(u''Vu)))) with eta the log-odds, u = (1, features) and V the covariance matrix of the coefficients (row-major (p+1) x (p+1), intercept first, on the scale of the coefficients, as churn_models.covariance holds it). A V that is not positive semi-definite at u is an error.';
+
+CREATE FUNCTION health_score.churn_probability_interval(model text, features float8[],
+                                                        OUT probability float8, OUT low float8,
+                                                        OUT high float8, OUT reason text)
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models := health_score.churn_model(model);
+    iv float8[];
+BEGIN
+    -- The probability is churn_probability's, computed the same way; the bounds need the
+    -- covariance matrix, which models trained before 0.2.0 do not have.
+    probability := health_score.logit_predict(m.coefficients, features);
+    IF m.covariance IS NULL THEN
+        reason := format('churn model "%s" v%s has no covariance matrix: it was trained before health_score 0.2.0, which stores it; train it again for intervals',
+                         m.name, m.version);
+        RETURN;
+    END IF;
+    iv := health_score.logit_predict_interval(m.coefficients, m.covariance, features);
+    low := iv[2];
+    high := iv[3];
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_probability_interval(text, float8[]) IS
+'churn_probability(model, features) with its 95 % confidence interval: low and high are 1 / (1 + exp(-(eta -+ 1.959964 se))), eta the log-odds and se = sqrt(u''Vu) its standard error by the delta method (u = (1, features), V = churn_models.covariance), the uncertainty of the fitted coefficients at these features (not of whether this one row churns). NULL bounds, with the reason, for a model trained before 0.2.0, which has no covariance matrix. For many rows, call logit_predict_interval(coefficients, covariance, features) directly.';
+
 -- churn_fit checks max_iter, tol and l2 itself, as the functions that call it do.
 CREATE OR REPLACE FUNCTION health_score.churn_fit(from_sql text, feature_exprs text[], names text[], label_expr text,
                                        max_iter int, tol float8, l2 float8)
@@ -1217,6 +1260,7 @@ BEGIN
     r.rows_skipped := st[3]::bigint;
     r.positives := st[4]::bigint;
     r.condition_number := health_score.logit_condition(st);
+    r.covariance := cov;
     RETURN r;
 END
 $$;
@@ -1342,6 +1386,7 @@ BEGIN
     m.feature_levels := coalesce(term_levels, array_fill(NULL::text, ARRAY[k - 1]));
     m.reference_levels := coalesce(references_used, '{}');
     m.positive_label := positive_value;
+    m.covariance := f.covariance;
     BEGIN
         UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
         m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
@@ -1535,9 +1580,44 @@ $$;
 COMMENT ON FUNCTION health_score.account_churn_model() IS
 'The account churn model the views, revenue_at_risk and history use: the active version of the model settings.churn_model names (the first account model trained writes its name there); no row when that is no active account model. While settings.churn_model is NULL, the newest active account model.';
 
-CREATE OR REPLACE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now(), metric_rows regclass DEFAULT NULL)
+-- account_churn_risk and revenue_at_risk gain columns (the intervals), which CREATE OR REPLACE
+-- cannot do: the old functions are renamed, the views that read them (account_churn,
+-- revenue_at_risk, and in the views part account_health and action_queue) are replaced by the
+-- same views over the new ones, keeping their grants, comments and dependent materialized
+-- views, and the old functions are dropped at the end of the views part.
+-- Objects of the user's over the old functions would stop the drop with a message about
+-- account_churn_risk_0_1_0: name them before anything changes.
+DO $$
+DECLARE
+    users text;
+BEGIN
+    SELECT string_agg(DISTINCT coalesce(pg_catalog.format('%I.%I', n.nspname, c.relname),
+                                        pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)), ', ')
+      INTO users
+      FROM pg_catalog.pg_depend d
+      LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+      LEFT JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+      LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.deptype = 'n'
+       AND d.refobjid IN ('health_score.account_churn_risk(timestamptz, regclass)'::regprocedure,
+                          'health_score.revenue_at_risk(timestamptz)'::regprocedure)
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
+                        WHERE e.refclassid = 'pg_catalog.pg_extension'::regclass AND e.deptype = 'e'
+                          AND ((e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = r.ev_class)
+                               OR (e.classid = d.classid AND e.objid = d.objid)));
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'health_score 0.2.0 adds columns to the functions account_churn_risk and revenue_at_risk, and these read them: %', users
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop them, run ALTER EXTENSION health_score UPDATE, and create them again.';
+    END IF;
+END
+$$;
+ALTER FUNCTION health_score.account_churn_risk(timestamptz, regclass) RENAME TO account_churn_risk_0_1_0;
+ALTER FUNCTION health_score.revenue_at_risk(timestamptz) RENAME TO revenue_at_risk_0_1_0;
+
+CREATE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now(), metric_rows regclass DEFAULT NULL)
 RETURNS TABLE (account_id text, churn_risk float8, model text, model_version int,
-               missing_metrics text[], top_drivers text)
+               missing_metrics text[], top_drivers text, churn_risk_low float8, churn_risk_high float8)
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1559,17 +1639,20 @@ BEGIN
                               FROM unnest($6, f.x) WITH ORDINALITY AS u(metric, v, i)
                              ORDER BY 2 DESC LIMIT 3) d
                      WHERE d.c > 0)
-               END
+               END,
+               100 * i.iv[2], 100 * i.iv[3]
           FROM (%s) f
+         CROSS JOIN LATERAL (SELECT CASE WHEN f.missing IS NULL
+                                         THEN health_score.logit_predict_interval($2, $7, f.x) END AS iv) i
          ORDER BY f.account_id$q$,
         CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(m.features)
              ELSE health_score.account_features_sql(m.features, metric_rows::text) END)
-        USING as_of, m.coefficients, m.name, m.version, m.center, m.features;
+        USING as_of, m.coefficients, m.name, m.version, m.center, m.features, m.covariance;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz, regclass) IS
-'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
+'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. churn_risk_low and churn_risk_high bound the 95 % confidence interval of churn_risk (delta method on the log-odds, as churn_probability_interval); NULL with churn_risk, and for a model trained before 0.2.0, which has no covariance matrix. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
 
 CREATE OR REPLACE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,
@@ -1606,9 +1689,61 @@ $$;
 COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
 'Why an account is at risk, under the account churn model the dashboards use (account_churn_model()): each metric''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers).';
 
+CREATE FUNCTION health_score.revenue_at_risk(as_of timestamptz DEFAULT now())
+RETURNS TABLE (grouping_by text, group_value text, accounts bigint, accounts_with_risk bigint,
+               mrr numeric, mrr_with_risk numeric, revenue_at_risk float8, risk_share float8,
+               revenue_at_risk_low float8, revenue_at_risk_high float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN grouping(s.band, a.segment, a.owner) = 7 THEN 'all'
+                WHEN grouping(s.band) = 0 THEN 'band'
+                WHEN grouping(a.segment) = 0 THEN 'segment'
+                ELSE 'owner' END,
+           coalesce(s.band, a.segment, a.owner::text),
+           count(*), count(r.churn_risk),
+           sum(a.mrr), sum(a.mrr) FILTER (WHERE r.churn_risk IS NOT NULL),
+           sum(a.mrr::float8 * r.churn_risk / 100),
+           sum(a.mrr::float8 * r.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE r.churn_risk IS NOT NULL), 0),
+           sum(a.mrr::float8 * r.churn_risk_low / 100), sum(a.mrr::float8 * r.churn_risk_high / 100)
+      FROM health_score.account_scores(as_of) s
+      JOIN health_score.accounts a ON a.account_id = s.account_id
+      LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
+     GROUP BY GROUPING SETS ((), (s.band), (a.segment), (a.owner))
+     ORDER BY 1, 7 DESC NULLS LAST, 2
+$$;
+
+COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
+'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
+
+CREATE OR REPLACE VIEW health_score.revenue_at_risk AS
+SELECT * FROM health_score.revenue_at_risk(
+    health_score.current_as_of());
+
+COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_low IS 'Sum of MRR x the low end of each account''s 95 % churn-risk interval: the low end of a conservative range (not a joint interval of the sum); NULL when the model has no covariance matrix.';
+COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_high IS 'Sum of MRR x the high end of each account''s 95 % churn-risk interval: the high end of a conservative range (not a joint interval of the sum); NULL when the model has no covariance matrix.';
+
+CREATE OR REPLACE VIEW health_score.account_churn AS
+SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
+       r.churn_risk, (a.mrr::float8 * r.churn_risk / 100) AS revenue_at_risk, r.top_drivers,
+       r.missing_metrics, r.model, r.model_version, r.churn_risk_low, r.churn_risk_high,
+       (a.mrr::float8 * r.churn_risk_low / 100) AS revenue_at_risk_low,
+       (a.mrr::float8 * r.churn_risk_high / 100) AS revenue_at_risk_high
+  FROM health_score.account_churn_risk(
+           health_score.current_as_of()) r
+  JOIN health_score.accounts a ON a.account_id = r.account_id
+  LEFT JOIN health_score.account_scores(
+           health_score.current_as_of()) s
+    ON s.account_id = r.account_id
+ ORDER BY r.churn_risk DESC NULLS LAST, a.account_id;
+
 COMMENT ON VIEW health_score.account_churn IS
-'Every live account with its churn risk under the account churn model the dashboards use (account_churn_model(), named by settings.churn_model), highest risk first, beside its health score: MRR at risk and the metrics that drive the risk. Empty until an account model is trained.';
+'Every live account with its churn risk and its 95 % interval under the account churn model the dashboards use (account_churn_model(), named by settings.churn_model), highest risk first, beside its health score: MRR at risk (with its range) and the metrics that drive the risk. Empty until an account model is trained.';
 COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
+COMMENT ON COLUMN health_score.account_churn.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (delta method on the log-odds); NULL with churn_risk, or when the model has no covariance matrix (trained before 0.2.0).';
+COMMENT ON COLUMN health_score.account_churn.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
+COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_low IS 'MRR x churn_risk_low.';
+COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_high IS 'MRR x churn_risk_high.';
 
 -- apply_suggested_weights(model): suggest_weights written into the catalog. Metric weights are
 -- relative within their dimension, so the model's metrics of a dimension share out the weight
@@ -1745,6 +1880,9 @@ COMMENT ON COLUMN health_score.churn_models.positive_label IS 'A text or enum la
 COMMENT ON COLUMN health_score.churn_model_terms.term IS 'Feature name: the column, or column=level for a level of a text or enum column; or (intercept).';
 COMMENT ON COLUMN health_score.churn_model_terms.feature_column IS 'The column (or metric) the term is made from; NULL for the intercept.';
 COMMENT ON COLUMN health_score.churn_model_terms.level IS 'For a level of a text or enum column, the level (the coefficient compares it with the reference level, churn_models.reference_levels); else NULL.';
+-- The covariance matrix of the coefficients, stored by trainings from 0.2.0 on.
+ALTER TABLE health_score.churn_models ADD COLUMN covariance float8[];
+COMMENT ON COLUMN health_score.churn_models.covariance IS 'Covariance matrix of the coefficients, row-major (p+1) x (p+1), intercept first, on the original scale of the features like coefficients (the inverse information matrix; penalised when l2 > 0): its diagonal is std_errors squared; the intervals of churn_probability_interval and account_churn_risk come from it. NULL for a model trained before 0.2.0, which did not store it: its intervals are NULL until it is trained again.';
 
 DROP FUNCTION health_score.churn_columns(regclass, text[], text);
 CREATE FUNCTION health_score.churn_columns(source regclass, features text[], label text,
@@ -2130,6 +2268,37 @@ COMMENT ON FUNCTION health_score.churn_cross_validate(regclass, text[], text, in
 
 COMMENT ON COLUMN health_score.account_health.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
 COMMENT ON COLUMN health_score.action_queue.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
+
+-- account_health and action_queue read account_churn_risk: the same views over the new one
+-- (see the churn part), and the functions they read before are dropped.
+CREATE OR REPLACE VIEW health_score.account_health AS
+SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr,
+       s.score, s.band, s.alert_tier, s.coverage,
+       s.product_score, s.relationship_score, s.business_score,
+       s.weakest_metrics, s.reason,
+       round(r.churn_risk::numeric, 2)::float8 AS churn_risk, r.top_drivers AS churn_drivers
+  FROM health_score.account_scores(health_score.current_as_of()) s
+  JOIN health_score.accounts a ON a.account_id = s.account_id
+  LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
+ ORDER BY s.score NULLS LAST, s.account_id;
+
+CREATE OR REPLACE VIEW health_score.action_queue AS
+SELECT s.account_id, a.name, a.owner, a.segment, a.mrr, s.score, s.band, s.alert_tier,
+       t.responder, t.respond_within,
+       health_score.current_as_of() + t.respond_within AS due_by,
+       b.cadence, b.playbook, s.weakest_metrics,
+       round(r.churn_risk::numeric, 2)::float8 AS churn_risk,
+       round(a.mrr * r.churn_risk::numeric / 100, 2) AS revenue_at_risk
+  FROM health_score.account_scores(health_score.current_as_of()) s
+  JOIN health_score.accounts a ON a.account_id = s.account_id
+  JOIN health_score.bands b ON b.band = s.band
+  LEFT JOIN health_score.alert_tiers t ON t.tier = s.alert_tier
+  LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
+ WHERE b.needs_action
+ ORDER BY due_by NULLS LAST, s.score, a.mrr DESC NULLS LAST, s.account_id;
+
+DROP FUNCTION health_score.account_churn_risk_0_1_0(timestamptz, regclass);
+DROP FUNCTION health_score.revenue_at_risk_0_1_0(timestamptz);
 
 -- History (src/sql/history.sql) ------------------------------------------------------------------
 
@@ -2889,6 +3058,10 @@ COMMENT ON COLUMN health_score.score_history.churn_risk IS 'Churn risk 0-100 % a
 COMMENT ON COLUMN health_score.score_history.churn_model IS 'The account churn model the snapshot asked for the risk (account_churn_model()); NULL when there was none.';
 COMMENT ON COLUMN health_score.score_history.churn_model_version IS 'Its version.';
 COMMENT ON COLUMN health_score.score_history.churn_risk_reason IS 'Why churn_risk is NULL, when it is: no account churn model, a model trained on churn after that date, or no data for a metric the model needs.';
+-- The churn risk's 95 % interval, from models that store their covariance matrix.
+ALTER TABLE health_score.score_history ADD COLUMN churn_risk_low float8, ADD COLUMN churn_risk_high float8;
+COMMENT ON COLUMN health_score.score_history.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (account_churn_risk); NULL with churn_risk, when the model has no covariance matrix (trained before 0.2.0), and in rows written before 0.2.0.';
+COMMENT ON COLUMN health_score.score_history.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
 -- The dashboards' copies carry the comments of the views they copy.
 COMMENT ON COLUMN health_score.account_health_mv.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
 COMMENT ON COLUMN health_score.action_queue_mv.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
@@ -2965,7 +3138,7 @@ BEGIN
             INSERT INTO health_score.score_history
                 (as_of, account_id, score, product_score, relationship_score, business_score,
                  dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version,
-                 churn_model, churn_model_version, churn_risk_reason)
+                 churn_model, churn_model_version, churn_risk_reason, churn_risk_low, churn_risk_high)
             SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
                    s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3,
                    $5, $6,
@@ -2973,7 +3146,8 @@ BEGIN
                         WHEN $4 IS NOT NULL THEN $4
                         WHEN r.missing_metrics IS NOT NULL
                             THEN 'no data for ' || array_to_string(r.missing_metrics, ', ')
-                        ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END
+                        ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END,
+                   r.churn_risk_low, r.churn_risk_high
               FROM (%s) s
               LEFT JOIN (%s) r
                 ON r.account_id = s.account_id AND r.model = $5 AND r.model_version = $6
@@ -2981,7 +3155,8 @@ BEGIN
                CASE WHEN no_risk IS NULL
                     THEN $q$SELECT * FROM health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows')$q$
                     ELSE 'SELECT NULL::text AS account_id, NULL::float8 AS churn_risk, NULL::text AS model,
-                                 NULL::int AS model_version, NULL::text[] AS missing_metrics WHERE false' END)
+                                 NULL::int AS model_version, NULL::text[] AS missing_metrics,
+                                 NULL::float8 AS churn_risk_low, NULL::float8 AS churn_risk_high WHERE false' END)
             USING scored_at, day, version, no_risk, model.name, model.version;
         GET DIAGNOSTICS written = ROW_COUNT;
 
@@ -3005,7 +3180,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.snapshot(date) IS
-'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
+'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk (with its 95 % interval, churn_risk_low and churn_risk_high) is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
 CREATE OR REPLACE FUNCTION health_score.refresh()
 RETURNS integer
@@ -3470,6 +3645,24 @@ COMMENT ON FUNCTION health_score.backtest_compare(integer[], date, date, bigint)
 'Two backtests on the same points, a row per source and horizon: source stored, the snapshots from from_date to to_date of one configuration (version: config_version, or the only one in range), and source what-if, the same dates rescored now under the configuration as it is in this transaction (version: config_version() now). Both are kept to the accounts and dates scored in both, so they compare the same accounts, dates and churn labels. Change the catalog in a transaction, compare, roll back: the proposal against the configuration in use. Writes nothing.';
 
 -- Access (src/sql/access.sql) --------------------------------------------------------------------
+
+-- Views check the caller's rights on the tables below them (PostgreSQL 15 and later), so
+-- row-level security applies through them too. On older servers they read through
+-- account_scores() and metric_scores(), which run as the caller and so see only its rows.
+-- CREATE OR REPLACE VIEW resets a view's options, and the upgrade replaces views (the churn
+-- and views parts): set it again on every view, as a fresh install does.
+DO $$
+DECLARE
+    v record;
+BEGIN
+    IF current_setting('server_version_num')::int >= 150000 THEN
+        FOR v IN SELECT c.relname FROM pg_catalog.pg_class c
+                  WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'v' LOOP
+            EXECUTE format('ALTER VIEW health_score.%I SET (security_invoker = true)', v.relname);
+        END LOOP;
+    END IF;
+END
+$$;
 
 -- The API is what PUBLIC may execute; internals are not part of it. Aggregates check EXECUTE
 -- on their support functions against the aggregate's owner and triggers fire whatever the

@@ -198,6 +198,14 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION health_score.logit_predict(float8[], float8[]) IS
 'Probability 0-1 of the positive class: 1 / (1 + exp(-(b0 + sum b_j x_j))), coefficients intercept first, features on their original scale.';
 
+CREATE FUNCTION health_score.logit_predict_interval(coefficients float8[], covariance float8[], features float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logit_predict_interval'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.logit_predict_interval(float8[], float8[], float8[]) IS
+'{probability, low, high}: logit_predict(coefficients, features) and its 95 % confidence interval by the delta method on the log-odds, 1 / (1 + exp(-(eta -+ 1.959964 sqrt(u''Vu)))) with eta the log-odds, u = (1, features) and V the covariance matrix of the coefficients (row-major (p+1) x (p+1), intercept first, on the scale of the coefficients, as churn_models.covariance holds it). A V that is not positive semi-definite at u is an error.';
+
 CREATE FUNCTION health_score.logit_p_value(z float8)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'logit_p_value'
@@ -283,6 +291,7 @@ CREATE TABLE health_score.churn_models (
     feature_levels      text[] NOT NULL,
     reference_levels    jsonb NOT NULL DEFAULT '{}',
     positive_label      text,
+    covariance          float8[],
     PRIMARY KEY (name, version)
 );
 
@@ -327,6 +336,7 @@ COMMENT ON COLUMN health_score.churn_models.feature_columns IS 'For each term of
 COMMENT ON COLUMN health_score.churn_models.feature_levels IS 'For each term of features, the level of a text or enum column whose 0/1 indicator it is; NULL for a numeric or boolean column.';
 COMMENT ON COLUMN health_score.churn_models.reference_levels IS 'The reference level of each text or enum column, {"column": "level"}: the level without a term, which the other levels'' coefficients compare against; {} when there is none.';
 COMMENT ON COLUMN health_score.churn_models.positive_label IS 'A text or enum label: the value that means churned. NULL for a boolean or 0/1 label.';
+COMMENT ON COLUMN health_score.churn_models.covariance IS 'Covariance matrix of the coefficients, row-major (p+1) x (p+1), intercept first, on the original scale of the features like coefficients (the inverse information matrix; penalised when l2 > 0): its diagonal is std_errors squared; the intervals of churn_probability_interval and account_churn_risk come from it. NULL for a model trained before 0.2.0, which did not store it: its intervals are NULL until it is trained again.';
 
 CREATE UNIQUE INDEX churn_models_one_active ON health_score.churn_models (name) WHERE active;
 
@@ -415,11 +425,12 @@ CREATE TYPE health_score.churn_fit_result AS (
     rows_used           bigint,
     rows_skipped        bigint,
     positives           bigint,
-    condition_number    float8
+    condition_number    float8,
+    covariance          float8[]
 );
 
 COMMENT ON TYPE health_score.churn_fit_result IS
-'Result of churn_fit: coefficients and standard errors on the original scale (intercept first), the standardised coefficients, the centre and scale used, and the fit statistics.';
+'Result of churn_fit: coefficients, standard errors and their covariance matrix on the original scale (intercept first), the standardised coefficients, the centre and scale used, and the fit statistics.';
 COMMENT ON COLUMN health_score.churn_fit_result.coefficients IS 'Coefficients on the original scale, intercept first.';
 COMMENT ON COLUMN health_score.churn_fit_result.std_errors IS 'Their standard errors.';
 COMMENT ON COLUMN health_score.churn_fit_result.standardized IS 'Coefficients on the standardised features (intercept first).';
@@ -433,6 +444,7 @@ COMMENT ON COLUMN health_score.churn_fit_result.rows_used IS 'Rows with every fe
 COMMENT ON COLUMN health_score.churn_fit_result.rows_skipped IS 'Rows skipped for a NULL feature or label.';
 COMMENT ON COLUMN health_score.churn_fit_result.positives IS 'Rows used that churned.';
 COMMENT ON COLUMN health_score.churn_fit_result.condition_number IS 'Condition number of the standardised information matrix.';
+COMMENT ON COLUMN health_score.churn_fit_result.covariance IS 'Covariance matrix of the coefficients on the original scale, row-major (p+1) x (p+1), intercept first.';
 
 CREATE FUNCTION health_score.churn_fit(from_sql text, feature_exprs text[], names text[], label_expr text,
                                        max_iter int, tol float8, l2 float8)
@@ -591,6 +603,7 @@ BEGIN
     r.rows_skipped := st[3]::bigint;
     r.positives := st[4]::bigint;
     r.condition_number := health_score.logit_condition(st);
+    r.covariance := cov;
     RETURN r;
 END
 $$;
@@ -781,6 +794,7 @@ BEGIN
     m.feature_levels := coalesce(term_levels, array_fill(NULL::text, ARRAY[k - 1]));
     m.reference_levels := coalesce(references_used, '{}');
     m.positive_label := positive_value;
+    m.covariance := f.covariance;
     BEGIN
         UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
         m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
@@ -1161,6 +1175,33 @@ $$;
 
 COMMENT ON FUNCTION health_score.churn_probability_of(text, jsonb) IS
 'Churn probability 0-1 under the active version of a model, from a row''s raw values by column name (see churn_features): churn_probability_of(''telco'', ''{"tenure": 5, "contract": "Two year", ...}''), or to_jsonb(t) to score a row of a table. A JSON null (a NULL in the row) gives NULL, as such a row is skipped in training; a level not seen in training is an error naming the column and the value.';
+
+CREATE FUNCTION health_score.churn_probability_interval(model text, features float8[],
+                                                        OUT probability float8, OUT low float8,
+                                                        OUT high float8, OUT reason text)
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models := health_score.churn_model(model);
+    iv float8[];
+BEGIN
+    -- The probability is churn_probability's, computed the same way; the bounds need the
+    -- covariance matrix, which models trained before 0.2.0 do not have.
+    probability := health_score.logit_predict(m.coefficients, features);
+    IF m.covariance IS NULL THEN
+        reason := format('churn model "%s" v%s has no covariance matrix: it was trained before health_score 0.2.0, which stores it; train it again for intervals',
+                         m.name, m.version);
+        RETURN;
+    END IF;
+    iv := health_score.logit_predict_interval(m.coefficients, m.covariance, features);
+    low := iv[2];
+    high := iv[3];
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_probability_interval(text, float8[]) IS
+'churn_probability(model, features) with its 95 % confidence interval: low and high are 1 / (1 + exp(-(eta -+ 1.959964 se))), eta the log-odds and se = sqrt(u''Vu) its standard error by the delta method (u = (1, features), V = churn_models.covariance), the uncertainty of the fitted coefficients at these features (not of whether this one row churns). NULL bounds, with the reason, for a model trained before 0.2.0, which has no covariance matrix. For many rows, call logit_predict_interval(coefficients, covariance, features) directly.';
 
 CREATE FUNCTION health_score.churn_drivers(model text, features float8[])
 RETURNS TABLE (rank int, feature text, value float8, average float8, coefficient float8,
@@ -1600,7 +1641,7 @@ COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, in
 -- instead of scoring again. Reading a temporary table makes the function parallel restricted.
 CREATE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now(), metric_rows regclass DEFAULT NULL)
 RETURNS TABLE (account_id text, churn_risk float8, model text, model_version int,
-               missing_metrics text[], top_drivers text)
+               missing_metrics text[], top_drivers text, churn_risk_low float8, churn_risk_high float8)
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1622,17 +1663,20 @@ BEGIN
                               FROM unnest($6, f.x) WITH ORDINALITY AS u(metric, v, i)
                              ORDER BY 2 DESC LIMIT 3) d
                      WHERE d.c > 0)
-               END
+               END,
+               100 * i.iv[2], 100 * i.iv[3]
           FROM (%s) f
+         CROSS JOIN LATERAL (SELECT CASE WHEN f.missing IS NULL
+                                         THEN health_score.logit_predict_interval($2, $7, f.x) END AS iv) i
          ORDER BY f.account_id$q$,
         CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(m.features)
              ELSE health_score.account_features_sql(m.features, metric_rows::text) END)
-        USING as_of, m.coefficients, m.name, m.version, m.center, m.features;
+        USING as_of, m.coefficients, m.name, m.version, m.center, m.features, m.covariance;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz, regclass) IS
-'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
+'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. churn_risk_low and churn_risk_high bound the 95 % confidence interval of churn_risk (delta method on the log-odds, as churn_probability_interval); NULL with churn_risk, and for a model trained before 0.2.0, which has no covariance matrix. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
 
 CREATE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,
@@ -1671,7 +1715,8 @@ COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
 
 CREATE FUNCTION health_score.revenue_at_risk(as_of timestamptz DEFAULT now())
 RETURNS TABLE (grouping_by text, group_value text, accounts bigint, accounts_with_risk bigint,
-               mrr numeric, mrr_with_risk numeric, revenue_at_risk float8, risk_share float8)
+               mrr numeric, mrr_with_risk numeric, revenue_at_risk float8, risk_share float8,
+               revenue_at_risk_low float8, revenue_at_risk_high float8)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1683,7 +1728,8 @@ AS $$
            count(*), count(r.churn_risk),
            sum(a.mrr), sum(a.mrr) FILTER (WHERE r.churn_risk IS NOT NULL),
            sum(a.mrr::float8 * r.churn_risk / 100),
-           sum(a.mrr::float8 * r.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE r.churn_risk IS NOT NULL), 0)
+           sum(a.mrr::float8 * r.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE r.churn_risk IS NOT NULL), 0),
+           sum(a.mrr::float8 * r.churn_risk_low / 100), sum(a.mrr::float8 * r.churn_risk_high / 100)
       FROM health_score.account_scores(as_of) s
       JOIN health_score.accounts a ON a.account_id = s.account_id
       LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
@@ -1692,7 +1738,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
-'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk.';
+'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
 
 CREATE VIEW health_score.revenue_at_risk AS
 SELECT * FROM health_score.revenue_at_risk(
@@ -1708,11 +1754,15 @@ COMMENT ON COLUMN health_score.revenue_at_risk.mrr IS 'Monthly recurring revenue
 COMMENT ON COLUMN health_score.revenue_at_risk.mrr_with_risk IS 'MRR of the accounts with a known churn risk.';
 COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk IS 'Sum of MRR x churn probability: the monthly revenue expected to be lost.';
 COMMENT ON COLUMN health_score.revenue_at_risk.risk_share IS 'revenue_at_risk / mrr_with_risk: the MRR-weighted churn probability.';
+COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_low IS 'Sum of MRR x the low end of each account''s 95 % churn-risk interval: the low end of a conservative range (not a joint interval of the sum); NULL when the model has no covariance matrix.';
+COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_high IS 'Sum of MRR x the high end of each account''s 95 % churn-risk interval: the high end of a conservative range (not a joint interval of the sum); NULL when the model has no covariance matrix.';
 
 CREATE VIEW health_score.account_churn AS
 SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
        r.churn_risk, (a.mrr::float8 * r.churn_risk / 100) AS revenue_at_risk, r.top_drivers,
-       r.missing_metrics, r.model, r.model_version
+       r.missing_metrics, r.model, r.model_version, r.churn_risk_low, r.churn_risk_high,
+       (a.mrr::float8 * r.churn_risk_low / 100) AS revenue_at_risk_low,
+       (a.mrr::float8 * r.churn_risk_high / 100) AS revenue_at_risk_high
   FROM health_score.account_churn_risk(
            health_score.current_as_of()) r
   JOIN health_score.accounts a ON a.account_id = r.account_id
@@ -1722,7 +1772,7 @@ SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
  ORDER BY r.churn_risk DESC NULLS LAST, a.account_id;
 
 COMMENT ON VIEW health_score.account_churn IS
-'Every live account with its churn risk under the account churn model the dashboards use (account_churn_model(), named by settings.churn_model), highest risk first, beside its health score: MRR at risk and the metrics that drive the risk. Empty until an account model is trained.';
+'Every live account with its churn risk and its 95 % interval under the account churn model the dashboards use (account_churn_model(), named by settings.churn_model), highest risk first, beside its health score: MRR at risk (with its range) and the metrics that drive the risk. Empty until an account model is trained.';
 COMMENT ON COLUMN health_score.account_churn.account_id IS 'The account''s key.';
 COMMENT ON COLUMN health_score.account_churn.name IS 'Display name.';
 COMMENT ON COLUMN health_score.account_churn.segment IS 'Segment.';
@@ -1736,3 +1786,7 @@ COMMENT ON COLUMN health_score.account_churn.top_drivers IS 'Up to three metrics
 COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data.';
 COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
 COMMENT ON COLUMN health_score.account_churn.model_version IS 'Its version.';
+COMMENT ON COLUMN health_score.account_churn.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (delta method on the log-odds); NULL with churn_risk, or when the model has no covariance matrix (trained before 0.2.0).';
+COMMENT ON COLUMN health_score.account_churn.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
+COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_low IS 'MRR x churn_risk_low.';
+COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_high IS 'MRR x churn_risk_high.';

@@ -24,6 +24,8 @@ CREATE TABLE health_score.score_history (
     churn_model         text,
     churn_model_version int,
     churn_risk_reason   text,
+    churn_risk_low      float8,
+    churn_risk_high     float8,
     PRIMARY KEY (account_id, as_of),
     CHECK (score IS NULL OR (score >= 0 AND score <= 100)),
     CHECK (churn_risk IS NULL OR (churn_risk >= 0 AND churn_risk <= 100))
@@ -50,6 +52,8 @@ COMMENT ON COLUMN health_score.score_history.taken_at IS 'When the row was writt
 COMMENT ON COLUMN health_score.score_history.churn_model IS 'The account churn model the snapshot asked for the risk (account_churn_model()); NULL when there was none.';
 COMMENT ON COLUMN health_score.score_history.churn_model_version IS 'Its version.';
 COMMENT ON COLUMN health_score.score_history.churn_risk_reason IS 'Why churn_risk is NULL, when it is: no account churn model, a model trained on churn after that date, or no data for a metric the model needs.';
+COMMENT ON COLUMN health_score.score_history.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (account_churn_risk); NULL with churn_risk, when the model has no covariance matrix (trained before 0.2.0), and in rows written before 0.2.0.';
+COMMENT ON COLUMN health_score.score_history.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
 
 CREATE TABLE health_score.metric_history (
     as_of               date NOT NULL,
@@ -178,7 +182,7 @@ BEGIN
             INSERT INTO health_score.score_history
                 (as_of, account_id, score, product_score, relationship_score, business_score,
                  dimension_scores, band, alert_tier, coverage, churn_risk, reason, config_version,
-                 churn_model, churn_model_version, churn_risk_reason)
+                 churn_model, churn_model_version, churn_risk_reason, churn_risk_low, churn_risk_high)
             SELECT $2, s.account_id, s.score, s.product_score, s.relationship_score, s.business_score,
                    s.dimension_scores, s.band, s.alert_tier, s.coverage, r.churn_risk, s.reason, $3,
                    $5, $6,
@@ -186,7 +190,8 @@ BEGIN
                         WHEN $4 IS NOT NULL THEN $4
                         WHEN r.missing_metrics IS NOT NULL
                             THEN 'no data for ' || array_to_string(r.missing_metrics, ', ')
-                        ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END
+                        ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END,
+                   r.churn_risk_low, r.churn_risk_high
               FROM (%s) s
               LEFT JOIN (%s) r
                 ON r.account_id = s.account_id AND r.model = $5 AND r.model_version = $6
@@ -194,7 +199,8 @@ BEGIN
                CASE WHEN no_risk IS NULL
                     THEN $q$SELECT * FROM health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows')$q$
                     ELSE 'SELECT NULL::text AS account_id, NULL::float8 AS churn_risk, NULL::text AS model,
-                                 NULL::int AS model_version, NULL::text[] AS missing_metrics WHERE false' END)
+                                 NULL::int AS model_version, NULL::text[] AS missing_metrics,
+                                 NULL::float8 AS churn_risk_low, NULL::float8 AS churn_risk_high WHERE false' END)
             USING scored_at, day, version, no_risk, model.name, model.version;
         GET DIAGNOSTICS written = ROW_COUNT;
 
@@ -218,7 +224,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.snapshot(date) IS
-'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
+'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk (with its 95 % interval, churn_risk_low and churn_risk_high) is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
 -- Backfill ------------------------------------------------------------------------------------
 -- backfill(from_date, to_date, step, redo) snapshots a range of past dates in one transaction;

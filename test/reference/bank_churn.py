@@ -3,7 +3,18 @@
 
 Fits statsmodels' Logit (Newton's method, intercept added) on test/data/bank_churn.csv and
 writes the coefficients, standard errors, log-likelihoods and scikit-learn's roc_auc_score of
-the fitted probabilities to test/data/bank_churn_expected.csv. The tests read only that file.
+the fitted probabilities to test/data/bank_churn_expected.csv, the covariance matrix of the
+coefficients to test/data/bank_churn_covariance.csv, and the 95 % intervals of the churn
+probability of selected rows to test/data/bank_churn_intervals.csv. The tests read only those
+files.
+
+The intervals are statsmodels' get_prediction().conf_int() of the same model fitted as a
+binomial GLM (the Logit results of statsmodels 0.13 have no get_prediction; the GLM's maximum
+likelihood fit is the same model, and the script checks that its coefficients and covariance
+agree with Logit's): the interval of the log-odds x'b +- 1.959964 sqrt(x'Vx), mapped through
+the logistic function. Two fits: "all" on every row, "first_2500" on the rows with RowNumber up
+to 2500 (wider intervals, from less data). The rows: every 25th RowNumber, and the rows with the
+lowest and highest probability and the narrowest and widest interval under each fit.
 
 Label: Exited (1 = the customer left the bank).
 Features, in this order:
@@ -25,6 +36,8 @@ from sklearn.metrics import roc_auc_score
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data", "bank_churn.csv")
 OUT = os.path.join(HERE, "..", "data", "bank_churn_expected.csv")
+COVARIANCE = os.path.join(HERE, "..", "data", "bank_churn_covariance.csv")
+INTERVALS = os.path.join(HERE, "..", "data", "bank_churn_intervals.csv")
 
 FEATURES = ["credit_score", "age", "tenure", "balance", "num_of_products", "has_cr_card",
             "is_active_member", "estimated_salary", "is_germany", "is_spain", "is_female"]
@@ -77,3 +90,35 @@ with open(OUT, "w", newline="") as f:
     w.writerow(["iterations", "", int(fit.mle_retvals["iterations"])])
     w.writerow(["versions", "statsmodels " + statsmodels.__version__ + ", scikit-learn "
                 + sklearn.__version__, ""])
+
+# The covariance matrix of the coefficients (inverse information matrix), intercept first.
+terms = ["(intercept)"] + FEATURES
+cov = fit.cov_params()
+with open(COVARIANCE, "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["row_term", "column_term", "value"])
+    for i, a in enumerate(terms):
+        for j, b in enumerate(terms):
+            w.writerow([a, b, repr(float(cov[i, j]))])
+
+# 95 % intervals of the churn probability per row, from get_prediction() of the same model
+# fitted as a binomial GLM.
+row_number = np.array([int(r["RowNumber"]) for r in rows])
+with open(INTERVALS, "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["fit", "row_number", "probability", "ci_low", "ci_high"])
+    for name, subset in (("all", row_number > 0), ("first_2500", row_number <= 2500)):
+        Xs = sm.add_constant(X[subset])
+        logit = sm.Logit(y[subset], Xs).fit(method="newton", maxiter=100, tol=1e-12, disp=False)
+        glm = sm.GLM(y[subset], Xs, family=sm.families.Binomial()).fit(tol=1e-14, maxiter=100)
+        assert np.allclose(glm.params, logit.params, rtol=1e-9, atol=0)
+        assert np.allclose(glm.cov_params(), logit.cov_params(), rtol=1e-7, atol=0)
+        pred = glm.get_prediction(sm.add_constant(X))
+        mean = pred.predicted_mean
+        ci = pred.conf_int(alpha=0.05)
+        width = ci[:, 1] - ci[:, 0]
+        pick = set(np.flatnonzero(row_number % 25 == 0))
+        pick |= {int(np.argmin(mean)), int(np.argmax(mean)), int(np.argmin(width)), int(np.argmax(width))}
+        for i in sorted(pick):
+            w.writerow([name, row_number[i], repr(float(mean[i])), repr(float(ci[i, 0])),
+                        repr(float(ci[i, 1]))])

@@ -23,8 +23,8 @@ dir=$(mktemp -d "$WORK/upgrade.XXXXXX")
 chmod 755 "$dir"
 as_of='2025-12-31 00:00:00+00'
 
-echo "1..23"
-throwaway_databases $up $fresh $restored
+echo "1..25"
+throwaway_databases $up $fresh $restored hs_upgrade_user_view
 "$PGBIN/createdb" $up && q $up -c "CREATE EXTENSION health_score VERSION '$first'" &&
     "$PGBIN/createdb" $fresh && q $fresh -c 'CREATE EXTENSION health_score' ||
     { echo "Bail out! cannot create the databases"; exit 1; }
@@ -163,6 +163,23 @@ q $up -c 'ALTER EXTENSION health_score UPDATE' 2>"$dir/update.err" && [ ! -s "$d
     { not_ok "ALTER EXTENSION health_score UPDATE, without errors or warnings"; sed 's/^/#   /' "$dir/update.err"; }
 check "the upgraded database runs $current" \
     "$(q $up -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'")" "$current"
+# Models trained before the update stored no covariance matrix: no intervals, and the reason.
+check "the models trained on $first have no covariance matrix: NULL bounds, with the reason" \
+    "$(q $up -c "SELECT (SELECT count(covariance) FROM health_score.churn_models) || ' | '
+                        || (SELECT count(*) FILTER (WHERE churn_risk IS NOT NULL) || ' risks, ' || count(churn_risk_low) || ' bounds'
+                              FROM health_score.account_churn_risk('$as_of')) || ' | '
+                        || (SELECT concat_ws(', ', low, high, reason) FROM health_score.churn_probability_interval('table_model', '{1, 2}'))")" \
+    "0 | $(q $up -c "SELECT count(churn_risk) FROM health_score.account_churn_risk('$as_of')") risks, 0 bounds | churn model \"table_model\" v1 has no covariance matrix: it was trained before health_score 0.2.0, which stores it; train it again for intervals"
+
+# A view of the user's over account_churn_risk() (whose columns change) stops the update before
+# anything changes, naming the view.
+user_view=hs_upgrade_user_view
+"$PGBIN/createdb" $user_view && q $user_view -c "CREATE EXTENSION health_score VERSION '$first'" \
+    -c "CREATE VIEW public.my_risk AS SELECT account_id, churn_risk FROM health_score.account_churn_risk(now())" >/dev/null
+q $user_view -c 'ALTER EXTENSION health_score UPDATE' >/dev/null 2>"$dir/user_view.err"
+check "a view of the user's over account_churn_risk() stops the update, named, and $first stays" \
+    "$(grep -o 'ERROR: .*' "$dir/user_view.err"); $(q $user_view -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'")" \
+    "ERROR:  health_score 0.2.0 adds columns to the functions account_churn_risk and revenue_at_risk, and these read them: public.my_risk; $first"
 
 # ---- 1. the upgraded schema is a fresh install's --------------------------------------------------
 load_book $fresh && ok "the same book is loaded into a fresh $current database" ||
