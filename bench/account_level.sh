@@ -8,8 +8,8 @@
 # them), against the floor of grouping those rows by account and joining the live accounts;
 # then snapshot(as_of) and account_scores(as_of) with either account level (the SQL one
 # swapped in for the run by replacing account_scores_sql in a transaction rolled back).
-# Medians of BENCH_RUNS (default 5) interleaved runs, serial, with microseconds per live
-# account.
+# Inside snapshot, the statement that writes score_history is timed by auto_explain. Medians
+# of BENCH_RUNS (default 5) interleaved runs, serial, with microseconds per live account.
 #   bench/account_level.sh                          # 10,000 then 100,000 accounts
 #   BENCH_ACCOUNTS="2000" bench/account_level.sh    # a quick look
 source "$(dirname "$0")/common.sh"
@@ -92,5 +92,32 @@ for accounts in $BOOKS; do
         "snapshot(as_of), score_account in C" "BEGIN; SELECT health_score.snapshot('$END_DATE'); ROLLBACK" \
         "account_scores(as_of), SQL account level (before)" "BEGIN; $SWAP SELECT count(s) FROM health_score.account_scores($A) s; ROLLBACK" \
         "account_scores(as_of), score_account in C" "SELECT count(s) FROM health_score.account_scores($A) s"
+
+    # Inside snapshot: the statement that writes score_history (the account level, the churn
+    # risk join, the insert), timed by auto_explain; it leaves out weakest_metrics, which the
+    # SQL account level then skipped (the planner removed that join), the C one not.
+    echo
+    echo "== $accounts accounts: inside snapshot, the INSERT INTO score_history (auto_explain, serial)"
+    declare -A inside=()
+    for run in $(seq 0 "$BENCH_RUNS"); do
+        for mode in sql c; do
+            from=$(stat -c %s "$WORK/server.log")
+            psql -X -q -o /dev/null -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
+                -c "SET auto_explain.log_nested_statements = on" \
+                -c "BEGIN; $([ $mode = sql ] && echo "$SWAP") SELECT health_score.snapshot('$END_DATE'); ROLLBACK"
+            ms=$(tail -c +"$((from + 1))" "$WORK/server.log" |
+                 awk '/duration: [0-9.]+ ms  plan:/ { d = $0; sub(/.*duration: /, "", d); sub(/ ms.*/, "", d); getline; getline
+                                                       if ($0 ~ /INSERT INTO health_score.score_history/) print d }' | tail -n 1)
+            [ "$run" -gt 0 ] && inside[$mode]="${inside[$mode]:-} $ms"   # run 0 warms up
+        done
+    done
+    printf '%-58s %11s %13s   %s\n' "statement" "median ms" "µs/account" "runs (ms)"
+    for mode in sql c; do
+        # shellcheck disable=SC2086
+        m=$(median ${inside[$mode]})
+        printf '%-58s %11.1f %13.1f  %s\n' "INSERT INTO score_history, $([ $mode = sql ] && echo "SQL account level (before)" || echo "score_account in C")" \
+            "$m" "$(awk -v a="$m" -v n="$live" 'BEGIN { print a * 1000 / n }')" "${inside[$mode]}"
+    done
+    unset inside
     echo
 done

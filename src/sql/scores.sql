@@ -491,8 +491,9 @@ COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
 
 -- The account level in C: one aggregate over an account's metric rows (src/account_score.c)
 -- gives its dimension scores, coverage, score, band, alert tier, reason and weakest metrics.
--- It replaced two groupings, a window sort and two subqueries per account, which cost about
--- 60-95 µs an account; the results are the same to the bit (test/pgtap/account_level.sql).
+-- It replaced two groupings, a window sort and two subqueries per account: about 60 µs an
+-- account against 7-8 (bench/account_level.sh), with the same results to the bit
+-- (test/pgtap/account_level.sql).
 CREATE TYPE health_score.account_score AS (
     score              float8,
     band               text,
