@@ -465,46 +465,7 @@ COMMENT ON FUNCTION health_score.check_metric() IS
 -- Scores and feeds (src/sql/scores.sql) ----------------------------------------------------------
 
 -- search_path: feeds resolve the relation name in check_feed and check everything else in
--- feed_relation, with a pinned search_path; check_as_of pins it too.
-CREATE FUNCTION health_score.feed_relation(feed text, relation text, rel regclass) RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    missing text;
-    qualified text;
-BEGIN
-    IF rel IS NULL THEN
-        RAISE EXCEPTION 'feed "%": relation "%" does not exist', feed, relation
-            USING ERRCODE = 'undefined_table';
-    END IF;
-    SELECT string_agg(c, ', ') INTO missing
-      FROM unnest(ARRAY['account_id', 'metric', 'observed_at', 'value']) AS c
-     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
-                        WHERE a.attrelid = rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
-    IF missing IS NOT NULL THEN
-        RAISE EXCEPTION 'feed "%": relation % lacks the column(s) %', feed, rel, missing
-            USING ERRCODE = 'undefined_column';
-    END IF;
-    -- Stored schema-qualified, so scoring finds it whatever the search_path.
-    SELECT format('%I.%I', n.nspname, c.relname) INTO qualified
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = rel;
-    -- The columns must cast to the observation types.
-    BEGIN
-        EXECUTE format('SELECT account_id::text, metric::text, observed_at::timestamptz, value::float8 FROM %s LIMIT 0',
-                       qualified);
-    EXCEPTION WHEN OTHERS THEN
-        RAISE EXCEPTION 'feed "%": the columns of % must cast to text, text, timestamptz and float8: %', feed, rel, SQLERRM
-            USING ERRCODE = SQLSTATE;
-    END;
-    RETURN qualified;
-END
-$$;
-
-COMMENT ON FUNCTION health_score.feed_relation(text, text, regclass) IS
-'Checks a feed''s relation (rel, resolved from the name relation): it must exist, have the observation columns and cast to their types; returns its schema-qualified name. Called by the feeds trigger.';
-
+-- feed_relation (below, with the feed checks), with a pinned search_path; check_as_of pins it too.
 -- The one function without a pinned search_path: the relation name must resolve as the user
 -- who wrote it sees it. So it does nothing but resolve the name (one schema-qualified call,
 -- no operators) and hand over to feed_relation, whose search_path is pinned.
@@ -619,7 +580,7 @@ $$;
 COMMENT ON FUNCTION health_score.feed_problem(regclass) IS
 'Why a feed''s relation cannot be read as observations (missing, a column missing or of the wrong type), with an SQLSTATE name; both NULL when it can.';
 
-CREATE OR REPLACE FUNCTION health_score.feed_relation(feed text, relation text, rel regclass) RETURNS text
+CREATE FUNCTION health_score.feed_relation(feed text, relation text, rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
