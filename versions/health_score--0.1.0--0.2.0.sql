@@ -1574,6 +1574,42 @@ BEGIN
     END IF;
 END
 $$;
+-- The views show their figures as numeric with a fixed scale (views.sql), a change of column
+-- types CREATE OR REPLACE VIEW cannot make: the views are dropped and created again (here and in
+-- the views and history parts), and so are the dashboards' materialized copies over them (at the
+-- end of the history part; they are refreshed as they are created). Objects of the user's over
+-- them would stop the drop: name them before anything changes.
+DO $$
+DECLARE
+    users text;
+BEGIN
+    SELECT string_agg(DISTINCT coalesce(pg_catalog.format('%I.%I', n.nspname, c.relname),
+                                        pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)), ', ')
+      INTO users
+      FROM pg_catalog.pg_depend d
+      LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+      LEFT JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+      LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'n'
+       AND d.refobjid IN (SELECT v.oid FROM pg_catalog.pg_class v
+                           WHERE v.relnamespace = 'health_score'::regnamespace
+                             AND v.relname IN ('revenue_at_risk', 'account_churn', 'account_health', 'dimension_breakdown',
+                                             'band_summary', 'action_queue', 'upsell_candidates', 'score_trends',
+                                             'band_changes', 'alerts', 'account_health_mv', 'dimension_breakdown_mv',
+                                             'band_summary_mv', 'action_queue_mv', 'upsell_candidates_mv', 'score_trends_mv',
+                                             'alerts_mv'))
+       AND d.objid <> d.refobjid AND r.ev_class IS DISTINCT FROM d.refobjid
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
+                        WHERE e.refclassid = 'pg_catalog.pg_extension'::regclass AND e.deptype = 'e'
+                          AND ((e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = r.ev_class)
+                               OR (e.classid = d.classid AND e.objid = d.objid)));
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'health_score 0.2.0 changes the column types of its views (their figures become numeric), and these read them: %', users
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop them, run ALTER EXTENSION health_score UPDATE, and create them again.';
+    END IF;
+END
+$$;
 ALTER FUNCTION health_score.account_churn_risk(timestamptz, regclass) RENAME TO account_churn_risk_0_1_0;
 ALTER FUNCTION health_score.revenue_at_risk(timestamptz) RENAME TO revenue_at_risk_0_1_0;
 
@@ -1678,19 +1714,38 @@ $$;
 COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
 'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
 
-CREATE OR REPLACE VIEW health_score.revenue_at_risk AS
-SELECT * FROM health_score.revenue_at_risk(
-    health_score.current_as_of());
+DROP VIEW health_score.revenue_at_risk;
+CREATE VIEW health_score.revenue_at_risk AS
+SELECT r.grouping_by, r.group_value, r.accounts, r.accounts_with_risk,
+       r.mrr::numeric(18,2) AS mrr, r.mrr_with_risk::numeric(18,2) AS mrr_with_risk,
+       r.revenue_at_risk::numeric(18,2) AS revenue_at_risk, r.risk_share::numeric(18,4) AS risk_share,
+       r.revenue_at_risk_low::numeric(18,2) AS revenue_at_risk_low,
+       r.revenue_at_risk_high::numeric(18,2) AS revenue_at_risk_high
+  FROM health_score.revenue_at_risk(
+           health_score.current_as_of()) r;
 
+COMMENT ON VIEW health_score.revenue_at_risk IS
+'Revenue at risk now (or at the setting health_score.as_of): MRR x churn probability summed in total and by band, segment and owner.';
+COMMENT ON COLUMN health_score.revenue_at_risk.grouping_by IS 'all, band, segment or owner.';
+COMMENT ON COLUMN health_score.revenue_at_risk.group_value IS 'The band, segment or owner; NULL for accounts without one (and for the total).';
+COMMENT ON COLUMN health_score.revenue_at_risk.accounts IS 'Live accounts in the group.';
+COMMENT ON COLUMN health_score.revenue_at_risk.accounts_with_risk IS 'Of those, accounts with a known churn risk.';
+COMMENT ON COLUMN health_score.revenue_at_risk.mrr IS 'Monthly recurring revenue of the group.';
+COMMENT ON COLUMN health_score.revenue_at_risk.mrr_with_risk IS 'MRR of the accounts with a known churn risk.';
+COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk IS 'Sum of MRR x churn probability: the monthly revenue expected to be lost.';
+COMMENT ON COLUMN health_score.revenue_at_risk.risk_share IS 'revenue_at_risk / mrr_with_risk: the MRR-weighted churn probability.';
 COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_low IS 'Sum of MRR x the low end of each account''s 95 % churn-risk interval: the low end of a conservative range (not a joint interval of the sum); NULL when the model has no covariance matrix.';
 COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_high IS 'Sum of MRR x the high end of each account''s 95 % churn-risk interval: the high end of a conservative range (not a joint interval of the sum); NULL when the model has no covariance matrix.';
 
-CREATE OR REPLACE VIEW health_score.account_churn AS
-SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
-       r.churn_risk, (a.mrr::float8 * r.churn_risk / 100) AS revenue_at_risk, r.top_drivers,
-       r.missing_metrics, r.model, r.model_version, r.churn_risk_low, r.churn_risk_high,
-       (a.mrr::float8 * r.churn_risk_low / 100) AS revenue_at_risk_low,
-       (a.mrr::float8 * r.churn_risk_high / 100) AS revenue_at_risk_high
+DROP VIEW health_score.account_churn;
+CREATE VIEW health_score.account_churn AS
+SELECT a.account_id, a.name, a.segment, a.owner, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, s.band, r.churn_risk::numeric(18,2) AS churn_risk,
+       (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk, r.top_drivers,
+       r.missing_metrics, r.model, r.model_version,
+       r.churn_risk_low::numeric(18,2) AS churn_risk_low, r.churn_risk_high::numeric(18,2) AS churn_risk_high,
+       (a.mrr::float8 * r.churn_risk_low / 100)::numeric(18,2) AS revenue_at_risk_low,
+       (a.mrr::float8 * r.churn_risk_high / 100)::numeric(18,2) AS revenue_at_risk_high
   FROM health_score.account_churn_risk(
            health_score.current_as_of()) r
   JOIN health_score.accounts a ON a.account_id = r.account_id
@@ -1701,7 +1756,19 @@ SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
 
 COMMENT ON VIEW health_score.account_churn IS
 'Every live account with its churn risk and its 95 % interval under the account churn model the dashboards use (account_churn_model(), named by settings.churn_model), highest risk first, beside its health score: MRR at risk (with its range) and the metrics that drive the risk. Empty until an account model is trained.';
+COMMENT ON COLUMN health_score.account_churn.account_id IS 'The account''s key.';
+COMMENT ON COLUMN health_score.account_churn.name IS 'Display name.';
+COMMENT ON COLUMN health_score.account_churn.segment IS 'Segment.';
+COMMENT ON COLUMN health_score.account_churn.owner IS 'Role of the account''s customer-success manager.';
+COMMENT ON COLUMN health_score.account_churn.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN health_score.account_churn.score IS 'Health score 0-100.';
+COMMENT ON COLUMN health_score.account_churn.band IS 'Action band.';
+COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; NULL when a metric the model needs had no data.';
+COMMENT ON COLUMN health_score.account_churn.revenue_at_risk IS 'MRR x churn probability.';
+COMMENT ON COLUMN health_score.account_churn.top_drivers IS 'Up to three metrics pushing the risk above the average account''s, with their contribution to the log-odds.';
+COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data.';
 COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
+COMMENT ON COLUMN health_score.account_churn.model_version IS 'Its version.';
 COMMENT ON COLUMN health_score.account_churn.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (delta method on the log-odds); NULL with churn_risk, or when the model has no covariance matrix (trained before 0.2.0).';
 COMMENT ON COLUMN health_score.account_churn.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_low IS 'MRR x churn_risk_low.';
@@ -2228,29 +2295,105 @@ COMMENT ON FUNCTION health_score.churn_cross_validate(regclass, text[], text, in
 
 -- Views (src/sql/views.sql) ----------------------------------------------------------------------
 
-COMMENT ON COLUMN health_score.account_health.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
-COMMENT ON COLUMN health_score.action_queue.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
+-- The views read the new account_churn_risk (see the churn part) and show numeric figures: the
+-- dashboards' copies over them are dropped (and created again at the end of the history part),
+-- the views are created again, and the functions they read before are dropped.
+DROP MATERIALIZED VIEW health_score.account_health_mv, health_score.dimension_breakdown_mv, health_score.band_summary_mv,
+    health_score.action_queue_mv, health_score.upsell_candidates_mv, health_score.score_trends_mv,
+    health_score.alerts_mv;
+DROP VIEW health_score.account_health, health_score.dimension_breakdown, health_score.band_summary,
+    health_score.action_queue, health_score.upsell_candidates;
 
--- account_health and action_queue read account_churn_risk: the same views over the new one
--- (see the churn part), and the functions they read before are dropped.
-CREATE OR REPLACE VIEW health_score.account_health AS
-SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr,
-       s.score, s.band, s.alert_tier, s.coverage,
-       s.product_score, s.relationship_score, s.business_score,
+CREATE VIEW health_score.account_health AS
+SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, s.band, s.alert_tier, s.coverage::numeric(18,4) AS coverage,
+       s.product_score::numeric(18,2) AS product_score,
+       s.relationship_score::numeric(18,2) AS relationship_score,
+       s.business_score::numeric(18,2) AS business_score,
        s.weakest_metrics, s.reason,
-       round(r.churn_risk::numeric, 2)::float8 AS churn_risk, r.top_drivers AS churn_drivers
+       r.churn_risk::numeric(18,2) AS churn_risk, r.top_drivers AS churn_drivers
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
   LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
  ORDER BY s.score NULLS LAST, s.account_id;
 
-CREATE OR REPLACE VIEW health_score.action_queue AS
-SELECT s.account_id, a.name, a.owner, a.segment, a.mrr, s.score, s.band, s.alert_tier,
+COMMENT ON VIEW health_score.account_health IS
+'Every live account with its current health score, band and alert tier, lowest score first (unscored accounts last).';
+COMMENT ON COLUMN health_score.account_health.account_id IS 'The account''s key.';
+COMMENT ON COLUMN health_score.account_health.name IS 'Display name.';
+COMMENT ON COLUMN health_score.account_health.segment IS 'Segment.';
+COMMENT ON COLUMN health_score.account_health.plan IS 'Subscription plan.';
+COMMENT ON COLUMN health_score.account_health.owner IS 'Role of the account''s customer-success manager.';
+COMMENT ON COLUMN health_score.account_health.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN health_score.account_health.score IS 'Health score 0-100; NULL when too little data (see reason).';
+COMMENT ON COLUMN health_score.account_health.band IS 'Action band (green, yellow, orange, red).';
+COMMENT ON COLUMN health_score.account_health.alert_tier IS 'Alert tier (healthy, warning, at_risk, critical).';
+COMMENT ON COLUMN health_score.account_health.coverage IS 'Share 0-1 of the configured weight that had data.';
+COMMENT ON COLUMN health_score.account_health.product_score IS 'Product dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_health.relationship_score IS 'Relationship dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_health.business_score IS 'Business dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_health.weakest_metrics IS 'The three metrics that cost the score most points, with their sub-scores.';
+COMMENT ON COLUMN health_score.account_health.reason IS 'Why the score is NULL, if it is.';
+COMMENT ON COLUMN health_score.account_health.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
+COMMENT ON COLUMN health_score.account_health.churn_drivers IS 'The metrics that push the churn risk above the average account''s, with their contribution to the log-odds.';
+
+CREATE VIEW health_score.dimension_breakdown AS
+SELECT m.account_id, m.dimension,
+       (sum(m.contribution) / sum(m.effective_weight))::numeric(18,2) AS score,
+       sum(m.effective_weight)::numeric(18,4) AS effective_weight,
+       sum(m.contribution)::numeric(18,2) AS contribution,
+       count(*) AS metrics_scored,
+       (array_agg(m.metric ORDER BY m.sub_score, m.metric))[1] AS weakest_metric
+  FROM health_score.metric_scores(health_score.current_as_of()) m
+ GROUP BY m.account_id, m.dimension;
+
+COMMENT ON VIEW health_score.dimension_breakdown IS
+'Per account and dimension with data: the dimension''s score, its share of the account score and its contribution in points.';
+COMMENT ON COLUMN health_score.dimension_breakdown.account_id IS 'The account''s key.';
+COMMENT ON COLUMN health_score.dimension_breakdown.dimension IS 'The dimension.';
+COMMENT ON COLUMN health_score.dimension_breakdown.score IS 'Dimension score 0-100: the weighted mean of its metrics'' sub-scores.';
+COMMENT ON COLUMN health_score.dimension_breakdown.effective_weight IS 'Share 0-1 of the account score the dimension carries.';
+COMMENT ON COLUMN health_score.dimension_breakdown.contribution IS 'Points of the account score from this dimension (score x effective_weight).';
+COMMENT ON COLUMN health_score.dimension_breakdown.metrics_scored IS 'Metrics of the dimension that had data.';
+COMMENT ON COLUMN health_score.dimension_breakdown.weakest_metric IS 'The dimension''s metric with the lowest sub-score.';
+
+CREATE VIEW health_score.band_summary AS
+WITH scored AS (
+    SELECT s.band, s.score, a.mrr
+      FROM health_score.account_scores(health_score.current_as_of()) s
+      JOIN health_score.accounts a ON a.account_id = s.account_id
+)
+SELECT coalesce(b.band, 'unscored') AS band,
+       b.min_score::numeric(18,2) AS min_score, b.max_score::numeric(18,2) AS max_score,
+       count(s.*) AS accounts,
+       (count(s.*)::numeric / nullif(sum(count(s.*)) OVER (), 0))::numeric(18,4) AS share_of_accounts,
+       coalesce(sum(s.mrr), 0)::numeric(18,2) AS mrr,
+       (sum(s.mrr) / nullif(sum(sum(s.mrr)) OVER (), 0))::numeric(18,4) AS share_of_mrr,
+       avg(s.score)::numeric(18,2) AS average_score
+  FROM health_score.bands b
+  FULL JOIN scored s ON s.band = b.band
+ GROUP BY b.band, b.min_score, b.max_score
+ ORDER BY b.min_score DESC NULLS LAST;
+
+COMMENT ON VIEW health_score.band_summary IS
+'Accounts and MRR per action band, best band first; unscored accounts (too little data) on a last row.';
+COMMENT ON COLUMN health_score.band_summary.band IS 'The band, or unscored.';
+COMMENT ON COLUMN health_score.band_summary.min_score IS 'Lowest score of the band.';
+COMMENT ON COLUMN health_score.band_summary.max_score IS 'Upper end of the band.';
+COMMENT ON COLUMN health_score.band_summary.accounts IS 'Live accounts in the band.';
+COMMENT ON COLUMN health_score.band_summary.share_of_accounts IS 'Share 0-1 of all live accounts.';
+COMMENT ON COLUMN health_score.band_summary.mrr IS 'Their monthly recurring revenue (unknown MRR left out).';
+COMMENT ON COLUMN health_score.band_summary.share_of_mrr IS 'Share 0-1 of the known MRR of all live accounts.';
+COMMENT ON COLUMN health_score.band_summary.average_score IS 'Their mean health score.';
+
+CREATE VIEW health_score.action_queue AS
+SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, s.band, s.alert_tier,
        t.responder, t.respond_within,
        health_score.current_as_of() + t.respond_within AS due_by,
        b.cadence, b.playbook, s.weakest_metrics,
-       round(r.churn_risk::numeric, 2)::float8 AS churn_risk,
-       round(a.mrr * r.churn_risk::numeric / 100, 2) AS revenue_at_risk
+       r.churn_risk::numeric(18,2) AS churn_risk,
+       (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
   JOIN health_score.bands b ON b.band = s.band
@@ -2258,6 +2401,55 @@ SELECT s.account_id, a.name, a.owner, a.segment, a.mrr, s.score, s.band, s.alert
   LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
  WHERE b.needs_action
  ORDER BY due_by NULLS LAST, s.score, a.mrr DESC NULLS LAST, s.account_id;
+
+COMMENT ON VIEW health_score.action_queue IS
+'Accounts in a band that needs action (orange and red by default), soonest due first, with who acts, by when and the playbook.';
+COMMENT ON COLUMN health_score.action_queue.account_id IS 'The account''s key.';
+COMMENT ON COLUMN health_score.action_queue.name IS 'Display name.';
+COMMENT ON COLUMN health_score.action_queue.owner IS 'Role of the account''s customer-success manager.';
+COMMENT ON COLUMN health_score.action_queue.segment IS 'Segment.';
+COMMENT ON COLUMN health_score.action_queue.mrr IS 'Monthly recurring revenue at stake.';
+COMMENT ON COLUMN health_score.action_queue.score IS 'Health score 0-100.';
+COMMENT ON COLUMN health_score.action_queue.band IS 'Action band.';
+COMMENT ON COLUMN health_score.action_queue.alert_tier IS 'Alert tier.';
+COMMENT ON COLUMN health_score.action_queue.responder IS 'Who acts, from the alert tier.';
+COMMENT ON COLUMN health_score.action_queue.respond_within IS 'How soon, from the alert tier (zero: at once).';
+COMMENT ON COLUMN health_score.action_queue.due_by IS 'When the response is due: the scoring time plus respond_within.';
+COMMENT ON COLUMN health_score.action_queue.cadence IS 'Touchpoint cadence of the band.';
+COMMENT ON COLUMN health_score.action_queue.playbook IS 'The band''s playbook.';
+COMMENT ON COLUMN health_score.action_queue.weakest_metrics IS 'The three metrics that cost the score most points: where to start.';
+COMMENT ON COLUMN health_score.action_queue.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
+COMMENT ON COLUMN health_score.action_queue.revenue_at_risk IS 'MRR x churn risk: the monthly revenue this account puts at risk.';
+
+CREATE VIEW health_score.upsell_candidates AS
+WITH signals AS (
+    SELECT m.account_id, count(*) AS signals,
+           string_agg(format('%s %s', m.metric, round(m.raw_value::numeric, 1)), ', ' ORDER BY m.metric) AS expansion_signals
+      FROM health_score.metric_scores(health_score.current_as_of()) m
+      JOIN health_score.metrics c ON c.name = m.metric
+     WHERE m.raw_value >= c.expansion_at
+     GROUP BY m.account_id
+)
+SELECT s.account_id, a.name, a.owner, a.segment, a.plan, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, g.signals, g.expansion_signals
+  FROM health_score.account_scores(health_score.current_as_of()) s
+  JOIN health_score.bands b ON b.band = s.band
+  JOIN signals g ON g.account_id = s.account_id
+  JOIN health_score.accounts a ON a.account_id = s.account_id
+ WHERE b.max_score = 100   -- the best band (green by default)
+ ORDER BY g.signals DESC, a.mrr DESC NULLS LAST, s.account_id;
+
+COMMENT ON VIEW health_score.upsell_candidates IS
+'Accounts in the best band (green) showing expansion signals (metrics at or above their expansion_at, e.g. seat penetration of 80 % or more), most signals first.';
+COMMENT ON COLUMN health_score.upsell_candidates.account_id IS 'The account''s key.';
+COMMENT ON COLUMN health_score.upsell_candidates.name IS 'Display name.';
+COMMENT ON COLUMN health_score.upsell_candidates.owner IS 'Role of the account''s customer-success manager.';
+COMMENT ON COLUMN health_score.upsell_candidates.segment IS 'Segment.';
+COMMENT ON COLUMN health_score.upsell_candidates.plan IS 'Subscription plan.';
+COMMENT ON COLUMN health_score.upsell_candidates.mrr IS 'Monthly recurring revenue today.';
+COMMENT ON COLUMN health_score.upsell_candidates.score IS 'Health score 0-100.';
+COMMENT ON COLUMN health_score.upsell_candidates.signals IS 'Number of expansion signals.';
+COMMENT ON COLUMN health_score.upsell_candidates.expansion_signals IS 'The signalling metrics with their raw values.';
 
 DROP FUNCTION health_score.account_churn_risk_0_1_0(timestamptz, regclass);
 DROP FUNCTION health_score.revenue_at_risk_0_1_0(timestamptz);
@@ -2555,6 +2747,57 @@ AS $$
            WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true
 $$;
 
+-- The trends and band changes as numeric figures (see the churn part).
+DROP VIEW health_score.score_trends, health_score.band_changes;
+CREATE VIEW health_score.score_trends AS
+    SELECT t.account_id, t.as_of, t.score::numeric(18,2) AS score, t.band, t.alert_tier,
+           t.change_7d::numeric(18,2) AS change_7d, t.change_30d::numeric(18,2) AS change_30d,
+           t.change_90d::numeric(18,2) AS change_90d, t.slope_30d::numeric(18,4) AS slope_30d,
+           t.band_30d_ago, t.band_change, t.churn_risk::numeric(18,2) AS churn_risk,
+           t.churn_risk_change_30d::numeric(18,2) AS churn_risk_change_30d, t.sparkline
+      FROM health_score.trends() t;
+
+COMMENT ON VIEW health_score.score_trends IS
+'Score trends at the latest snapshot: change over 7, 30 and 90 days, 30-day slope, band change and a sparkline per account.';
+COMMENT ON COLUMN health_score.score_trends.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.score_trends.as_of IS 'The latest snapshot date.';
+COMMENT ON COLUMN health_score.score_trends.score IS 'Health score 0-100 at that date, NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.band IS 'Action band at that date.';
+COMMENT ON COLUMN health_score.score_trends.alert_tier IS 'Alert tier at that date.';
+COMMENT ON COLUMN health_score.score_trends.change_7d IS 'Score change in points since 7 days earlier (snapshot at or before, within 14 days); NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.change_30d IS 'Score change in points since 30 days earlier (snapshot at or before, within 60 days); NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.change_90d IS 'Score change in points since 90 days earlier (snapshot at or before, within 180 days); NULL when unknown.';
+COMMENT ON COLUMN health_score.score_trends.slope_30d IS 'Least-squares slope of the score over the last 30 days, in points per day; NULL with fewer than two scores.';
+COMMENT ON COLUMN health_score.score_trends.band_30d_ago IS 'Action band 30 days earlier.';
+COMMENT ON COLUMN health_score.score_trends.band_change IS 'e.g. "yellow → orange" when the band differs from 30 days earlier, else NULL.';
+COMMENT ON COLUMN health_score.score_trends.churn_risk IS 'Churn risk 0-100 % at that date, NULL without a model.';
+COMMENT ON COLUMN health_score.score_trends.churn_risk_change_30d IS 'Churn risk change in percentage points since 30 days earlier.';
+COMMENT ON COLUMN health_score.score_trends.sparkline IS 'The scores of the last 30 days as a text sparkline, ▁ = 0 to █ = 100, a space where unknown.';
+
+CREATE VIEW health_score.band_changes AS
+    SELECT c.account_id, c.as_of, c.previous_as_of, c.from_band, c.to_band,
+           CASE WHEN health_score.band_rank(c.to_band) < health_score.band_rank(c.from_band)
+                THEN 'downgrade' ELSE 'upgrade' END AS direction,
+           c.score_before::numeric(18,2) AS score_before, c.score_after::numeric(18,2) AS score_after
+      FROM (SELECT h.account_id, h.as_of,
+                   lag(h.as_of) OVER w AS previous_as_of,
+                   lag(h.band) OVER w AS from_band, h.band AS to_band,
+                   lag(h.score) OVER w AS score_before, h.score AS score_after
+              FROM health_score.score_history h
+            WINDOW w AS (PARTITION BY h.account_id ORDER BY h.as_of)) c
+     WHERE c.from_band IS NOT NULL AND c.to_band IS NOT NULL AND c.from_band <> c.to_band;
+
+COMMENT ON VIEW health_score.band_changes IS
+'Every change of action band between two consecutive snapshots of an account.';
+COMMENT ON COLUMN health_score.band_changes.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.band_changes.as_of IS 'The snapshot date where the new band first shows.';
+COMMENT ON COLUMN health_score.band_changes.previous_as_of IS 'The previous snapshot date of the account.';
+COMMENT ON COLUMN health_score.band_changes.from_band IS 'The band at the previous snapshot.';
+COMMENT ON COLUMN health_score.band_changes.to_band IS 'The band at as_of.';
+COMMENT ON COLUMN health_score.band_changes.direction IS 'downgrade (to a band of lower scores) or upgrade.';
+COMMENT ON COLUMN health_score.band_changes.score_before IS 'The score at the previous snapshot.';
+COMMENT ON COLUMN health_score.band_changes.score_after IS 'The score at as_of.';
+
 -- Alerts: the unusual_drop rule (a fall far outside the account's own past changes, in robust
 -- z-scores; score_change_z), min_history, a validation trigger naming the rule, and windows
 -- that reach back to the snapshot before them (daily, weekly and month-end snapshots alike).
@@ -2825,12 +3068,29 @@ $$;
 COMMENT ON FUNCTION health_score.alerts_at(date) IS
 'The accounts that trigger at least one enabled alert rule (effective_alert_rules) at a snapshot date (default: the latest), ranked by priority = points below 100 + weight * points lost within the score_drop window + weight * churn-risk points gained within the churn_risk_rise window + (when unusual_drop fires) weight * points the change falls below the account''s median change (or below 0 when that median is a rise): a fast decline from 85 to 65 (35 + 20 = 55) ranks above a stable 60 (40). A window of N days reaches back to the latest snapshot at or before N days earlier when it is at most greatest(7, N / 4) days older, so daily, weekly and month-end snapshots all work.';
 
+-- The alerts as numeric figures (see the churn part).
+DROP VIEW health_score.alerts;
+CREATE VIEW health_score.alerts AS
+    SELECT a.priority_rank, a.account_id, a.as_of, a.score::numeric(18,2) AS score, a.band, a.alert_tier,
+           a.score_drop::numeric(18,2) AS score_drop, a.churn_risk::numeric(18,2) AS churn_risk,
+           a.churn_risk_rise::numeric(18,2) AS churn_risk_rise, a.best_band, a.rules,
+           a.priority::numeric(18,2) AS priority
+      FROM health_score.alerts_at() a;
+
 COMMENT ON VIEW health_score.alerts IS
 'Accounts needing attention at the latest snapshot, most urgent first: score drops, drops unusual for the account, fast-rising churn risk, band downgrades and low scores (rules in effective_alert_rules).';
+COMMENT ON COLUMN health_score.alerts.priority_rank IS 'Position in the list, 1 = most urgent.';
+COMMENT ON COLUMN health_score.alerts.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.alerts.as_of IS 'The snapshot date.';
+COMMENT ON COLUMN health_score.alerts.score IS 'Health score 0-100 at that date.';
+COMMENT ON COLUMN health_score.alerts.band IS 'Action band at that date.';
+COMMENT ON COLUMN health_score.alerts.alert_tier IS 'Alert tier at that date (who acts, how fast).';
+COMMENT ON COLUMN health_score.alerts.score_drop IS 'Points lost from the highest score within the score_drop window (0 when none).';
+COMMENT ON COLUMN health_score.alerts.churn_risk IS 'Churn risk 0-100 %, NULL without a model.';
+COMMENT ON COLUMN health_score.alerts.churn_risk_rise IS 'Percentage points gained from the lowest churn risk within the churn_risk_rise window.';
+COMMENT ON COLUMN health_score.alerts.best_band IS 'The best band within the band_downgrade window.';
 COMMENT ON COLUMN health_score.alerts.rules IS 'The rules triggered: score_drop, unusual_drop, churn_risk_rise, band_downgrade, low_score.';
 COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighted points of drop, of churn-risk rise and of an unusual drop below the account''s median change: higher is more urgent.';
-COMMENT ON COLUMN health_score.alerts_mv.rules IS 'The rules triggered: score_drop, unusual_drop, churn_risk_rise, band_downgrade, low_score.';
-COMMENT ON COLUMN health_score.alerts_mv.priority IS 'Points below 100 plus weighted points of drop, of churn-risk rise and of an unusual drop below the account''s median change: higher is more urgent.';
 
 CREATE OR REPLACE FUNCTION health_score.attribution_check(from_date date, to_date date)
 RETURNS void
@@ -3024,9 +3284,6 @@ COMMENT ON COLUMN health_score.score_history.churn_risk_reason IS 'Why churn_ris
 ALTER TABLE health_score.score_history ADD COLUMN churn_risk_low float8, ADD COLUMN churn_risk_high float8;
 COMMENT ON COLUMN health_score.score_history.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (account_churn_risk); NULL with churn_risk, when the model has no covariance matrix (trained before 0.2.0), and in rows written before 0.2.0.';
 COMMENT ON COLUMN health_score.score_history.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
--- The dashboards' copies carry the comments of the views they copy.
-COMMENT ON COLUMN health_score.account_health_mv.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model); NULL without a model or when a metric it needs had no data.';
-COMMENT ON COLUMN health_score.action_queue_mv.churn_risk IS 'Churn risk 0-100 % from the account churn model the dashboards use (settings.churn_model), when there is one.';
 
 -- Bad data: refresh() checks the feeds first; metric_history keeps metrics with a value only.
 -- Dates: snapshot refuses an infinite date (check_date). Concurrency: snapshots lock the
@@ -3606,6 +3863,71 @@ $$;
 COMMENT ON FUNCTION health_score.backtest_compare(integer[], date, date, bigint) IS
 'Two backtests on the same points, a row per source and horizon: source stored, the snapshots from from_date to to_date of one configuration (version: config_version, or the only one in range), and source what-if, the same dates rescored now under the configuration as it is in this transaction (version: config_version() now). Both are kept to the accounts and dates scored in both, so they compare the same accounts, dates and churn labels. Change the catalog in a transaction, compare, roll back: the proposal against the configuration in use. Writes nothing.';
 
+-- The dashboards' copies, dropped in the views part, created again over the views in their
+-- new form: empty here, as what the views read is not all in place yet; they are refreshed at
+-- the end of this script.
+CREATE MATERIALIZED VIEW health_score.account_health_mv AS
+    SELECT * FROM health_score.account_health WITH NO DATA;
+CREATE UNIQUE INDEX account_health_mv_account_id_idx ON health_score.account_health_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.account_health_mv IS
+'account_health as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.dimension_breakdown_mv AS
+    SELECT * FROM health_score.dimension_breakdown WITH NO DATA;
+CREATE UNIQUE INDEX dimension_breakdown_mv_account_id_dimension_idx
+    ON health_score.dimension_breakdown_mv (account_id, dimension);
+COMMENT ON MATERIALIZED VIEW health_score.dimension_breakdown_mv IS
+'dimension_breakdown as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.band_summary_mv AS
+    SELECT * FROM health_score.band_summary WITH NO DATA;
+CREATE UNIQUE INDEX band_summary_mv_band_idx ON health_score.band_summary_mv (band);
+COMMENT ON MATERIALIZED VIEW health_score.band_summary_mv IS
+'band_summary as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.action_queue_mv AS
+    SELECT * FROM health_score.action_queue WITH NO DATA;
+CREATE UNIQUE INDEX action_queue_mv_account_id_idx ON health_score.action_queue_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.action_queue_mv IS
+'action_queue as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.upsell_candidates_mv AS
+    SELECT * FROM health_score.upsell_candidates WITH NO DATA;
+CREATE UNIQUE INDEX upsell_candidates_mv_account_id_idx ON health_score.upsell_candidates_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.upsell_candidates_mv IS
+'upsell_candidates as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.score_trends_mv AS
+    SELECT * FROM health_score.score_trends WITH NO DATA;
+CREATE UNIQUE INDEX score_trends_mv_account_id_idx ON health_score.score_trends_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.score_trends_mv IS
+'score_trends as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+CREATE MATERIALIZED VIEW health_score.alerts_mv AS
+    SELECT * FROM health_score.alerts WITH NO DATA;
+CREATE UNIQUE INDEX alerts_mv_account_id_idx ON health_score.alerts_mv (account_id);
+COMMENT ON MATERIALIZED VIEW health_score.alerts_mv IS
+'alerts as of the last refresh() (materialized for dashboards; refreshed concurrently).';
+
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN
+        SELECT m.oid::regclass AS mv, a.attname, col_description(v.oid, va.attnum) AS description
+          FROM pg_class m
+          JOIN pg_attribute a ON a.attrelid = m.oid AND a.attnum > 0 AND NOT a.attisdropped
+          JOIN pg_class v ON v.relnamespace = m.relnamespace AND v.relkind = 'v'
+                         AND v.relname = left(m.relname, -3)
+          JOIN pg_attribute va ON va.attrelid = v.oid AND va.attname = a.attname
+         WHERE m.relnamespace = 'health_score'::regnamespace AND m.relkind = 'm'
+           AND m.relname LIKE '%\_mv' AND col_description(v.oid, va.attnum) IS NOT NULL
+    LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', c.mv, c.attname, c.description);
+    END LOOP;
+END
+$$;
+
 -- Access (src/sql/access.sql) --------------------------------------------------------------------
 
 -- Views check the caller's rights on the tables below them (PostgreSQL 15 and later), so
@@ -3625,6 +3947,16 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The views and dashboards' copies created again (see the churn part) get the grants of a fresh
+-- install: every role reads the views, the copies are for readers only.
+GRANT SELECT ON health_score.revenue_at_risk, health_score.account_churn, health_score.account_health,
+    health_score.dimension_breakdown, health_score.band_summary, health_score.action_queue,
+    health_score.upsell_candidates, health_score.score_trends, health_score.band_changes, health_score.alerts
+    TO health_score_reader, health_score_csm;
+GRANT SELECT ON health_score.account_health_mv, health_score.dimension_breakdown_mv,
+    health_score.band_summary_mv, health_score.action_queue_mv, health_score.upsell_candidates_mv,
+    health_score.score_trends_mv, health_score.alerts_mv TO health_score_reader;
 
 -- The API is what PUBLIC may execute; internals are not part of it. Aggregates check EXECUTE
 -- on their support functions against the aggregate's owner and triggers fire whatever the
@@ -3777,3 +4109,13 @@ GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed
     health_score.bad_observations(text, timestamptz),
     health_score.refuse_observation(text, text, text, timestamptz, float8)
     TO health_score_reader, health_score_csm;
+
+-- Last: the dashboards' copies created again in the history part are filled, as of now (or of the
+-- setting health_score.as_of), now that everything the views read is in place.
+REFRESH MATERIALIZED VIEW health_score.account_health_mv;
+REFRESH MATERIALIZED VIEW health_score.dimension_breakdown_mv;
+REFRESH MATERIALIZED VIEW health_score.band_summary_mv;
+REFRESH MATERIALIZED VIEW health_score.action_queue_mv;
+REFRESH MATERIALIZED VIEW health_score.upsell_candidates_mv;
+REFRESH MATERIALIZED VIEW health_score.score_trends_mv;
+REFRESH MATERIALIZED VIEW health_score.alerts_mv;

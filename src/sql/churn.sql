@@ -1741,8 +1741,13 @@ COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
 'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
 
 CREATE VIEW health_score.revenue_at_risk AS
-SELECT * FROM health_score.revenue_at_risk(
-    health_score.current_as_of());
+SELECT r.grouping_by, r.group_value, r.accounts, r.accounts_with_risk,
+       r.mrr::numeric(18,2) AS mrr, r.mrr_with_risk::numeric(18,2) AS mrr_with_risk,
+       r.revenue_at_risk::numeric(18,2) AS revenue_at_risk, r.risk_share::numeric(18,4) AS risk_share,
+       r.revenue_at_risk_low::numeric(18,2) AS revenue_at_risk_low,
+       r.revenue_at_risk_high::numeric(18,2) AS revenue_at_risk_high
+  FROM health_score.revenue_at_risk(
+           health_score.current_as_of()) r;
 
 COMMENT ON VIEW health_score.revenue_at_risk IS
 'Revenue at risk now (or at the setting health_score.as_of): MRR x churn probability summed in total and by band, segment and owner.';
@@ -1758,11 +1763,13 @@ COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_low IS 'Sum of MR
 COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk_high IS 'Sum of MRR x the high end of each account''s 95 % churn-risk interval: the high end of a conservative range (not a joint interval of the sum); NULL when the model has no covariance matrix.';
 
 CREATE VIEW health_score.account_churn AS
-SELECT a.account_id, a.name, a.segment, a.owner, a.mrr, s.score, s.band,
-       r.churn_risk, (a.mrr::float8 * r.churn_risk / 100) AS revenue_at_risk, r.top_drivers,
-       r.missing_metrics, r.model, r.model_version, r.churn_risk_low, r.churn_risk_high,
-       (a.mrr::float8 * r.churn_risk_low / 100) AS revenue_at_risk_low,
-       (a.mrr::float8 * r.churn_risk_high / 100) AS revenue_at_risk_high
+SELECT a.account_id, a.name, a.segment, a.owner, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, s.band, r.churn_risk::numeric(18,2) AS churn_risk,
+       (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk, r.top_drivers,
+       r.missing_metrics, r.model, r.model_version,
+       r.churn_risk_low::numeric(18,2) AS churn_risk_low, r.churn_risk_high::numeric(18,2) AS churn_risk_high,
+       (a.mrr::float8 * r.churn_risk_low / 100)::numeric(18,2) AS revenue_at_risk_low,
+       (a.mrr::float8 * r.churn_risk_high / 100)::numeric(18,2) AS revenue_at_risk_high
   FROM health_score.account_churn_risk(
            health_score.current_as_of()) r
   JOIN health_score.accounts a ON a.account_id = r.account_id

@@ -571,7 +571,12 @@ COMMENT ON FUNCTION health_score.trends(date) IS
 'Each account scored at a snapshot date (default: the latest in score_history) with its score change over 7, 30 and 90 days (against the latest snapshot at or before that many days earlier, no older than twice that), the slope over the last 30 days (points per day, least squares), the band 30 days earlier and the change, the churn risk change, and a sparkline of the last 30 days on the 0-100 scale.';
 
 CREATE VIEW health_score.score_trends AS
-    SELECT * FROM health_score.trends();
+    SELECT t.account_id, t.as_of, t.score::numeric(18,2) AS score, t.band, t.alert_tier,
+           t.change_7d::numeric(18,2) AS change_7d, t.change_30d::numeric(18,2) AS change_30d,
+           t.change_90d::numeric(18,2) AS change_90d, t.slope_30d::numeric(18,4) AS slope_30d,
+           t.band_30d_ago, t.band_change, t.churn_risk::numeric(18,2) AS churn_risk,
+           t.churn_risk_change_30d::numeric(18,2) AS churn_risk_change_30d, t.sparkline
+      FROM health_score.trends() t;
 
 COMMENT ON VIEW health_score.score_trends IS
 'Score trends at the latest snapshot: change over 7, 30 and 90 days, 30-day slope, band change and a sparkline per account.';
@@ -594,7 +599,7 @@ CREATE VIEW health_score.band_changes AS
     SELECT c.account_id, c.as_of, c.previous_as_of, c.from_band, c.to_band,
            CASE WHEN health_score.band_rank(c.to_band) < health_score.band_rank(c.from_band)
                 THEN 'downgrade' ELSE 'upgrade' END AS direction,
-           c.score_before, c.score_after
+           c.score_before::numeric(18,2) AS score_before, c.score_after::numeric(18,2) AS score_after
       FROM (SELECT h.account_id, h.as_of,
                    lag(h.as_of) OVER w AS previous_as_of,
                    lag(h.band) OVER w AS from_band, h.band AS to_band,
@@ -883,7 +888,11 @@ COMMENT ON FUNCTION health_score.alerts_at(date) IS
 'The accounts that trigger at least one enabled alert rule (effective_alert_rules) at a snapshot date (default: the latest), ranked by priority = points below 100 + weight * points lost within the score_drop window + weight * churn-risk points gained within the churn_risk_rise window + (when unusual_drop fires) weight * points the change falls below the account''s median change (or below 0 when that median is a rise): a fast decline from 85 to 65 (35 + 20 = 55) ranks above a stable 60 (40). A window of N days reaches back to the latest snapshot at or before N days earlier when it is at most greatest(7, N / 4) days older, so daily, weekly and month-end snapshots all work.';
 
 CREATE VIEW health_score.alerts AS
-    SELECT * FROM health_score.alerts_at();
+    SELECT a.priority_rank, a.account_id, a.as_of, a.score::numeric(18,2) AS score, a.band, a.alert_tier,
+           a.score_drop::numeric(18,2) AS score_drop, a.churn_risk::numeric(18,2) AS churn_risk,
+           a.churn_risk_rise::numeric(18,2) AS churn_risk_rise, a.best_band, a.rules,
+           a.priority::numeric(18,2) AS priority
+      FROM health_score.alerts_at() a;
 
 COMMENT ON VIEW health_score.alerts IS
 'Accounts needing attention at the latest snapshot, most urgent first: score drops, drops unusual for the account, fast-rising churn risk, band downgrades and low scores (rules in effective_alert_rules).';

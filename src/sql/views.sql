@@ -2,15 +2,23 @@
 --
 -- "Current" is now(), or the time in the setting health_score.as_of when it is set
 -- (SET health_score.as_of = '2025-06-30' shows every view as of that moment).
+--
+-- Numbers in the views (here, in churn.sql and in history.sql): what a view shows is read in SQL
+-- and BI tools, so every fractional figure it computes is numeric with a fixed scale, rounded
+-- once from the full-precision value: scores, points, percentages and money numeric(18,2),
+-- shares 0-1 and slopes numeric(18,4). round(score, 1) then works, and drivers report a
+-- decimal type with its scale. The tables, functions and kernels keep float8: compute on them.
 
 -- account_health ----------------------------------------------------------------------------------
 
 CREATE VIEW health_score.account_health AS
-SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr,
-       s.score, s.band, s.alert_tier, s.coverage,
-       s.product_score, s.relationship_score, s.business_score,
+SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, s.band, s.alert_tier, s.coverage::numeric(18,4) AS coverage,
+       s.product_score::numeric(18,2) AS product_score,
+       s.relationship_score::numeric(18,2) AS relationship_score,
+       s.business_score::numeric(18,2) AS business_score,
        s.weakest_metrics, s.reason,
-       round(r.churn_risk::numeric, 2)::float8 AS churn_risk, r.top_drivers AS churn_drivers
+       r.churn_risk::numeric(18,2) AS churn_risk, r.top_drivers AS churn_drivers
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
   LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
@@ -40,9 +48,9 @@ COMMENT ON COLUMN health_score.account_health.churn_drivers IS 'The metrics that
 
 CREATE VIEW health_score.dimension_breakdown AS
 SELECT m.account_id, m.dimension,
-       sum(m.contribution) / sum(m.effective_weight) AS score,
-       sum(m.effective_weight) AS effective_weight,
-       sum(m.contribution) AS contribution,
+       (sum(m.contribution) / sum(m.effective_weight))::numeric(18,2) AS score,
+       sum(m.effective_weight)::numeric(18,4) AS effective_weight,
+       sum(m.contribution)::numeric(18,2) AS contribution,
        count(*) AS metrics_scored,
        (array_agg(m.metric ORDER BY m.sub_score, m.metric))[1] AS weakest_metric
   FROM health_score.metric_scores(health_score.current_as_of()) m
@@ -66,12 +74,13 @@ WITH scored AS (
       FROM health_score.account_scores(health_score.current_as_of()) s
       JOIN health_score.accounts a ON a.account_id = s.account_id
 )
-SELECT coalesce(b.band, 'unscored') AS band, b.min_score, b.max_score,
+SELECT coalesce(b.band, 'unscored') AS band,
+       b.min_score::numeric(18,2) AS min_score, b.max_score::numeric(18,2) AS max_score,
        count(s.*) AS accounts,
-       round(count(s.*)::numeric / nullif(sum(count(s.*)) OVER (), 0), 4) AS share_of_accounts,
-       coalesce(sum(s.mrr), 0) AS mrr,
-       round(sum(s.mrr) / nullif(sum(sum(s.mrr)) OVER (), 0), 4) AS share_of_mrr,
-       avg(s.score) AS average_score
+       (count(s.*)::numeric / nullif(sum(count(s.*)) OVER (), 0))::numeric(18,4) AS share_of_accounts,
+       coalesce(sum(s.mrr), 0)::numeric(18,2) AS mrr,
+       (sum(s.mrr) / nullif(sum(sum(s.mrr)) OVER (), 0))::numeric(18,4) AS share_of_mrr,
+       avg(s.score)::numeric(18,2) AS average_score
   FROM health_score.bands b
   FULL JOIN scored s ON s.band = b.band
  GROUP BY b.band, b.min_score, b.max_score
@@ -91,12 +100,13 @@ COMMENT ON COLUMN health_score.band_summary.average_score IS 'Their mean health 
 -- action_queue ------------------------------------------------------------------------------------
 
 CREATE VIEW health_score.action_queue AS
-SELECT s.account_id, a.name, a.owner, a.segment, a.mrr, s.score, s.band, s.alert_tier,
+SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, s.band, s.alert_tier,
        t.responder, t.respond_within,
        health_score.current_as_of() + t.respond_within AS due_by,
        b.cadence, b.playbook, s.weakest_metrics,
-       round(r.churn_risk::numeric, 2)::float8 AS churn_risk,
-       round(a.mrr * r.churn_risk::numeric / 100, 2) AS revenue_at_risk
+       r.churn_risk::numeric(18,2) AS churn_risk,
+       (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
   JOIN health_score.bands b ON b.band = s.band
@@ -135,7 +145,8 @@ WITH signals AS (
      WHERE m.raw_value >= c.expansion_at
      GROUP BY m.account_id
 )
-SELECT s.account_id, a.name, a.owner, a.segment, a.plan, a.mrr, s.score, g.signals, g.expansion_signals
+SELECT s.account_id, a.name, a.owner, a.segment, a.plan, a.mrr::numeric(18,2) AS mrr,
+       s.score::numeric(18,2) AS score, g.signals, g.expansion_signals
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.bands b ON b.band = s.band
   JOIN signals g ON g.account_id = s.account_id

@@ -243,13 +243,14 @@ SELECT set_config('health_score.as_of', '2025-07-01', true);
 SELECT results_eq(
     $$SELECT account_id, churn_risk, churn_risk_low, churn_risk_high, revenue_at_risk_low, revenue_at_risk_high
         FROM health_score.account_churn ORDER BY account_id$$,
-    $$SELECT r.account_id, r.churn_risk, r.churn_risk_low, r.churn_risk_high,
-             a.mrr::float8 * r.churn_risk_low / 100, a.mrr::float8 * r.churn_risk_high / 100
+    $$SELECT r.account_id, round(r.churn_risk::numeric, 2), round(r.churn_risk_low::numeric, 2),
+             round(r.churn_risk_high::numeric, 2), round((a.mrr::float8 * r.churn_risk_low / 100)::numeric, 2),
+             round((a.mrr::float8 * r.churn_risk_high / 100)::numeric, 2)
         FROM risk r JOIN health_score.accounts a USING (account_id) ORDER BY r.account_id$$,
-    'account_churn shows the bounds and MRR x each bound');
+    'account_churn shows the bounds and MRR x each bound (2 decimals)');
 SELECT results_eq(
     $$SELECT grouping_by, group_value, round(revenue_at_risk_low::numeric, 6), round(revenue_at_risk_high::numeric, 6)
-        FROM health_score.revenue_at_risk WHERE grouping_by IN ('all', 'segment') ORDER BY 1, 2$$,
+        FROM health_score.revenue_at_risk('2025-07-01') WHERE grouping_by IN ('all', 'segment') ORDER BY 1, 2$$,
     $$SELECT 'all', NULL::text, round(sum(a.mrr::float8 * r.churn_risk_low / 100)::numeric, 6),
              round(sum(a.mrr::float8 * r.churn_risk_high / 100)::numeric, 6)
         FROM risk r JOIN health_score.accounts a USING (account_id)

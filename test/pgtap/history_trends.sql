@@ -44,17 +44,17 @@ SELECT is((SELECT count(*) FROM health_score.score_trends), 5::bigint, 'one tren
 SELECT results_eq(
     $$SELECT score, change_7d, change_30d, change_90d, band_30d_ago, band_change
         FROM health_score.score_trends WHERE account_id = 'fall'$$,
-    $$VALUES (65::float8, 0::float8, -20::float8, NULL::float8, 'green', 'green → yellow')$$,
+    $$VALUES (65::numeric, 0::numeric, -20::numeric, NULL::numeric, 'green', 'green → yellow')$$,
     'fall: 0 over 7 days, -20 over 30 days, no 90-day figure, green → yellow');
-SELECT is((SELECT slope_30d FROM health_score.score_trends WHERE account_id = 'linear'), 0.5::float8,
+SELECT is((SELECT slope_30d FROM health_score.score_trends WHERE account_id = 'linear'), 0.5::numeric,
           'slope of a score rising half a point a day is 0.5');
-SELECT is((SELECT slope_30d FROM health_score.score_trends WHERE account_id = 'stable60'), 0::float8,
+SELECT is((SELECT slope_30d FROM health_score.score_trends WHERE account_id = 'stable60'), 0::numeric,
           'slope of a flat score is 0');
 SELECT is((SELECT sparkline FROM health_score.score_trends WHERE account_id = 'fall'),
           repeat('▇', 19) || repeat('▆', 11),
           'fall''s sparkline: 30 days, 19 at 85 then 11 at 65');
 SELECT is((SELECT churn_risk_change_30d FROM health_score.score_trends WHERE account_id = 'riser'),
-          20::float8, 'riser''s churn risk rose 20 points in 30 days');
+          20::numeric, 'riser''s churn risk rose 20 points in 30 days');
 SELECT is((SELECT change_7d FROM health_score.trends('2024-03-24') WHERE account_id = 'fall'), -20::float8,
           'trends at an earlier date: fall lost 20 points in the 7 days to 2024-03-24');
 SELECT is((SELECT change_7d FROM health_score.trends('2024-03-05') WHERE account_id = 'fall'), NULL::float8,
@@ -64,20 +64,20 @@ SELECT is((SELECT change_7d FROM health_score.trends('2024-03-05') WHERE account
 SELECT results_eq(
     $$SELECT account_id, as_of, previous_as_of, from_band, to_band, direction, score_before, score_after
         FROM health_score.band_changes ORDER BY account_id, as_of$$,
-    $$VALUES ('fall', '2024-03-21'::date, '2024-03-20'::date, 'green', 'yellow', 'downgrade', 85::float8, 65::float8),
-             ('linear', '2024-03-21'::date, '2024-03-20'::date, 'orange', 'yellow', 'upgrade', 59.5::float8, 60::float8)$$,
+    $$VALUES ('fall', '2024-03-21'::date, '2024-03-20'::date, 'green', 'yellow', 'downgrade', 85::numeric, 65::numeric),
+             ('linear', '2024-03-21'::date, '2024-03-20'::date, 'orange', 'yellow', 'upgrade', 59.5::numeric, 60::numeric)$$,
     'band_changes: fall''s downgrade and linear''s upgrade, nothing else');
 
 -- ==== alerts ====================================================================================
 SELECT results_eq(
     $$SELECT account_id, rules, score_drop, priority FROM health_score.alerts ORDER BY priority_rank$$,
-    $$VALUES ('fall', '{score_drop,band_downgrade}'::text[], 20::float8, 35 + 20::float8),
-             ('riser', '{churn_risk_rise}'::text[], 0::float8, 30 + 20::float8),
-             ('stable60', '{low_score}'::text[], 0::float8, 40::float8)$$,
+    $$VALUES ('fall', '{score_drop,band_downgrade}'::text[], 20::numeric, 35 + 20::numeric),
+             ('riser', '{churn_risk_rise}'::text[], 0::numeric, 30 + 20::numeric),
+             ('stable60', '{low_score}'::text[], 0::numeric, 40::numeric)$$,
     'alerts: fall (drop and downgrade), riser (risk rising), stable60 (low), in priority order');
 SELECT is(ARRAY(SELECT account_id FROM health_score.alerts ORDER BY priority_rank),
           '{fall,riser,stable60}', 'ranking: the fast decline 85 -> 65 first, the stable 60 last');
-SELECT is((SELECT churn_risk_rise FROM health_score.alerts WHERE account_id = 'riser'), 20::float8,
+SELECT is((SELECT churn_risk_rise FROM health_score.alerts WHERE account_id = 'riser'), 20::numeric,
           'riser: churn risk up 20 points within 30 days');
 SELECT is((SELECT count(*) FROM health_score.alerts WHERE account_id IN ('healthy', 'linear')), 0::bigint,
           'steady or improving accounts raise no alert');
@@ -87,7 +87,7 @@ INSERT INTO health_score.alert_rules (rule, enabled, threshold, window_days) VAL
 SELECT is((SELECT rules FROM health_score.alerts WHERE account_id = 'fall'), '{band_downgrade}'::text[],
           'a 25-point threshold no longer flags a 20-point drop');
 UPDATE health_score.alert_rules SET threshold = 20, window_days = 5 WHERE rule = 'score_drop';
-SELECT is((SELECT score_drop FROM health_score.alerts WHERE account_id = 'fall'), 0::float8,
+SELECT is((SELECT score_drop FROM health_score.alerts WHERE account_id = 'fall'), 0::numeric,
           'a 5-day window does not see a drop 11 days old');
 UPDATE health_score.alert_rules SET window_days = 11 WHERE rule = 'score_drop';
 SELECT is((SELECT rules FROM health_score.alerts WHERE account_id = 'fall'), '{score_drop,band_downgrade}'::text[],
@@ -99,7 +99,7 @@ SELECT is((SELECT is_default FROM health_score.effective_alert_rules WHERE rule 
           'rules without an override keep their default');
 INSERT INTO health_score.alert_rules (rule, enabled, threshold, window_days, weight)
 VALUES ('churn_risk_rise', true, 15, 30, 2);
-SELECT is((SELECT priority FROM health_score.alerts WHERE account_id = 'riser'), 30 + 2 * 20::float8,
+SELECT is((SELECT priority FROM health_score.alerts WHERE account_id = 'riser'), 30 + 2 * 20::numeric,
           'the weight scales the churn-risk rise in the priority');
 SELECT throws_ok($$INSERT INTO health_score.alert_rules VALUES ('score_drop_fast', true, 20, 30, 1)$$,
                  '23514', NULL, 'alert_rules refuses an unknown rule');
@@ -110,7 +110,7 @@ DELETE FROM health_score.alert_rules;
 -- The ranking claim itself, with a fresh 85 -> 65 account against stable 60 and stable 55.
 SELECT pg_temp.history('decline', '2024-03-01', ARRAY(SELECT 85 - greatest(0, d - 10) FROM generate_series(0, 30) d)::float8[]);
 SELECT pg_temp.history('stable55', '2024-03-01', array_fill(55::float8, ARRAY[31]));
-SELECT is((SELECT score FROM health_score.alerts WHERE account_id = 'decline'), 65::float8,
+SELECT is((SELECT score FROM health_score.alerts WHERE account_id = 'decline'), 65::numeric,
           'decline ends at 65');
 SELECT cmp_ok((SELECT priority_rank FROM health_score.alerts WHERE account_id = 'decline'), '<',
               (SELECT priority_rank FROM health_score.alerts WHERE account_id = 'stable60'),

@@ -176,7 +176,7 @@ DELETE FROM health_score.accounts WHERE account_id = 'wh-1';
 SELECT set_config('health_score.as_of', (SELECT as_of::text FROM t_as_of), true);
 SELECT is((SELECT count(*) FROM health_score.account_health), (SELECT count(*) FROM t_account),
           'account_health: one row per live account');
-SELECT is((SELECT array_agg(score ORDER BY score NULLS LAST, account_id) FROM t_account),
+SELECT is((SELECT array_agg(round(score::numeric, 2) ORDER BY score NULLS LAST, account_id) FROM t_account),
           (SELECT array_agg(score) FROM health_score.account_health), 'account_health is sorted by score');
 SELECT is((SELECT sum(accounts) FROM health_score.band_summary), (SELECT count(*) FROM t_account)::numeric,
           'band_summary counts every account once, unscored included');

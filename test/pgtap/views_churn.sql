@@ -30,13 +30,13 @@ SELECT lives_ok($$SELECT health_score.train_account_churn_model('views', '2025-0
 
 SELECT results_eq(
   $$SELECT account_id, churn_risk FROM health_score.account_health ORDER BY account_id$$,
-  $$SELECT s.account_id, round(r.churn_risk::numeric, 2)::float8
+  $$SELECT s.account_id, round(r.churn_risk::numeric, 2)
       FROM health_score.account_scores('2025-03-31') s
       LEFT JOIN health_score.account_churn_risk('2025-03-31') r USING (account_id) ORDER BY s.account_id$$,
   'account_health shows each account''s churn risk');
 SELECT results_eq(
   $$SELECT account_id, revenue_at_risk FROM health_score.action_queue ORDER BY account_id$$,
-  $$SELECT q.account_id, round(a.mrr * r.churn_risk::numeric / 100, 2)
+  $$SELECT q.account_id, round((a.mrr::float8 * r.churn_risk / 100)::numeric, 2)
       FROM health_score.action_queue q JOIN health_score.accounts a USING (account_id)
       JOIN health_score.account_churn_risk('2025-03-31') r USING (account_id) ORDER BY q.account_id$$,
   'action_queue shows the revenue at risk: MRR x churn risk');

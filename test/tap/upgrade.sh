@@ -6,10 +6,12 @@
 #   1. the upgraded schema is exactly that of a fresh install of the new version holding the
 #      same book (pg_dump --schema-only --binary-upgrade, which lists the extension's own
 #      objects, normalised only for OIDs; the configuration tables pg_dump keeps, and how);
-#   2. every row of every table and materialized view, the user's and the extension's, and
-#      every result read from the history is the same as before the update (the alerts, which
-#      0.2.0 changes, as a fresh install gives them from the same history), and every score is
-#      what a fresh install computes on the same book (0.2.0 scores differently);
+#   2. every row of every table, the user's and the extension's, and every result read from
+#      the history is the same as before the update (the alerts, which 0.2.0 changes, and the
+#      views, whose figures become numeric, as a fresh install gives them from the same
+#      history), every score is what a fresh install computes on the same book (0.2.0 scores
+#      differently), and the dashboards' materialized copies, which the update rebuilds, hold
+#      what their views show at the update's health_score.as_of;
 #   3. a pg_dump of the upgraded database restores and gives the same rows and scores.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
 source "$(dirname "$0")/../lib/tap.sh"
@@ -23,7 +25,7 @@ dir=$(mktemp -d "$WORK/upgrade.XXXXXX")
 chmod 755 "$dir"
 as_of='2025-12-31 00:00:00+00'
 
-echo "1..25"
+echo "1..27"
 throwaway_databases $up $fresh $restored hs_upgrade_user_view
 "$PGBIN/createdb" $up && q $up -c "CREATE EXTENSION health_score VERSION '$first'" &&
     "$PGBIN/createdb" $fresh && q $fresh -c 'CREATE EXTENSION health_score' ||
@@ -151,14 +153,15 @@ extension_config() {
                 WHERE x.extname = 'health_score'"
 }
 
-rows "$up" r,m >"$dir/rows.before"
+rows "$up" r >"$dir/rows.before"
 scores "$up" "$dir/scores.before"
 check_that "the book fills history, both models, a feed and row-level security" \
     '[ "$(q $up -c "SELECT (SELECT count(*) > 1000 FROM health_score.score_history) AND (SELECT count(DISTINCT name) = 2 FROM health_score.churn_models)
                         AND (SELECT count(*) = 1 FROM health_score.feeds) AND (SELECT count(*) FROM health_score.removed_defaults) > 0
                         AND (SELECT relrowsecurity FROM pg_class WHERE oid = '"'"'health_score.accounts'"'"'::regclass)")" = t ]'
 
-q $up -c 'ALTER EXTENSION health_score UPDATE' 2>"$dir/update.err" && [ ! -s "$dir/update.err" ] &&
+# The update rebuilds the dashboards' materialized copies as of health_score.as_of.
+q $up -c "SET health_score.as_of = '$as_of'" -c 'ALTER EXTENSION health_score UPDATE' 2>"$dir/update.err" && [ ! -s "$dir/update.err" ] &&
     ok "ALTER EXTENSION health_score UPDATE, without errors or warnings" ||
     { not_ok "ALTER EXTENSION health_score UPDATE, without errors or warnings"; sed 's/^/#   /' "$dir/update.err"; }
 check "the upgraded database runs $current" \
@@ -180,6 +183,14 @@ q $user_view -c 'ALTER EXTENSION health_score UPDATE' >/dev/null 2>"$dir/user_vi
 check "a view of the user's over account_churn_risk() stops the update, named, and $first stays" \
     "$(grep -o 'ERROR: .*' "$dir/user_view.err"); $(q $user_view -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'")" \
     "ERROR:  health_score 0.2.0 adds columns to the functions account_churn_risk and revenue_at_risk, and these read them: public.my_risk; $first"
+# So do the user's views over the extension's views and their materialized copies, whose column
+# types change.
+q $user_view -c "DROP VIEW public.my_risk" -c "CREATE VIEW public.my_health AS SELECT account_id, score FROM health_score.account_health" \
+    -c "CREATE MATERIALIZED VIEW public.my_alerts AS SELECT account_id FROM health_score.alerts_mv" >/dev/null
+q $user_view -c 'ALTER EXTENSION health_score UPDATE' >/dev/null 2>"$dir/user_view.err"
+check "views of the user's over the extension's views stop the update, named, and $first stays" \
+    "$(grep -o 'ERROR: .*' "$dir/user_view.err"); $(q $user_view -c "SELECT extversion FROM pg_extension WHERE extname = 'health_score'")" \
+    "ERROR:  health_score 0.2.0 changes the column types of its views (their figures become numeric), and these read them: public.my_alerts, public.my_health; $first"
 
 # ---- 1. the upgraded schema is a fresh install's --------------------------------------------------
 load_book $fresh && ok "the same book is loaded into a fresh $current database" ||
@@ -201,18 +212,29 @@ check "pg_dump keeps the same configuration tables, with the same filters" \
 
 # ---- 2. the user's data and every score are intact ------------------------------------------------
 cp "$dir/columns" "$dir/columns.before"
-rows "$up" r,m "$dir/columns.before" >"$dir/rows.after"
+rows "$up" r "$dir/columns.before" >"$dir/rows.after"
 scores "$up" "$dir/scores.after"
 # (Tables new in this version are checked on their own below.)
-check "every row of every table and materialized view is still there and equal ($(wc -l <"$dir/rows.before") relations)" \
+check "every row of every table is still there and equal ($(wc -l <"$dir/rows.before") relations)" \
     "$(diff "$dir/rows.before" <(grep -F -f <(cut -d' ' -f1 "$dir/rows.before" | sed 's/$/ /') "$dir/rows.after") | head -n 20)" ""
+# The update rebuilt the dashboards' materialized copies (their views' columns changed type):
+# each holds, row for row, what its view shows at the update's health_score.as_of.
+copies=$(q $up -c "SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class
+                    WHERE relnamespace = 'health_score'::regnamespace AND relkind = 'm'")
+check "the update rebuilt the dashboards' copies ($(wc -w <<<"$copies") materialized views, $(q $up -c "SELECT count(*) FROM health_score.account_health_mv") accounts): each holds what its view shows at the update's as_of" \
+    "$(for mv in $copies; do
+           q $up -c "SET health_score.as_of = '$as_of'" -c "SELECT '$mv differs' WHERE EXISTS (SELECT * FROM health_score.$mv EXCEPT ALL SELECT * FROM health_score.${mv%_mv})
+                                                           OR EXISTS (SELECT * FROM health_score.${mv%_mv} EXCEPT ALL SELECT * FROM health_score.$mv)"
+       done)" ""
 # 0.2.0 scores differently (metrics.absent_means, rates over the time an account has existed):
 # what reads the history is as before the update, what scores is what 0.2.0 computes. The
 # alerts change on purpose (windows reach back to the snapshot before them, so the book's weekly
 # history now shows a 30-day band downgrade; the new unusual_drop rule): they are compared with
-# a fresh install's reading the same history, below.
+# a fresh install's reading the same history, below, and so are the views over the history,
+# whose figures are numeric now.
 reading "$up" "$dir/reading.after"
-changed=("health_score.alerts_at('2025-12-31')" health_score.effective_alert_rules)
+changed=("health_score.alerts_at('2025-12-31')" health_score.effective_alert_rules
+         health_score.score_trends health_score.alerts health_score.band_changes)
 mkdir -p "$dir/changed.after"
 for query in "${changed[@]}"; do mv "$dir/reading.after/$query" "$dir/changed.after/"; done
 check "what reads the history is the same ($(ls "$dir/reading.after" | wc -l) queries, to the last bit)" \
@@ -234,7 +256,7 @@ check "every score through the functions and views is what a fresh install compu
 q $fresh -c 'DELETE FROM health_score.score_history'
 q $up -c "COPY health_score.score_history TO STDOUT" | q $fresh -c "COPY health_score.score_history FROM STDIN"
 results $fresh "$dir/changed.fresh" "${changed[@]}"
-check "the alerts and alert rules, which $current changes, are a fresh install's on the same history" \
+check "the alerts and alert rules, which $current changes, and the views over the history are a fresh install's on the same history" \
     "$(same_scores "$dir/changed.fresh" "$dir/changed.after")" ""
 # Models of 0.1.0 had numeric and boolean columns only: each term is recorded as its own
 # column, so they score from raw values by column name as from their features array.
