@@ -1742,7 +1742,7 @@ CREATE VIEW health_score.account_churn AS
 SELECT a.account_id, a.name, a.segment, a.owner, a.mrr::numeric(18,2) AS mrr,
        s.score::numeric(18,2) AS score, s.band, r.churn_risk::numeric(18,2) AS churn_risk,
        (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk, r.top_drivers,
-       r.missing_metrics, r.model, r.model_version,
+       r.missing_metrics, array_to_string(r.missing_metrics, ', ') AS missing_metrics_text, r.model, r.model_version,
        r.churn_risk_low::numeric(18,2) AS churn_risk_low, r.churn_risk_high::numeric(18,2) AS churn_risk_high,
        (a.mrr::float8 * r.churn_risk_low / 100)::numeric(18,2) AS revenue_at_risk_low,
        (a.mrr::float8 * r.churn_risk_high / 100)::numeric(18,2) AS revenue_at_risk_high
@@ -1767,6 +1767,7 @@ COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; 
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk IS 'MRR x churn probability.';
 COMMENT ON COLUMN health_score.account_churn.top_drivers IS 'Up to three metrics pushing the risk above the average account''s, with their contribution to the log-odds.';
 COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data.';
+COMMENT ON COLUMN health_score.account_churn.missing_metrics_text IS 'The same metrics as text, separated by comma and space (for BI tools, which do not read arrays).';
 COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
 COMMENT ON COLUMN health_score.account_churn.model_version IS 'Its version.';
 COMMENT ON COLUMN health_score.account_churn.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (delta method on the log-odds); NULL with churn_risk, or when the model has no covariance matrix (trained before 0.2.0).';
@@ -2390,6 +2391,7 @@ CREATE VIEW health_score.action_queue AS
 SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
        s.score::numeric(18,2) AS score, s.band, s.alert_tier,
        t.responder, t.respond_within,
+       (extract(epoch FROM t.respond_within) / 3600)::numeric(18,2) AS respond_within_hours,
        health_score.current_as_of() + t.respond_within AS due_by,
        b.cadence, b.playbook, s.weakest_metrics,
        r.churn_risk::numeric(18,2) AS churn_risk,
@@ -2414,6 +2416,7 @@ COMMENT ON COLUMN health_score.action_queue.band IS 'Action band.';
 COMMENT ON COLUMN health_score.action_queue.alert_tier IS 'Alert tier.';
 COMMENT ON COLUMN health_score.action_queue.responder IS 'Who acts, from the alert tier.';
 COMMENT ON COLUMN health_score.action_queue.respond_within IS 'How soon, from the alert tier (zero: at once).';
+COMMENT ON COLUMN health_score.action_queue.respond_within_hours IS 'respond_within in hours (for BI tools, which do not read intervals; a month counts 30 days).';
 COMMENT ON COLUMN health_score.action_queue.due_by IS 'When the response is due: the scoring time plus respond_within.';
 COMMENT ON COLUMN health_score.action_queue.cadence IS 'Touchpoint cadence of the band.';
 COMMENT ON COLUMN health_score.action_queue.playbook IS 'The band''s playbook.';
@@ -2798,6 +2801,7 @@ COMMENT ON COLUMN health_score.band_changes.direction IS 'downgrade (to a band o
 COMMENT ON COLUMN health_score.band_changes.score_before IS 'The score at the previous snapshot.';
 COMMENT ON COLUMN health_score.band_changes.score_after IS 'The score at as_of.';
 
+
 -- Alerts: the unusual_drop rule (a fall far outside the account's own past changes, in robust
 -- z-scores; score_change_z), min_history, a validation trigger naming the rule, and windows
 -- that reach back to the snapshot before them (daily, weekly and month-end snapshots alike).
@@ -3074,7 +3078,7 @@ CREATE VIEW health_score.alerts AS
     SELECT a.priority_rank, a.account_id, a.as_of, a.score::numeric(18,2) AS score, a.band, a.alert_tier,
            a.score_drop::numeric(18,2) AS score_drop, a.churn_risk::numeric(18,2) AS churn_risk,
            a.churn_risk_rise::numeric(18,2) AS churn_risk_rise, a.best_band, a.rules,
-           a.priority::numeric(18,2) AS priority
+           array_to_string(a.rules, ', ') AS rules_text, a.priority::numeric(18,2) AS priority
       FROM health_score.alerts_at() a;
 
 COMMENT ON VIEW health_score.alerts IS
@@ -3090,6 +3094,7 @@ COMMENT ON COLUMN health_score.alerts.churn_risk IS 'Churn risk 0-100 %, NULL wi
 COMMENT ON COLUMN health_score.alerts.churn_risk_rise IS 'Percentage points gained from the lowest churn risk within the churn_risk_rise window.';
 COMMENT ON COLUMN health_score.alerts.best_band IS 'The best band within the band_downgrade window.';
 COMMENT ON COLUMN health_score.alerts.rules IS 'The rules triggered: score_drop, unusual_drop, churn_risk_rise, band_downgrade, low_score.';
+COMMENT ON COLUMN health_score.alerts.rules_text IS 'The same rules as text, separated by comma and space (for BI tools, which do not read arrays).';
 COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighted points of drop, of churn-risk rise and of an unusual drop below the account''s median change: higher is more urgent.';
 
 CREATE OR REPLACE FUNCTION health_score.attribution_check(from_date date, to_date date)
@@ -3863,6 +3868,52 @@ $$;
 COMMENT ON FUNCTION health_score.backtest_compare(integer[], date, date, bigint) IS
 'Two backtests on the same points, a row per source and horizon: source stored, the snapshots from from_date to to_date of one configuration (version: config_version, or the only one in range), and source what-if, the same dates rescored now under the configuration as it is in this transaction (version: config_version() now). Both are kept to the accounts and dates scored in both, so they compare the same accounts, dates and churn labels. Change the catalog in a transaction, compare, roll back: the proposal against the configuration in use. Writes nothing.';
 
+-- The history for BI tools: score_history with numeric figures, and its jsonb of dimension
+-- scores in long format (one row per dimension), as BI tools read neither float8 to a scale
+-- nor jsonb well.
+CREATE VIEW health_score.account_history AS
+    SELECT h.as_of, h.account_id, h.score::numeric(18,2) AS score, h.band, h.alert_tier,
+           h.coverage::numeric(18,4) AS coverage, h.product_score::numeric(18,2) AS product_score,
+           h.relationship_score::numeric(18,2) AS relationship_score,
+           h.business_score::numeric(18,2) AS business_score, h.reason,
+           h.churn_risk::numeric(18,2) AS churn_risk, h.churn_risk_low::numeric(18,2) AS churn_risk_low,
+           h.churn_risk_high::numeric(18,2) AS churn_risk_high, h.churn_risk_reason,
+           h.churn_model, h.churn_model_version, h.config_version
+      FROM health_score.score_history h;
+
+COMMENT ON VIEW health_score.account_history IS
+'score_history for BI tools: one row per account and snapshot date, with the figures as numeric (scores 2 decimals, coverage 4); the dimension scores in long format are in dimension_history.';
+COMMENT ON COLUMN health_score.account_history.as_of IS 'The date scored; the score is as of midnight at its start.';
+COMMENT ON COLUMN health_score.account_history.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.account_history.score IS 'Health score 0-100 at that date, NULL when unknown (see reason).';
+COMMENT ON COLUMN health_score.account_history.band IS 'Action band at that date.';
+COMMENT ON COLUMN health_score.account_history.alert_tier IS 'Alert tier at that date.';
+COMMENT ON COLUMN health_score.account_history.coverage IS 'Share 0-1 of the configured weight that had data.';
+COMMENT ON COLUMN health_score.account_history.product_score IS 'Product dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_history.relationship_score IS 'Relationship dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_history.business_score IS 'Business dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_history.reason IS 'Why the score is NULL, if it is.';
+COMMENT ON COLUMN health_score.account_history.churn_risk IS 'Churn risk 0-100 % at that date (see score_history.churn_risk); NULL otherwise (see churn_risk_reason).';
+COMMENT ON COLUMN health_score.account_history.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk.';
+COMMENT ON COLUMN health_score.account_history.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk.';
+COMMENT ON COLUMN health_score.account_history.churn_risk_reason IS 'Why churn_risk is NULL, when it is.';
+COMMENT ON COLUMN health_score.account_history.churn_model IS 'The account churn model the snapshot asked for the risk.';
+COMMENT ON COLUMN health_score.account_history.churn_model_version IS 'Its version.';
+COMMENT ON COLUMN health_score.account_history.config_version IS 'The scoring configuration version of the snapshot.';
+
+CREATE VIEW health_score.dimension_history AS
+    SELECT h.as_of, h.account_id, d.key AS dimension,
+           (CASE WHEN jsonb_typeof(d.value) = 'number' THEN d.value::text END)::numeric(18,2) AS score
+      FROM health_score.score_history h
+     CROSS JOIN LATERAL jsonb_each(h.dimension_scores) d;
+
+COMMENT ON VIEW health_score.dimension_history IS
+'score_history.dimension_scores in long format for BI tools: one row per account, snapshot date and dimension (custom dimensions included).';
+COMMENT ON COLUMN health_score.dimension_history.as_of IS 'The date scored.';
+COMMENT ON COLUMN health_score.dimension_history.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.dimension_history.dimension IS 'The dimension.';
+COMMENT ON COLUMN health_score.dimension_history.score IS 'The dimension''s score 0-100 at that date; NULL when its metrics had no data.';
+
 -- The dashboards' copies, dropped in the views part, created again over the views in their
 -- new form: empty here, as what the views read is not all in place yet; they are refreshed at
 -- the end of this script.
@@ -3948,11 +3999,12 @@ BEGIN
 END
 $$;
 
--- The views and dashboards' copies created again (see the churn part) get the grants of a fresh
--- install: every role reads the views, the copies are for readers only.
+-- The views and dashboards' copies created again (see the churn part) and the new history views
+-- get the grants of a fresh install: every role reads the views, the copies are for readers only.
 GRANT SELECT ON health_score.revenue_at_risk, health_score.account_churn, health_score.account_health,
     health_score.dimension_breakdown, health_score.band_summary, health_score.action_queue,
-    health_score.upsell_candidates, health_score.score_trends, health_score.band_changes, health_score.alerts
+    health_score.upsell_candidates, health_score.score_trends, health_score.band_changes, health_score.alerts,
+    health_score.account_history, health_score.dimension_history
     TO health_score_reader, health_score_csm;
 GRANT SELECT ON health_score.account_health_mv, health_score.dimension_breakdown_mv,
     health_score.band_summary_mv, health_score.action_queue_mv, health_score.upsell_candidates_mv,

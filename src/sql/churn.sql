@@ -1766,7 +1766,7 @@ CREATE VIEW health_score.account_churn AS
 SELECT a.account_id, a.name, a.segment, a.owner, a.mrr::numeric(18,2) AS mrr,
        s.score::numeric(18,2) AS score, s.band, r.churn_risk::numeric(18,2) AS churn_risk,
        (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk, r.top_drivers,
-       r.missing_metrics, r.model, r.model_version,
+       r.missing_metrics, array_to_string(r.missing_metrics, ', ') AS missing_metrics_text, r.model, r.model_version,
        r.churn_risk_low::numeric(18,2) AS churn_risk_low, r.churn_risk_high::numeric(18,2) AS churn_risk_high,
        (a.mrr::float8 * r.churn_risk_low / 100)::numeric(18,2) AS revenue_at_risk_low,
        (a.mrr::float8 * r.churn_risk_high / 100)::numeric(18,2) AS revenue_at_risk_high
@@ -1791,6 +1791,7 @@ COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; 
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk IS 'MRR x churn probability.';
 COMMENT ON COLUMN health_score.account_churn.top_drivers IS 'Up to three metrics pushing the risk above the average account''s, with their contribution to the log-odds.';
 COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data.';
+COMMENT ON COLUMN health_score.account_churn.missing_metrics_text IS 'The same metrics as text, separated by comma and space (for BI tools, which do not read arrays).';
 COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
 COMMENT ON COLUMN health_score.account_churn.model_version IS 'Its version.';
 COMMENT ON COLUMN health_score.account_churn.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (delta method on the log-odds); NULL with churn_risk, or when the model has no covariance matrix (trained before 0.2.0).';

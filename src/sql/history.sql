@@ -619,6 +619,52 @@ COMMENT ON COLUMN health_score.band_changes.direction IS 'downgrade (to a band o
 COMMENT ON COLUMN health_score.band_changes.score_before IS 'The score at the previous snapshot.';
 COMMENT ON COLUMN health_score.band_changes.score_after IS 'The score at as_of.';
 
+-- The history for BI tools: score_history with numeric figures, and its jsonb of dimension
+-- scores in long format (one row per dimension), as BI tools read neither float8 to a scale
+-- nor jsonb well.
+CREATE VIEW health_score.account_history AS
+    SELECT h.as_of, h.account_id, h.score::numeric(18,2) AS score, h.band, h.alert_tier,
+           h.coverage::numeric(18,4) AS coverage, h.product_score::numeric(18,2) AS product_score,
+           h.relationship_score::numeric(18,2) AS relationship_score,
+           h.business_score::numeric(18,2) AS business_score, h.reason,
+           h.churn_risk::numeric(18,2) AS churn_risk, h.churn_risk_low::numeric(18,2) AS churn_risk_low,
+           h.churn_risk_high::numeric(18,2) AS churn_risk_high, h.churn_risk_reason,
+           h.churn_model, h.churn_model_version, h.config_version
+      FROM health_score.score_history h;
+
+COMMENT ON VIEW health_score.account_history IS
+'score_history for BI tools: one row per account and snapshot date, with the figures as numeric (scores 2 decimals, coverage 4); the dimension scores in long format are in dimension_history.';
+COMMENT ON COLUMN health_score.account_history.as_of IS 'The date scored; the score is as of midnight at its start.';
+COMMENT ON COLUMN health_score.account_history.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.account_history.score IS 'Health score 0-100 at that date, NULL when unknown (see reason).';
+COMMENT ON COLUMN health_score.account_history.band IS 'Action band at that date.';
+COMMENT ON COLUMN health_score.account_history.alert_tier IS 'Alert tier at that date.';
+COMMENT ON COLUMN health_score.account_history.coverage IS 'Share 0-1 of the configured weight that had data.';
+COMMENT ON COLUMN health_score.account_history.product_score IS 'Product dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_history.relationship_score IS 'Relationship dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_history.business_score IS 'Business dimension score 0-100.';
+COMMENT ON COLUMN health_score.account_history.reason IS 'Why the score is NULL, if it is.';
+COMMENT ON COLUMN health_score.account_history.churn_risk IS 'Churn risk 0-100 % at that date (see score_history.churn_risk); NULL otherwise (see churn_risk_reason).';
+COMMENT ON COLUMN health_score.account_history.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk.';
+COMMENT ON COLUMN health_score.account_history.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk.';
+COMMENT ON COLUMN health_score.account_history.churn_risk_reason IS 'Why churn_risk is NULL, when it is.';
+COMMENT ON COLUMN health_score.account_history.churn_model IS 'The account churn model the snapshot asked for the risk.';
+COMMENT ON COLUMN health_score.account_history.churn_model_version IS 'Its version.';
+COMMENT ON COLUMN health_score.account_history.config_version IS 'The scoring configuration version of the snapshot.';
+
+CREATE VIEW health_score.dimension_history AS
+    SELECT h.as_of, h.account_id, d.key AS dimension,
+           (CASE WHEN jsonb_typeof(d.value) = 'number' THEN d.value::text END)::numeric(18,2) AS score
+      FROM health_score.score_history h
+     CROSS JOIN LATERAL jsonb_each(h.dimension_scores) d;
+
+COMMENT ON VIEW health_score.dimension_history IS
+'score_history.dimension_scores in long format for BI tools: one row per account, snapshot date and dimension (custom dimensions included).';
+COMMENT ON COLUMN health_score.dimension_history.as_of IS 'The date scored.';
+COMMENT ON COLUMN health_score.dimension_history.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.dimension_history.dimension IS 'The dimension.';
+COMMENT ON COLUMN health_score.dimension_history.score IS 'The dimension''s score 0-100 at that date; NULL when its metrics had no data.';
+
 -- Alerts --------------------------------------------------------------------------------------
 
 CREATE TABLE health_score.alert_rules (
@@ -891,7 +937,7 @@ CREATE VIEW health_score.alerts AS
     SELECT a.priority_rank, a.account_id, a.as_of, a.score::numeric(18,2) AS score, a.band, a.alert_tier,
            a.score_drop::numeric(18,2) AS score_drop, a.churn_risk::numeric(18,2) AS churn_risk,
            a.churn_risk_rise::numeric(18,2) AS churn_risk_rise, a.best_band, a.rules,
-           a.priority::numeric(18,2) AS priority
+           array_to_string(a.rules, ', ') AS rules_text, a.priority::numeric(18,2) AS priority
       FROM health_score.alerts_at() a;
 
 COMMENT ON VIEW health_score.alerts IS
@@ -907,6 +953,7 @@ COMMENT ON COLUMN health_score.alerts.churn_risk IS 'Churn risk 0-100 %, NULL wi
 COMMENT ON COLUMN health_score.alerts.churn_risk_rise IS 'Percentage points gained from the lowest churn risk within the churn_risk_rise window.';
 COMMENT ON COLUMN health_score.alerts.best_band IS 'The best band within the band_downgrade window.';
 COMMENT ON COLUMN health_score.alerts.rules IS 'The rules triggered: score_drop, unusual_drop, churn_risk_rise, band_downgrade, low_score.';
+COMMENT ON COLUMN health_score.alerts.rules_text IS 'The same rules as text, separated by comma and space (for BI tools, which do not read arrays).';
 COMMENT ON COLUMN health_score.alerts.priority IS 'Points below 100 plus weighted points of drop, of churn-risk rise and of an unusual drop below the account''s median change: higher is more urgent.';
 
 -- Change attribution --------------------------------------------------------------------------

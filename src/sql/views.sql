@@ -103,6 +103,7 @@ CREATE VIEW health_score.action_queue AS
 SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
        s.score::numeric(18,2) AS score, s.band, s.alert_tier,
        t.responder, t.respond_within,
+       (extract(epoch FROM t.respond_within) / 3600)::numeric(18,2) AS respond_within_hours,
        health_score.current_as_of() + t.respond_within AS due_by,
        b.cadence, b.playbook, s.weakest_metrics,
        r.churn_risk::numeric(18,2) AS churn_risk,
@@ -127,6 +128,7 @@ COMMENT ON COLUMN health_score.action_queue.band IS 'Action band.';
 COMMENT ON COLUMN health_score.action_queue.alert_tier IS 'Alert tier.';
 COMMENT ON COLUMN health_score.action_queue.responder IS 'Who acts, from the alert tier.';
 COMMENT ON COLUMN health_score.action_queue.respond_within IS 'How soon, from the alert tier (zero: at once).';
+COMMENT ON COLUMN health_score.action_queue.respond_within_hours IS 'respond_within in hours (for BI tools, which do not read intervals; a month counts 30 days).';
 COMMENT ON COLUMN health_score.action_queue.due_by IS 'When the response is due: the scoring time plus respond_within.';
 COMMENT ON COLUMN health_score.action_queue.cadence IS 'Touchpoint cadence of the band.';
 COMMENT ON COLUMN health_score.action_queue.playbook IS 'The band''s playbook.';

@@ -1,8 +1,12 @@
--- Numbers in the views: every fractional figure a view or a dashboard copy shows is numeric with
--- a fixed scale (scores, points, percentages and money 2 decimals; shares 0-1 and slopes 4),
--- rounded once from the full-precision value the functions return; only effective_alert_rules,
--- the configuration as stored, keeps float8. Checked on the demo book (150 accounts, weekly
--- history, an account churn model) against the functions, rounded here.
+-- The views for BI tools:
+--   1. numbers: every fractional figure a view or a dashboard copy shows is numeric with a fixed
+--      scale (scores, points, percentages and money 2 decimals; shares 0-1 and slopes 4),
+--      rounded once from the full-precision value the functions return; only
+--      effective_alert_rules, the configuration as stored, keeps float8;
+--   2. plain types: every array, jsonb or interval a view shows has a plain twin (text, hours,
+--      or a long-format view), and the history has views with numeric figures and no jsonb.
+-- Checked on the demo book (150 accounts, weekly history, an account churn model) against the
+-- functions and tables, rounded or unnested here.
 --
 -- The demo generator commits a transaction of its own, so the book goes into a database of its
 -- own, dropped at the end; the tests themselves run in one transaction, rolled back.
@@ -21,7 +25,7 @@ CREATE EXTENSION health_score;
 \o
 
 BEGIN;
-SELECT plan(19);
+SELECT plan(26);
 SET LOCAL timezone = 'UTC';
 SET LOCAL client_min_messages = warning;
 \o /dev/null
@@ -52,8 +56,8 @@ SELECT is((SELECT string_agg(DISTINCT col, ', ' ORDER BY col) FROM shown WHERE t
 SELECT is((SELECT string_agg(DISTINCT col, ', ' ORDER BY col) FROM shown WHERE type = 'numeric' AND scale = 2),
           'average_score, business_score, change_30d, change_7d, change_90d, churn_risk, churn_risk_change_30d, '
           'churn_risk_high, churn_risk_low, churn_risk_rise, contribution, max_score, min_score, mrr, mrr_with_risk, '
-          'priority, product_score, relationship_score, revenue_at_risk, revenue_at_risk_high, revenue_at_risk_low, '
-          'score, score_after, score_before, score_drop',
+          'priority, product_score, relationship_score, respond_within_hours, revenue_at_risk, revenue_at_risk_high, '
+          'revenue_at_risk_low, score, score_after, score_before, score_drop',
           'scores, points, percentages and money have 2 decimals');
 SELECT is((SELECT string_agg(m.relation || '.' || m.col, ', ') FROM shown m
              LEFT JOIN shown v ON v.relkind = 'v' AND v.relation || '_mv' = m.relation AND v.col = m.col
@@ -144,6 +148,41 @@ SELECT results_eq(
   'alerts: alerts_at() rounded');
 SELECT ok((SELECT count(*) > 5 FROM health_score.alerts) AND (SELECT count(*) > 5 FROM health_score.band_changes),
           'and the history has alerts and band changes to compare');
+
+-- ==== plain types =================================================================================
+SELECT is((SELECT string_agg(relation || '.' || col, ', ' ORDER BY relation, col) FROM shown
+            WHERE (type LIKE '%[]' OR type IN ('jsonb', 'json', 'interval', 'record'))),
+          'account_churn.missing_metrics, action_queue.respond_within, action_queue_mv.respond_within, alerts.rules, alerts_mv.rules',
+          'the views show only these arrays and intervals, and no jsonb');
+SELECT is((SELECT string_agg(relation || '.' || col, ', ' ORDER BY relation, col) FROM shown s
+            WHERE (type LIKE '%[]' OR type = 'interval')
+              AND NOT EXISTS (SELECT FROM shown t WHERE t.relation = s.relation
+                                 AND t.col = s.col || CASE WHEN s.type = 'interval' THEN '_hours' ELSE '_text' END
+                                 AND t.type IN ('text', 'numeric'))),
+          NULL, 'each has a plain twin: NAME_text for an array, NAME_hours for an interval');
+SELECT is((SELECT count(*) FROM health_score.alerts WHERE rules_text IS DISTINCT FROM array_to_string(rules, ', ')
+                                                     OR rules_text NOT LIKE '%' || rules[1] || '%'), 0::bigint,
+          'alerts.rules_text lists the rules, comma-separated');
+SELECT is((SELECT string_agg(DISTINCT alert_tier || ' ' || respond_within_hours, ', ' ORDER BY alert_tier || ' ' || respond_within_hours)
+             FROM health_score.action_queue),
+          'at_risk 48.00, critical 0.00', 'action_queue.respond_within_hours: 48 hours at risk, 0 critical (the seeded tiers)');
+SELECT ok((SELECT count(*) > 0 AND bool_and(missing_metrics_text IS NOT DISTINCT FROM array_to_string(missing_metrics, ', '))
+             FROM health_score.account_churn),
+          'account_churn.missing_metrics_text is missing_metrics as text');
+SELECT results_eq(
+  $$SELECT as_of, account_id, score, coverage, product_score, churn_risk, churn_risk_high FROM health_score.account_history ORDER BY 1, 2$$,
+  $$SELECT as_of, account_id, round(score::numeric, 2), round(coverage::numeric, 4), round(product_score::numeric, 2),
+           round(churn_risk::numeric, 2), round(churn_risk_high::numeric, 2)
+      FROM health_score.score_history ORDER BY 1, 2$$,
+  'account_history: score_history with numeric figures');
+SELECT results_eq(
+  $$SELECT as_of, account_id, dimension, score FROM health_score.dimension_history
+     WHERE dimension IN ('product', 'relationship', 'business') ORDER BY 1, 2, 3$$,
+  $$SELECT as_of, account_id, d, round(s::numeric, 2)
+      FROM health_score.score_history,
+           LATERAL (VALUES ('business', business_score), ('product', product_score), ('relationship', relationship_score)) v(d, s)
+     WHERE dimension_scores ? d ORDER BY 1, 2, 3$$,
+  'dimension_history: one row per dimension, the scores of score_history''s columns');
 
 SELECT * FROM finish();
 ROLLBACK;
