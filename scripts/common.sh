@@ -12,9 +12,11 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 [ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config || echo pg_config)
 
-# Debian packages each command needs; the test suite also needs pgTAP, pg_prove, pg_cron and sqlsmith.
+# Debian packages each command needs; the test suite also needs pgTAP, pg_prove, pg_cron and
+# sqlsmith, and the drivers BI tools use (psqlODBC with unixODBC, the JDBC driver and a JDK).
 BASE_PACKAGES="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR"
-TEST_PACKAGES="postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-$PG_MAJOR-cron sqlsmith"
+TEST_PACKAGES="postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-$PG_MAJOR-cron sqlsmith
+               odbc-postgresql unixodbc unixodbc-dev libpostgresql-jdbc-java default-jdk-headless"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
