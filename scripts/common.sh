@@ -18,6 +18,10 @@ BASE_PACKAGES="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR"
 TEST_PACKAGES="postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-$PG_MAJOR-cron sqlsmith
                odbc-postgresql unixodbc unixodbc-dev libpostgresql-jdbc-java default-jdk-headless"
 
+# scripts/report needs node with npm (for vega-cli) and jq; its test also opens it in Chromium.
+REPORT_PACKAGES="jq"
+BROWSER_PACKAGES="chromium fonts-dejavu-core"
+
 log() { printf '==> %s\n' "$*" >&2; }
 
 # ensure_packages PKG...: install what is missing when root, otherwise name it and stop.
@@ -36,6 +40,13 @@ ensure_packages() {
         echo "install them with: sudo apt-get install ${missing[*]}" >&2
         exit 1
     fi
+}
+
+# ensure_node: node and npm, from Debian's packages when either is missing (a node that comes
+# with its own npm is left alone).
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    ensure_packages nodejs npm
 }
 
 # The unprivileged user the cluster runs as: ourselves, or Debian's postgres user under root.
