@@ -41,7 +41,7 @@ compare \
 
 echo
 echo "== backfill of $DAYS daily snapshots ending $END_DATE"
-psql -X -q -v ON_ERROR_STOP=1 -c "DELETE FROM health_score.score_history" -c "DELETE FROM health_score.metric_history"
+psql -X -q -v ON_ERROR_STOP=1 -c "DELETE FROM health_score.score_history" -c "DELETE FROM health_score.metric_history_days"
 start=$(date +%s.%N)
 psql -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE backfill_run AS
     SELECT * FROM health_score.backfill(date '$END_DATE' - $DAYS + 1, '$END_DATE', '1 day')"
@@ -55,7 +55,8 @@ echo "wall clock of the backfill call (with the final ANALYZE): $total s"
 psql -X -At -c "SELECT 'score_history: ' || (SELECT count(*) FROM health_score.score_history) || ' rows, '
        || pg_size_pretty(pg_total_relation_size('health_score.score_history'))
        || '; metric_history: ' || (SELECT count(*) FROM health_score.metric_history) || ' rows, '
-       || pg_size_pretty(pg_total_relation_size('health_score.metric_history'))"
+       || pg_size_pretty((SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
+                           WHERE i.inhparent = 'health_score.metric_history_days'::regclass))"
 
 echo
 echo "== reading the history: trends and alerts at the last day"

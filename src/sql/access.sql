@@ -77,6 +77,18 @@ $$;
 COMMENT ON FUNCTION health_score.sees_every_account() IS
 'True when the current role sees every account: accounts are not restricted to owners, or it is a member of health_score_reader. Else it sees the accounts it owns (table owners and superusers, whom row-level security does not restrict, see all).';
 
+-- Before PostgreSQL 15 a view reads its tables with its owner's rights, which row-level
+-- security does not restrict: there metric_history keeps itself to the accounts the caller may
+-- see, as the policy of metric_history_days does (the owner_only policy of accounts, spelt out).
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int < 150000 THEN
+        EXECUTE format('CREATE OR REPLACE VIEW health_score.metric_history AS %s WHERE h.account_id IN (SELECT a.account_id FROM health_score.accounts a WHERE (SELECT health_score.sees_every_account()) OR a.owner = CURRENT_USER)',
+                       rtrim(pg_get_viewdef('health_score.metric_history'::regclass), '; ' || chr(10)));
+    END IF;
+END
+$$;
+
 -- Grants decide who may write (all_rows); the restrictive owner_only policy narrows what the
 -- caller sees. Its test is a scalar subquery, evaluated once per query rather than per row.
 ALTER TABLE health_score.accounts ENABLE ROW LEVEL SECURITY;
@@ -172,6 +184,12 @@ REVOKE EXECUTE ON FUNCTION health_score.duration_text(float8),
     health_score.backfill_dates(date, date, interval, boolean), health_score.backfill_done(date),
     health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8),
     health_score.backfill_finish(date, date, integer, integer, float8) FROM PUBLIC;
+
+-- Metric history's writers and their helpers: used only by the roles that write the history
+-- (as installed, the extension's owner), through snapshot.
+REVOKE EXECUTE ON FUNCTION health_score.metric_history_arrays(text, text, float8, float8, float8, float8),
+    health_score.metric_history_partition(date), health_score.metric_history_write(date, text),
+    health_score.metric_history_layout(text[], text[]) FROM PUBLIC;
 
 -- Feeds and bad data: the feed checks and readers the scoring calls as the caller. A feed needs
 -- no grant of its own: feed_rows reads it as its owner and returns the caller's accounts only.

@@ -55,22 +55,130 @@ COMMENT ON COLUMN health_score.score_history.churn_risk_reason IS 'Why churn_ris
 COMMENT ON COLUMN health_score.score_history.churn_risk_low IS 'Low end of the 95 % confidence interval of churn_risk (account_churn_risk); NULL with churn_risk, when the model has no covariance matrix (trained before 0.2.0), and in rows written before 0.2.0.';
 COMMENT ON COLUMN health_score.score_history.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
 
-CREATE TABLE health_score.metric_history (
-    as_of               date NOT NULL,
-    account_id          text NOT NULL,
-    metric              text NOT NULL,
-    dimension           text,
-    raw_value           float8,
-    sub_score           float8,
-    effective_weight    float8,
-    contribution        float8,
-    PRIMARY KEY (account_id, as_of, metric)
+-- Metric history ------------------------------------------------------------------------------
+-- The metric-level detail behind each score of score_history, stored compactly: one row per
+-- account and date (metric_history_days) holding the values of its metrics as float8 arrays,
+-- in the order of a layout (metric_history_layouts: the metrics and their dimensions, shared
+-- by every row with the same metrics), so a metric of a day takes about 30 bytes where a row
+-- of its own took about 410 with its indexes. The rows are partitioned by month, so that old
+-- months can be detached or dropped. The view metric_history shows them one row per account,
+-- metric and date, as the table of that name did before 0.2.0.
+
+CREATE TYPE health_score.metric_history_arrays AS (
+    metrics           text[],
+    dimensions        text[],
+    raw_values        float8[],
+    sub_scores        float8[],
+    effective_weights float8[],
+    contributions     float8[]
 );
 
-CREATE INDEX metric_history_as_of_idx ON health_score.metric_history (as_of);
+COMMENT ON TYPE health_score.metric_history_arrays IS
+'Returned by metric_history_arrays: one account''s metric rows of a date as a layout (metrics, dimensions) and the values in its order.';
 
-COMMENT ON TABLE health_score.metric_history IS
-'One row per account, metric and date, written with score_history: the metric-level detail behind each historical score, used to attribute score changes to metrics.';
+CREATE FUNCTION health_score.metric_history_arrays_accum(state internal, metric text, dimension text,
+                                                         raw_value float8, sub_score float8,
+                                                         effective_weight float8, contribution float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'metric_history_arrays_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_history_arrays_accum(internal, text, text, float8, float8, float8, float8) IS
+'Transition function of metric_history_arrays: keeps each row''s metric, dimension and values.';
+
+CREATE FUNCTION health_score.metric_history_arrays_final(state internal)
+RETURNS health_score.metric_history_arrays
+AS 'MODULE_PATHNAME', 'metric_history_arrays_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_history_arrays_final(internal) IS
+'Final function of metric_history_arrays: the rows kept, as arrays.';
+
+CREATE AGGREGATE health_score.metric_history_arrays(metric text, dimension text, raw_value float8,
+                                                    sub_score float8, effective_weight float8,
+                                                    contribution float8) (
+    SFUNC = health_score.metric_history_arrays_accum,
+    STYPE = internal,
+    -- about what a state of the seeded catalog's metrics takes (the planner assumes 8 kB)
+    SSPACE = 1200,
+    FINALFUNC = health_score.metric_history_arrays_final,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.metric_history_arrays(text, text, float8, float8, float8, float8) IS
+'One account''s metric rows of a date as metric_history_days stores them: the metrics and their dimensions in the order of the rows, and the raw values, sub-scores, effective weights and contributions in that order; contributions NULL when each is effective_weight * sub_score to the bit. Any value may be NULL; metric must not be.';
+
+-- Numbered from a sequence: writers never wait for each other's new layouts (two may add the
+-- same one at once, which is harmless: the lowest number is used from then on).
+CREATE SEQUENCE health_score.metric_history_layout_numbers AS integer;
+
+CREATE TABLE health_score.metric_history_layouts (
+    layout     integer PRIMARY KEY DEFAULT nextval('health_score.metric_history_layout_numbers'),
+    metrics    text[] NOT NULL,
+    dimensions text[] NOT NULL,
+    CHECK (cardinality(metrics) = cardinality(dimensions))
+);
+
+COMMENT ON TABLE health_score.metric_history_layouts IS
+'The layouts of metric_history_days: each is a list of metrics with the dimension each belonged to, the order of the values in the rows that name it. Added by snapshot(), never changed: a row keeps the metrics and dimensions of its date whatever the catalog becomes.';
+COMMENT ON COLUMN health_score.metric_history_layouts.layout IS 'The layout''s number (metric_history_days.layout).';
+COMMENT ON COLUMN health_score.metric_history_layouts.metrics IS 'The metrics, in the order of the values.';
+COMMENT ON COLUMN health_score.metric_history_layouts.dimensions IS 'The dimension of each metric at the dates of the rows.';
+
+ALTER SEQUENCE health_score.metric_history_layout_numbers OWNED BY health_score.metric_history_layouts.layout;
+SELECT pg_catalog.pg_extension_config_dump('health_score.metric_history_layouts', '');
+SELECT pg_catalog.pg_extension_config_dump('health_score.metric_history_layout_numbers', '');
+
+-- No index on the parent: each month's partition gets its primary key when created (see
+-- metric_history_partition). An index on the parent, created with the extension, would make a
+-- restore of pg_dump's output fail on the primary keys it adds to the partitions.
+CREATE TABLE health_score.metric_history_days (
+    as_of             date NOT NULL,
+    layout            integer NOT NULL,
+    account_id        text NOT NULL,
+    raw_values        float8[] NOT NULL,
+    sub_scores        float8[] NOT NULL,
+    effective_weights float8[] NOT NULL,
+    contributions     float8[]
+) PARTITION BY RANGE (as_of);
+
+COMMENT ON TABLE health_score.metric_history_days IS
+'The metric history, one row per account and date, written with score_history by snapshot(): the values of the account''s metrics in the order of a layout. Partitioned by month (metric_history_days_YYYY_MM, created by snapshot() as needed): detach or drop a month to stop keeping it. Read it through the view metric_history.';
+COMMENT ON COLUMN health_score.metric_history_days.as_of IS 'The date scored (as in score_history).';
+COMMENT ON COLUMN health_score.metric_history_days.layout IS 'The metrics and their dimensions (metric_history_layouts), in the order of the arrays.';
+COMMENT ON COLUMN health_score.metric_history_days.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.metric_history_days.raw_values IS 'Each metric''s aggregated raw value at that date.';
+COMMENT ON COLUMN health_score.metric_history_days.sub_scores IS 'Each metric''s sub-score 0-100.';
+COMMENT ON COLUMN health_score.metric_history_days.effective_weights IS 'The share of the composite each metric carried.';
+COMMENT ON COLUMN health_score.metric_history_days.contributions IS 'Points of the composite each metric contributed; NULL when each is effective_weight * sub_score (always, for the rows snapshot() writes), as metric_history computes them.';
+
+-- History follows the accounts' row-level security: a role sees the history of the accounts it
+-- can see in health_score.accounts (all of them unless restrict_accounts_to_owners() is on).
+-- The table owner (who takes the snapshots) is not restricted. Each month's partition gets the
+-- policies of metric_history_days too, for a role that reads a partition by its name.
+ALTER TABLE health_score.score_history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE health_score.metric_history_days ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible_accounts ON health_score.score_history FOR SELECT
+    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
+CREATE POLICY visible_accounts ON health_score.metric_history_days FOR SELECT
+    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
+
+-- pg_dump keeps the rows of score_history, and the months of metric_history_days, which are
+-- tables of their own, not the extension's.
+SELECT pg_catalog.pg_extension_config_dump('health_score.score_history', '');
+
+CREATE VIEW health_score.metric_history AS
+    SELECT h.as_of, h.account_id, m.metric, m.dimension, m.raw_value, m.sub_score, m.effective_weight,
+           CASE WHEN h.contributions IS NULL THEN m.effective_weight * m.sub_score
+                ELSE m.contribution END AS contribution
+      FROM health_score.metric_history_days h
+      JOIN health_score.metric_history_layouts l ON l.layout = h.layout
+     CROSS JOIN LATERAL unnest(l.metrics, l.dimensions, h.raw_values, h.sub_scores, h.effective_weights,
+                               h.contributions)
+           AS m(metric, dimension, raw_value, sub_score, effective_weight, contribution);
+
+COMMENT ON VIEW health_score.metric_history IS
+'One row per account, metric and date, written with score_history: the metric-level detail behind each historical score, used to attribute score changes to metrics. Stored compactly in metric_history_days; DELETE works on it (a row at a time: to drop old dates, drop their month, see the README).';
 COMMENT ON COLUMN health_score.metric_history.as_of IS 'The date scored (as in score_history).';
 COMMENT ON COLUMN health_score.metric_history.account_id IS 'The account.';
 COMMENT ON COLUMN health_score.metric_history.metric IS 'The metric (health_score.metrics).';
@@ -79,19 +187,6 @@ COMMENT ON COLUMN health_score.metric_history.raw_value IS 'The aggregated raw v
 COMMENT ON COLUMN health_score.metric_history.sub_score IS 'The metric sub-score 0-100, NULL when unobserved.';
 COMMENT ON COLUMN health_score.metric_history.effective_weight IS 'The share of the composite the metric carried at that date.';
 COMMENT ON COLUMN health_score.metric_history.contribution IS 'Points of the composite score the metric contributed (effective_weight * sub_score).';
-
--- History follows the accounts' row-level security: a role sees the history of the accounts it
--- can see in health_score.accounts (all of them unless restrict_accounts_to_owners() is on).
--- The table owner (who takes the snapshots) is not restricted.
-ALTER TABLE health_score.score_history ENABLE ROW LEVEL SECURITY;
-ALTER TABLE health_score.metric_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY visible_accounts ON health_score.score_history FOR SELECT
-    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
-CREATE POLICY visible_accounts ON health_score.metric_history FOR SELECT
-    USING (account_id IN (SELECT a.account_id FROM health_score.accounts a));
-
-SELECT pg_catalog.pg_extension_config_dump('health_score.score_history', '');
-SELECT pg_catalog.pg_extension_config_dump('health_score.metric_history', '');
 
 -- check_date(argument, day): refuses an infinite date, naming the argument. NULL passes: each
 -- caller either refuses it or reads it as its default. Returns day, so SQL functions can call
@@ -112,6 +207,229 @@ $$;
 
 COMMENT ON FUNCTION health_score.check_date(text, date) IS
 'Returns day, or raises an error naming argument when day is infinity or -infinity (22023); NULL passes. The history functions call it on their dates.';
+
+-- metric_history_partition(day): the month's partition of metric_history_days, created when
+-- missing. It is owned by the owner of metric_history_days, with the same grants and the same
+-- row-level security and policies, so a role that may read the history reads no more of it
+-- through a partition. Created apart and then attached, which locks metric_history_days in
+-- SHARE UPDATE EXCLUSIVE mode only (as snapshot already does): readers never wait.
+CREATE FUNCTION health_score.metric_history_partition(day date)
+RETURNS regclass
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parent constant regclass := 'health_score.metric_history_days';
+    first_day date;
+    next_month date;
+    name text;
+    part regclass;
+    owner text;
+    g record;
+    p record;
+BEGIN
+    IF day IS NULL THEN
+        RAISE EXCEPTION 'day must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM health_score.check_date('day', day);
+    first_day := date_trunc('month', day::timestamp)::date;
+    next_month := (first_day + interval '1 month')::date;
+    name := 'metric_history_days_' || to_char(first_day, 'YYYY_MM') || CASE WHEN first_day < '0001-01-01' THEN '_bc' ELSE '' END;
+    part := to_regclass(format('health_score.%I', name));
+    IF part IS NOT NULL THEN
+        IF NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = part AND i.inhparent = parent) THEN
+            RAISE EXCEPTION 'the metric history of % goes into %, which is not a partition of health_score.metric_history_days',
+                            to_char(first_day, 'YYYY-MM'), part
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('Attach it again (ALTER TABLE health_score.metric_history_days ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)) or drop it.',
+                                    part, to_char(first_day, 'YYYY-MM-DD BC'), to_char(next_month, 'YYYY-MM-DD BC'));
+        END IF;
+        RETURN part;
+    END IF;
+
+    SELECT c.relowner::regrole::text INTO owner FROM pg_class c WHERE c.oid = parent;
+    IF NOT pg_has_role(owner::regrole, 'USAGE') THEN
+        RAISE EXCEPTION 'the metric history of % needs its partition %, which only the owner of health_score.metric_history_days (%) can create',
+                        to_char(first_day, 'YYYY-MM'), name, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Snapshot as %s, or have %s create the month ahead: SELECT health_score.metric_history_partition(%L).',
+                                owner, owner, to_char(first_day, 'YYYY-MM-DD BC'));
+    END IF;
+    EXECUTE format('CREATE TABLE health_score.%I (LIKE health_score.metric_history_days, PRIMARY KEY (as_of, account_id))', name);
+    part := format('health_score.%I', name)::regclass;
+    IF owner <> current_user THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', part, owner);
+    END IF;
+    FOR g IN SELECT a.privilege_type, a.is_grantable,
+                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee
+               FROM pg_class c, aclexplode(c.relacl) a
+              WHERE c.oid = parent AND a.grantee <> c.relowner LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', g.privilege_type, part, g.grantee,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    IF (SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = parent) THEN
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
+    END IF;
+    IF (SELECT c.relforcerowsecurity FROM pg_class c WHERE c.oid = parent) THEN
+        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
+    END IF;
+    FOR p IN SELECT pol.polname, pol.polpermissive, pol.polcmd,
+                    (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE r::regrole::text END, ', ')
+                       FROM unnest(pol.polroles) r) AS roles,
+                    pg_get_expr(pol.polqual, pol.polrelid) AS qual,
+                    pg_get_expr(pol.polwithcheck, pol.polrelid) AS with_check
+               FROM pg_policy pol
+              WHERE pol.polrelid = parent
+              ORDER BY pol.polname LOOP
+        EXECUTE format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, part,
+                       CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                       CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                     WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                       p.roles, coalesce(' USING (' || p.qual || ')', ''),
+                       coalesce(' WITH CHECK (' || p.with_check || ')', ''));
+    END LOOP;
+    EXECUTE format('ALTER TABLE health_score.metric_history_days ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
+                   part, to_char(first_day, 'YYYY-MM-DD BC'), to_char(next_month, 'YYYY-MM-DD BC'));
+    -- Created by the extension's own script (the upgrade moving the history in), the table
+    -- would be the extension's, and pg_dump would keep neither it nor its rows.
+    IF EXISTS (SELECT FROM pg_depend d
+                WHERE d.classid = 'pg_class'::regclass AND d.objid = part AND d.deptype = 'e') THEN
+        EXECUTE format('ALTER EXTENSION health_score DROP TABLE %s', part);
+    END IF;
+    RETURN part;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.metric_history_partition(date) IS
+'The partition of metric_history_days that holds day''s month (health_score.metric_history_days_YYYY_MM), created and attached when missing, owned by the owner of metric_history_days, with its grants, row-level security and policies. snapshot() calls it; call it ahead to create a month before its first snapshot. Only that owner (or a member, or a superuser) can create one (42501); a detached partition of that name must be attached again or dropped first (55000).';
+
+-- metric_history_write(as_of, metric_rows): the metric history of a date from metric rows
+-- (a relation or a parenthesised query with the columns of metric_scores, which may use $1,
+-- the date): one row per account, in the layout of its metrics, new layouts added. The date's
+-- month must have its partition and its old rows be gone (snapshot sees to both).
+CREATE FUNCTION health_score.metric_history_write(as_of date, metric_rows text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    written bigint;
+BEGIN
+    IF as_of IS NULL OR metric_rows IS NULL THEN
+        RAISE EXCEPTION 'as_of and metric_rows must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    EXECUTE format($sql$
+        WITH days AS MATERIALIZED (
+            SELECT g.account_id, (g.a).metrics, (g.a).dimensions, (g.a).raw_values, (g.a).sub_scores,
+                   (g.a).effective_weights, (g.a).contributions
+              FROM (SELECT m.account_id,
+                           health_score.metric_history_arrays(m.metric, m.dimension, m.raw_value, m.sub_score,
+                                                              m.effective_weight, m.contribution) AS a
+                      FROM %s m
+                     GROUP BY m.account_id) g
+        ), known AS MATERIALIZED (
+            SELECT l.layout, l.metrics, l.dimensions FROM health_score.metric_history_layouts l
+        ), added AS (
+            INSERT INTO health_score.metric_history_layouts (metrics, dimensions)
+            SELECT n.metrics, n.dimensions
+              FROM (SELECT d.metrics, d.dimensions FROM days d
+                    EXCEPT
+                    SELECT k.metrics, k.dimensions FROM known k) n
+             ORDER BY n.metrics, n.dimensions
+            RETURNING layout, metrics, dimensions
+        ), layouts AS (
+            SELECT DISTINCT ON (l.metrics, l.dimensions) l.layout, l.metrics, l.dimensions
+              FROM (SELECT * FROM known UNION ALL SELECT * FROM added) l
+             ORDER BY l.metrics, l.dimensions, l.layout
+        )
+        INSERT INTO health_score.metric_history_days
+            (as_of, layout, account_id, raw_values, sub_scores, effective_weights, contributions)
+        SELECT $1, l.layout, d.account_id, d.raw_values, d.sub_scores, d.effective_weights, d.contributions
+          FROM days d
+          JOIN layouts l ON l.metrics = d.metrics AND l.dimensions = d.dimensions
+    $sql$, metric_rows) USING as_of;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    RETURN written;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.metric_history_write(date, text) IS
+'Writes the metric history of as_of from metric_rows (a relation or parenthesised query with the columns of metric_scores; $1 in it is as_of): one row of metric_history_days per account, its metrics in the order of a layout (metric_history_layouts, new layouts added). The date''s month needs its partition and its old rows gone, as snapshot() sees to. Returns the rows written.';
+
+-- metric_history_layout(metrics, dimensions): the number of a layout, added when new.
+CREATE FUNCTION health_score.metric_history_layout(metrics text[], dimensions text[])
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found integer;
+BEGIN
+    SELECT l.layout INTO found FROM health_score.metric_history_layouts l
+     WHERE l.metrics = metric_history_layout.metrics AND l.dimensions = metric_history_layout.dimensions
+     ORDER BY l.layout LIMIT 1;
+    IF found IS NULL THEN
+        INSERT INTO health_score.metric_history_layouts (metrics, dimensions)
+        VALUES (metric_history_layout.metrics, metric_history_layout.dimensions)
+        RETURNING layout INTO found;
+    END IF;
+    RETURN found;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.metric_history_layout(text[], text[]) IS
+'The number of the layout of metrics with dimensions in metric_history_layouts (the lowest, should two writers have added it at once), added when there is none.';
+
+-- DELETE on metric_history removes a metric from its account's row of the date (the row goes
+-- with its last metric); the row is rewritten each time, so to drop whole dates or months,
+-- delete from metric_history_days or drop its months (see the README).
+CREATE FUNCTION health_score.metric_history_delete() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d record;
+    k integer;
+BEGIN
+    SELECT h.layout, h.raw_values, h.sub_scores, h.effective_weights, h.contributions, l.metrics, l.dimensions
+      INTO d
+      FROM health_score.metric_history_days h
+      JOIN health_score.metric_history_layouts l ON l.layout = h.layout
+     WHERE h.as_of = OLD.as_of AND h.account_id = OLD.account_id
+       FOR UPDATE OF h;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- deleted meanwhile
+    END IF;
+    SELECT min(i) INTO k FROM generate_subscripts(d.metrics, 1) i
+     WHERE d.metrics[i] = OLD.metric AND d.dimensions[i] IS NOT DISTINCT FROM OLD.dimension;
+    IF k IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF cardinality(d.metrics) = 1 THEN
+        DELETE FROM health_score.metric_history_days h WHERE h.as_of = OLD.as_of AND h.account_id = OLD.account_id;
+        RETURN OLD;
+    END IF;
+    UPDATE health_score.metric_history_days h
+       SET layout = health_score.metric_history_layout(
+                        ARRAY(SELECT x FROM unnest(d.metrics) WITH ORDINALITY u(x, i) WHERE i <> k ORDER BY i),
+                        ARRAY(SELECT x FROM unnest(d.dimensions) WITH ORDINALITY u(x, i) WHERE i <> k ORDER BY i)),
+           raw_values = ARRAY(SELECT x FROM unnest(d.raw_values) WITH ORDINALITY u(x, i) WHERE i <> k ORDER BY i),
+           sub_scores = ARRAY(SELECT x FROM unnest(d.sub_scores) WITH ORDINALITY u(x, i) WHERE i <> k ORDER BY i),
+           effective_weights = ARRAY(SELECT x FROM unnest(d.effective_weights) WITH ORDINALITY u(x, i)
+                                      WHERE i <> k ORDER BY i),
+           contributions = CASE WHEN d.contributions IS NOT NULL
+                                THEN ARRAY(SELECT x FROM unnest(d.contributions) WITH ORDINALITY u(x, i)
+                                            WHERE i <> k ORDER BY i) END
+     WHERE h.as_of = OLD.as_of AND h.account_id = OLD.account_id;
+    RETURN OLD;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.metric_history_delete() IS
+'Trigger of DELETE on the view metric_history: removes the metric from its account''s row of metric_history_days at that date, and the row with its last metric.';
+
+CREATE TRIGGER remove INSTEAD OF DELETE ON health_score.metric_history
+    FOR EACH ROW EXECUTE FUNCTION health_score.metric_history_delete();
 
 -- snapshot(as_of): score every account at a date and store it, replacing that date's rows.
 CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
@@ -159,10 +477,11 @@ BEGIN
     -- roles that may update the history can take; it never waits for readers, nor for writers
     -- (ROW EXCLUSIVE): SHARE ROW EXCLUSIVE did, and two snapshots in transactions that had
     -- already written the history deadlocked.
-    LOCK TABLE health_score.score_history, health_score.metric_history IN SHARE UPDATE EXCLUSIVE MODE;
+    LOCK TABLE health_score.score_history, health_score.metric_history_days IN SHARE UPDATE EXCLUSIVE MODE;
 
     BEGIN
-        DELETE FROM health_score.metric_history h WHERE h.as_of = day;
+        PERFORM health_score.metric_history_partition(day);
+        DELETE FROM health_score.metric_history_days h WHERE h.as_of = day;
         DELETE FROM health_score.score_history h WHERE h.as_of = day;
 
         -- Score once: keep the metric rows, then build both levels of history from them.
@@ -204,12 +523,9 @@ BEGIN
             USING scored_at, day, version, no_risk, model.name, model.version;
         GET DIAGNOSTICS written = ROW_COUNT;
 
-        INSERT INTO health_score.metric_history
-            (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
-        SELECT day, m.account_id, m.metric, m.dimension, m.raw_value, m.sub_score,
-               m.effective_weight, m.contribution
-          FROM pg_temp.snapshot_metric_rows m
-         WHERE m.raw_value IS NOT NULL;  -- a metric spoilt by a bad row: its account's reason says why
+        -- A metric spoilt by a bad row is left out: its account's reason says why.
+        PERFORM health_score.metric_history_write(day,
+            '(SELECT * FROM pg_temp.snapshot_metric_rows WHERE raw_value IS NOT NULL)');
     EXCEPTION WHEN unique_violation OR serialization_failure THEN
         -- Under REPEATABLE READ or SERIALIZABLE the snapshot predates a snapshot of this date
         -- that committed while this one waited for the lock: its rows are not visible here.
@@ -381,7 +697,7 @@ BEGIN
     IF snapshots > 0
        AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
         ANALYZE health_score.score_history;
-        ANALYZE health_score.metric_history;
+        ANALYZE health_score.metric_history_days;
     END IF;
 END
 $$;
@@ -964,6 +1280,8 @@ RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    day date;
 BEGIN
     IF from_date IS NULL OR to_date IS NULL THEN
         RAISE EXCEPTION 'from_date and to_date must not be NULL'
@@ -984,11 +1302,21 @@ BEGIN
         RAISE EXCEPTION 'no snapshot for to_date %', to_char(to_date, 'YYYY-MM-DD')
             USING ERRCODE = 'no_data_found', HINT = 'Take one with health_score.snapshot() or backfill().';
     END IF;
+    -- A date with scores has metric history, unless its month was detached or dropped.
+    FOREACH day IN ARRAY ARRAY[from_date, to_date] LOOP
+        IF EXISTS (SELECT 1 FROM health_score.score_history h WHERE h.as_of = day AND h.score IS NOT NULL)
+           AND NOT EXISTS (SELECT 1 FROM health_score.metric_history_days m WHERE m.as_of = day) THEN
+            RAISE EXCEPTION 'no metric history for %', to_char(day, 'YYYY-MM-DD')
+                USING ERRCODE = 'no_data_found',
+                      DETAIL = 'The scores of that date are in score_history, but its month of metric_history_days was detached or dropped.',
+                      HINT = 'Attach the month again, or snapshot the date again (health_score.snapshot(date)) to rescore it now.';
+        END IF;
+    END LOOP;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.attribution_check(date, date) IS
-'Raises an error unless from_date and to_date are given, in order, and both have a snapshot in score_history; used by attribution() and attribution_summary().';
+'Raises an error unless from_date and to_date are given, in order, and both have a snapshot in score_history and, when scored, metric history (no_data_found for a date whose month of metric_history_days was detached or dropped); used by attribution() and attribution_summary().';
 
 -- attribution(from_date, to_date): the score change of each account split per metric, with the
 -- part due to a configuration change apart.

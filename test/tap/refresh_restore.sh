@@ -45,9 +45,16 @@ check "pg_restore without errors" "$(cat "$dir/restore.err")" ""
 check "the score history is the same row for row" "$(q $dst -c "$history_sql")" "$src_history"
 check "the metric history too" "$(q $dst -c "$metrics_sql")" "$src_metrics"
 check "the alert rule override is kept, so the alerts are the same" "$(q $dst -c "$alerts_sql")" "$src_alerts"
-check "row-level security on the history is back" \
-    "$(q $dst -c "SELECT string_agg(tablename || '.' || policyname, ',' ORDER BY tablename) FROM pg_policies WHERE schemaname = 'health_score' AND tablename LIKE '%history'")" \
-    "metric_history.visible_accounts,score_history.visible_accounts"
+# The metric history is stored by month (each a partition of metric_history_days of its own,
+# which pg_dump keeps as a table): each must have row-level security and its policy again.
+check "row-level security on the history is back, on each month of the metric history too" \
+    "$(q $dst -c "SELECT string_agg(c.relname || ' ' || c.relrowsecurity || ' ' || coalesce(p.policies, '-'), ', ' ORDER BY c.relname)
+                    FROM pg_class c
+                    LEFT JOIN (SELECT tablename, string_agg(policyname, ' ' ORDER BY policyname) AS policies FROM pg_policies
+                                WHERE schemaname = 'health_score' GROUP BY 1) p ON p.tablename = c.relname
+                   WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind IN ('r', 'p')
+                     AND (c.relname = 'score_history' OR c.relname LIKE 'metric\_history\_days%')")" \
+    "metric_history_days true visible_accounts, metric_history_days_2025_01 true visible_accounts, metric_history_days_2025_02 true visible_accounts, score_history true visible_accounts"
 # refresh() at once: today's snapshot and every materialized view refreshed concurrently.
 check "refresh() works on the restored database" "$(q $dst -c 'SELECT health_score.refresh()' 2>&1)" "50"
 check "and its dashboards match the source's after the same refresh" \

@@ -47,7 +47,7 @@ accounts=40
 one_set() {
     q $db -c "SELECT (SELECT count(*) FROM health_score.score_history WHERE as_of = $1) || ' ' ||
                      (SELECT count(DISTINCT x) FROM (SELECT xmin::text AS x FROM health_score.score_history WHERE as_of = $1
-                                                     UNION ALL SELECT xmin::text FROM health_score.metric_history WHERE as_of = $1) w) || ' ' ||
+                                                     UNION ALL SELECT xmin::text FROM health_score.metric_history_days WHERE as_of = $1) w) || ' ' ||
                      (SELECT count(*) FROM health_score.metric_history m WHERE m.as_of = $1
                          AND NOT EXISTS (SELECT 1 FROM health_score.score_history s WHERE s.as_of = m.as_of AND s.account_id = m.account_id))"
 }

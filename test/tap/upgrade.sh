@@ -11,8 +11,11 @@
 #      views, whose figures become numeric, as a fresh install gives them from the same
 #      history), every score is what a fresh install computes on the same book (0.2.0 scores
 #      differently), and the dashboards' materialized copies, which the update rebuilds, hold
-#      what their views show at the update's health_score.as_of;
-#   3. a pg_dump of the upgraded database restores and gives the same rows and scores.
+#      what their views show at the update's health_score.as_of; the metric history, which
+#      0.2.0 stores compactly behind a view of the old table's columns, row for row and to the
+#      bit, odd values included;
+#   3. a pg_dump of the upgraded database restores and gives the same rows and scores, and a
+#      CSM sees only their accounts' history, through the view and in each month's partition.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd), WORK.
 source "$(dirname "$0")/../lib/tap.sh"
 # Scores are compared under a serial plan: a parallel plan may sum in another order.
@@ -59,17 +62,39 @@ SELECT health_score.restrict_accounts_to_owners(true);
 SQL
 }
 load_book $up && ok "the book is loaded into the $first database" || not_ok "the book is loaded into the $first database"
+# Metric history as 0.1.0 may hold it, which the compact storage must keep to the bit: a
+# metric without values (0.1.0 kept the rows of metrics spoilt by bad data),
+# NaN, infinite, tiny and negative-zero values, contributions that are not effective_weight *
+# sub_score, a NULL dimension and a metric the catalog no longer has (at a date the backfill
+# did not take, in a month it did, so that the months are those of a fresh install).
+q $up >/dev/null <<'SQL'
+INSERT INTO health_score.metric_history (as_of, account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution)
+VALUES ('2025-10-02', 'ACC-00001', 'login_frequency', 'product', NULL, NULL, NULL, NULL),
+       ('2025-10-02', 'ACC-00001', 'nps', 'relationship', 'NaN', 'NaN', 0.125, 'NaN'),
+       ('2025-10-02', 'ACC-00001', 'roi', 'business', 'Infinity', 100, '-0', '-0'),
+       ('2025-10-02', 'ACC-00001', 'retired_metric', NULL, 3.5, 42, 0.2, 8.5),
+       ('2025-10-02', 'ACC-00002', 'csat', 'relationship', '-Infinity', 0, 5e-324, 0),
+       ('2025-10-02', 'ACC-00002', 'nps', 'relationship', 1e-300, 1e-300, 1e-300, 0),
+       ('2025-10-02', 'ACC-00002', 'roi', 'business', 2, 50, 0.5, NULL),
+       ('2025-10-02', 'ACC-00003', 'roi', 'business', 2, 50, 0.5, 25);
+SQL
+
+# Tables of 0.1.0 that 0.2.0 keeps as views of the same columns over another storage (the
+# metric history, stored compactly): their rows are compared as those of the tables.
+became_views="health_score.metric_history"
 
 # rows DB KINDS [COLUMNS]: the rows of every relation of those kinds (r tables, m materialized
-# views) in the extension's schema and the user's, each as a count and an md5 of its rows as
-# text in a fixed order; and the configuration version. The column lists used are written to
-# $dir/columns, or read from the file COLUMNS (so columns an upgrade adds are left out).
+# views) in the extension's schema and the user's, and of $became_views, each as a count and an
+# md5 of its rows as text in a fixed order; and the configuration version. The column lists
+# used are written to $dir/columns, or read from the file COLUMNS (so columns an upgrade adds
+# are left out).
 rows() {
     local rel cols
     [ -n "${3:-}" ] || : >"$dir/columns"
     for rel in $(q "$1" -c "SELECT format('%I.%I', n.nspname, c.relname)
                               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                             WHERE n.nspname IN ('health_score', 'forum', 'public') AND c.relkind = ANY ('{$2}')
+                             WHERE n.nspname IN ('health_score', 'forum', 'public')
+                               AND (c.relkind = ANY ('{$2}') OR format('%I.%I', n.nspname, c.relname) = ANY (string_to_array('$became_views', ' ')))
                              ORDER BY 1"); do
         if [ -n "${3:-}" ]; then
             cols=$(awk -v rel="$rel" '$1 == rel { $1 = ""; print substr($0, 2) }' "$3")
@@ -139,10 +164,12 @@ same_scores() {
 }
 
 # schema DB: the schema as pg_dump sees it in binary-upgrade mode (where the extension's own
-# objects are dumped one by one), without the OIDs that mode pins.
+# objects are dumped one by one), without the OIDs that mode pins, nor the count of layouts of
+# the metric history (data: 0.1.0 scored other sets of metrics than 0.2.0 does).
 schema() {
     "$PGBIN/pg_dump" --schema-only --binary-upgrade -d "$1" |
         grep -v -E '^SELECT pg_catalog\.binary_upgrade_(set_next_|create_empty_extension)|^-- For binary upgrade|pg\.dropped\.' |
+        grep -v -E "^SELECT pg_catalog\.setval\('health_score\.metric_history_layout_numbers', " |
         grep -v -E "^SET relfrozenxid = |^WHERE oid = '[0-9]+';\$|^\\\\(un)?restrict " |
         sed -E '/^--$/d; /^$/d'
 }
@@ -288,19 +315,27 @@ rls() {
 check "row-level security is the same after the restore" "$(rls $restored)" "$(rls $up)"
 # csm_sees DB: the accounts, observations and score history rows a CSM of the book (csm_alice)
 # sees; owned DB: those of csm_alice's accounts, as the superuser sees them.
+# The metric history is read through the view, and also month by month from each partition by
+# its name (query_to_xml runs the count as the caller).
 csm_sees() {
     q "$1" -c "SET ROLE csm_alice" -c "SELECT (SELECT count(*) FROM health_score.accounts) || ' accounts, '
         || (SELECT count(*) FROM health_score.observations) || ' observations, '
-        || (SELECT count(*) FROM health_score.score_history) || ' in the history'"
+        || (SELECT count(*) FROM health_score.score_history) || ' in the history, '
+        || (SELECT count(*) FROM health_score.metric_history) || ' in the metric history, '
+        || (SELECT sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s', i.inhrelid::regclass),
+                                                           false, true, '')))[1]::text::bigint)
+              FROM pg_inherits i WHERE i.inhparent = 'health_score.metric_history_days'::regclass) || ' in its months'"
 }
 owned() {
     q "$1" -c "SELECT (SELECT count(*) FROM health_score.accounts WHERE owner = 'csm_alice') || ' accounts, '
         || (SELECT count(*) FROM health_score.observations o JOIN health_score.accounts a USING (account_id) WHERE a.owner = 'csm_alice') || ' observations, '
-        || (SELECT count(*) FROM health_score.score_history h JOIN health_score.accounts a USING (account_id) WHERE a.owner = 'csm_alice') || ' in the history'"
+        || (SELECT count(*) FROM health_score.score_history h JOIN health_score.accounts a USING (account_id) WHERE a.owner = 'csm_alice') || ' in the history, '
+        || (SELECT count(*) FROM health_score.metric_history h JOIN health_score.accounts a USING (account_id) WHERE a.owner = 'csm_alice') || ' in the metric history, '
+        || (SELECT count(*) FROM health_score.metric_history_days h JOIN health_score.accounts a USING (account_id) WHERE a.owner = 'csm_alice') || ' in its months'"
 }
 check_that "csm_alice owns some of the book's accounts, not all" \
     '[ "$(q $up -c "SELECT count(*) FILTER (WHERE owner = '"'"'csm_alice'"'"') BETWEEN 1 AND count(*) - 1 FROM health_score.accounts")" = t ]'
-check "after the upgrade a CSM sees only their accounts, their observations and their history" "$(csm_sees $up)" "$(owned $up)"
+check "after the upgrade a CSM sees only their accounts, their observations and their history, metric history and its months included" "$(csm_sees $up)" "$(owned $up)"
 check "and after a dump and restore too" "$(csm_sees $restored)" "$(csm_sees $up)"
 scores "$restored" "$dir/scores.restored"
 check "and scores the same (within 1e-12: restored catalog rows lie in another physical order)" \
