@@ -83,7 +83,7 @@ COMMENT ON FUNCTION health_score.sees_every_account() IS
 DO $$
 BEGIN
     IF current_setting('server_version_num')::int < 150000 THEN
-        EXECUTE format('CREATE OR REPLACE VIEW health_score.metric_history AS %s WHERE h.account_id IN (SELECT a.account_id FROM health_score.accounts a WHERE (SELECT health_score.sees_every_account()) OR a.owner = CURRENT_USER)',
+        EXECUTE format('CREATE OR REPLACE VIEW health_score.metric_history AS %s WHERE m.account_id IN (SELECT a.account_id FROM health_score.accounts a WHERE (SELECT health_score.sees_every_account()) OR a.owner = CURRENT_USER)',
                        rtrim(pg_get_viewdef('health_score.metric_history'::regclass), '; ' || chr(10)));
     END IF;
 END
