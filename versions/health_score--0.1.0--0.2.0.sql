@@ -1349,6 +1349,8 @@ BEGIN
     m.reference_levels := coalesce(references_used, '{}');
     m.positive_label := positive_value;
     m.covariance := f.covariance;
+    m.imputation := '{}';   -- train_account_churn_model records its own
+    m.rows_imputed := 0;
     BEGIN
         UPDATE health_score.churn_models c SET active = false WHERE c.name = churn_train.name AND c.active;
         m.version := coalesce((SELECT max(c.version) FROM health_score.churn_models c
@@ -1397,90 +1399,48 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    chosen text[] := metrics;
+    chosen text[];
     unknown text;
     trained health_score.churn_models;
-    data_end date;
     in_use text;
+    imputed record;
+    design record;
+    miss record;
 BEGIN
-    PERFORM health_score.check_as_of(as_of);
-    IF snapshots IS NULL OR snapshots < 1 OR snapshots > 120 THEN
-        RAISE EXCEPTION 'snapshots must be between 1 and 120, got %', coalesce(snapshots::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION 'name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF horizon IS NULL OR horizon <= interval '0' THEN
-        RAISE EXCEPTION 'horizon must be a positive interval, got %', coalesce(horizon::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF as_of + horizon > now() THEN
-        RAISE EXCEPTION 'as_of + horizon (%) is in the future: the accounts that will churn by then are not known yet', as_of + horizon
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Train on an earlier as_of, or a shorter horizon.';
-    END IF;
-    IF chosen IS NULL THEN
-        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
-        IF chosen IS NULL THEN
-            RAISE EXCEPTION 'no enabled metric in health_score.metrics' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END IF;
-    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
-    IF array_ndims(chosen) > 1 THEN
-        RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
-            USING ERRCODE = 'array_subscript_error';
-    END IF;
-    IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT u INTO unknown FROM unnest(chosen) u
-     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics m WHERE m.name = u) LIMIT 1;
+    chosen := health_score.account_training(as_of, horizon, metrics, snapshots, max_iter, tol, l2, ridge_fallback);
+    -- Rows without data for a metric: imputed with an indicator term, or skipped (account_imputation).
+    imputed := health_score.account_imputation('pg_temp.health_score_account_training AS s', chosen);
+    design := health_score.account_design(chosen, imputed.imputation, 's.x');
+    SELECT u INTO unknown FROM unnest(design.terms) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
     IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'metric "%" is not in health_score.metrics', unknown USING ERRCODE = 'undefined_object';
+        RAISE EXCEPTION 'the indicator term "%" is also the name of one of the metrics', unknown
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Rename the metric.';
     END IF;
-    SELECT u INTO unknown FROM unnest(chosen) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- The labels are the churn dates up to as_of + horizon (the scoring's point in time: an
-    -- account with churned_on d is gone at midnight at the start of d), so data complete
-    -- through a day hold them up to midnight at the end of that day.
-    data_end := health_score.data_through();
-    IF data_end IS NULL THEN
-        RAISE EXCEPTION 'the end of the data is unknown: there are no observations'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Load observations, or set health_score.settings.data_through to the last day the data are complete for.';
-    END IF;
-    IF as_of + horizon > (data_end + 1)::timestamptz THEN
-        RAISE EXCEPTION 'as_of + horizon (% + % = %) is after the end of the data (%, %): who churns in that window is not in the data yet',
-                        as_of, horizon, as_of + horizon, to_char(data_end, 'YYYY-MM-DD'),
-                        CASE WHEN (SELECT s.data_through FROM health_score.settings s) IS NOT NULL
-                             THEN 'settings.data_through' ELSE 'the day of the latest observation' END
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = format('Train on an as_of up to %s or a shorter horizon; when the observations and churn dates are complete to a later day, set health_score.settings.data_through to it.',
-                                (data_end + 1)::timestamptz - horizon);
-    END IF;
-
-    -- The training rows, computed once: every pass of the fit reads them again.
-    IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
-        DROP TABLE pg_temp.health_score_account_training;
-    END IF;
-    -- One row per account live at each snapshot date: as_of, as_of - horizon, as_of - 2 horizon, ...
-    -- (label windows that do not overlap; an account that churned drops out of later dates).
-    CREATE TEMP TABLE health_score_account_training (account_id text, snapshot_at timestamptz,
-                                                     x float8[], churned boolean) ON COMMIT DROP;
-    FOR i IN 0..snapshots - 1 LOOP
-        EXECUTE format('INSERT INTO pg_temp.health_score_account_training
-                        SELECT f.account_id, $1, f.x, f.churned_on IS NOT NULL AND f.churned_on <= $1 + $2
-                          FROM (%s) f', health_score.account_features_sql(chosen))
-            USING as_of - i * horizon, horizon;
-    END LOOP;
     trained := health_score.churn_train(
         name, 'account',
         CASE WHEN snapshots = 1 THEN format('account metric sub-scores at %s', as_of)
              ELSE format('account metric sub-scores at %s dates, every %s back from %s', snapshots, horizon, as_of) END,
         format('churned within %s after the date', horizon),
-        'pg_temp.health_score_account_training AS s',
-        (SELECT array_agg(format('x[%s]', i) ORDER BY i) FROM generate_series(1, cardinality(chosen)) i),
-        chosen, 'churned', max_iter, tol, l2, ridge_fallback, as_of, horizon);
+        'pg_temp.health_score_account_training AS s', design.exprs, design.terms, 's.churned',
+        max_iter, tol, l2, ridge_fallback, as_of, horizon, design.term_columns);
     DROP TABLE pg_temp.health_score_account_training;
+    UPDATE health_score.churn_models c SET imputation = imputed.imputation, rows_imputed = imputed.rows_imputed
+     WHERE c.name = trained.name AND c.version = trained.version
+    RETURNING c.* INTO trained;
+    FOR miss IN SELECT e.key, e.value FROM jsonb_each(imputed.imputation) e ORDER BY e.key LOOP
+        IF miss.value ->> 'indicator' IS NOT NULL THEN
+            RAISE NOTICE 'churn model "%": metric "%" had no data on % of the % rows used; they took its mean sub-score (%) and the term "%" marks them',
+                trained.name, miss.key, miss.value ->> 'missing', trained.rows_used,
+                round((miss.value ->> 'value')::numeric, 2), miss.value ->> 'indicator';
+        ELSE
+            RAISE NOTICE 'churn model "%": metric "%" had no data on % rows, which all %: they are skipped, as an indicator would separate them',
+                trained.name, miss.key, miss.value ->> 'missing',
+                CASE WHEN miss.value ->> 'missing_churned' = '0' THEN 'stayed' ELSE 'churned' END;
+        END IF;
+    END LOOP;
     -- The first account model becomes the dashboards' one; a later model of another name waits
     -- until settings.churn_model names it.
     UPDATE health_score.settings s SET churn_model = trained.name WHERE s.churn_model IS NULL;
@@ -1498,7 +1458,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
-'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part, those missing a metric are skipped and counted. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
+'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part. A row without data for a metric (one whose absent_means is unknown) takes the metric''s mean sub-score over the rows with data, and the indicator term metric:missing (1 on such rows) is added, so no row is lost; when the rows without data for a metric all churned or all stayed they are skipped instead (an indicator would separate them). churn_models.imputation and rows_imputed record what was done, with a NOTICE per metric; every prediction applies the same rule. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
 
 -- Which account model the dashboards use is explicit (settings.churn_model), and account
 -- models are refused a churn window that ends after the data (data_through()).
@@ -1615,42 +1575,56 @@ ALTER FUNCTION health_score.revenue_at_risk(timestamptz) RENAME TO revenue_at_ri
 
 CREATE FUNCTION health_score.account_churn_risk(as_of timestamptz DEFAULT now(), metric_rows regclass DEFAULT NULL)
 RETURNS TABLE (account_id text, churn_risk float8, model text, model_version int,
-               missing_metrics text[], top_drivers text, churn_risk_low float8, churn_risk_high float8)
+               missing_metrics text[], top_drivers text, churn_risk_low float8, churn_risk_high float8,
+               imputed_metrics text[])
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m health_score.churn_models;
+    d record;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
     SELECT * INTO m FROM health_score.account_churn_model();
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    -- The model's features from the sub-scores, as in training: g.missing are the metrics
+    -- without data that the model cannot impute (no risk then), g.imputed those it did.
+    d := health_score.account_model_design(m, 'f.x');
     RETURN QUERY EXECUTE format($q$
         SELECT f.account_id,
-               CASE WHEN f.missing IS NULL THEN 100 * health_score.logit_predict($2, f.x) END,
-               $3, $4, f.missing,
-               CASE WHEN f.missing IS NULL THEN
-                   (SELECT string_agg(format('%%s %%s', d.metric, to_char(d.c, 'FMSG990.00')), ', ' ORDER BY d.c DESC)
+               CASE WHEN g.missing IS NULL THEN 100 * health_score.logit_predict($2, g.x) END,
+               $3, $4, g.missing,
+               CASE WHEN g.missing IS NULL THEN
+                   (SELECT string_agg(format('%%s %%s', t.metric, to_char(t.c, 'FMSG990.00')), ', ' ORDER BY t.c DESC)
                       FROM (SELECT u.metric, $2[u.i + 1] * (u.v - $5[u.i]) AS c
-                              FROM unnest($6, f.x) WITH ORDINALITY AS u(metric, v, i)
-                             ORDER BY 2 DESC LIMIT 3) d
-                     WHERE d.c > 0)
+                              FROM unnest($6, g.x) WITH ORDINALITY AS u(metric, v, i)
+                             WHERE u.i <= $9 OR u.v = 1   -- an indicator term only when it is set
+                             ORDER BY 2 DESC LIMIT 3) t
+                     WHERE t.c > 0)
                END,
-               100 * i.iv[2], 100 * i.iv[3]
+               100 * i.iv[2], 100 * i.iv[3], g.imputed
           FROM (%s) f
-         CROSS JOIN LATERAL (SELECT CASE WHEN f.missing IS NULL
-                                         THEN health_score.logit_predict_interval($2, $7, f.x) END AS iv) i
+         CROSS JOIN LATERAL (
+               SELECT ARRAY[%s]::float8[] AS x,
+                      (SELECT array_agg(u.v ORDER BY u.o) FROM unnest(f.missing) WITH ORDINALITY AS u(v, o)
+                        WHERE u.v <> ALL ($8)) AS missing,
+                      (SELECT array_agg(u.v ORDER BY u.o) FROM unnest(f.missing) WITH ORDINALITY AS u(v, o)
+                        WHERE u.v = ANY ($8)) AS imputed) g
+         CROSS JOIN LATERAL (SELECT CASE WHEN g.missing IS NULL
+                                         THEN health_score.logit_predict_interval($2, $7, g.x) END AS iv) i
          ORDER BY f.account_id$q$,
-        CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(m.features)
-             ELSE health_score.account_features_sql(m.features, metric_rows::text) END)
-        USING as_of, m.coefficients, m.name, m.version, m.center, m.features, m.covariance;
+        CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(d.metrics)
+             ELSE health_score.account_features_sql(d.metrics, metric_rows::text) END,
+        array_to_string(d.exprs, ', '))
+        USING as_of, m.coefficients, m.name, m.version, m.center, m.features, m.covariance, d.imputed,
+              cardinality(d.metrics);
 END
 $$;
 
 COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz, regclass) IS
-'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given); NULL when a metric the model needs had no data (missing_metrics names them). top_drivers lists up to three metrics that push the risk above the average account''s, with their contribution to the log-odds. churn_risk_low and churn_risk_high bound the 95 % confidence interval of churn_risk (delta method on the log-odds, as churn_probability_interval); NULL with churn_risk, and for a model trained before 0.2.0, which has no covariance matrix. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
+'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given). A metric without data that the model imputes (churn_models.imputation) takes its training mean and its indicator term metric:missing is 1, as in training (imputed_metrics names those); NULL when a metric the model needs had no data and the model does not impute it (missing_metrics names them). top_drivers lists up to three terms (an indicator term only when set) that push the risk above the average account''s, with their contribution to the log-odds. churn_risk_low and churn_risk_high bound the 95 % confidence interval of churn_risk (delta method on the log-odds, as churn_probability_interval); NULL with churn_risk, and for a model trained before 0.2.0, which has no covariance matrix. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
 
 CREATE OR REPLACE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,
@@ -1660,6 +1634,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m health_score.churn_models;
+    d record;
     x float8[];
     in_use text;
 BEGIN
@@ -1675,7 +1650,9 @@ BEGIN
         RAISE EXCEPTION 'no account churn model has been trained' USING ERRCODE = 'undefined_object',
             HINT = 'Train one with train_account_churn_model.';
     END IF;
-    EXECUTE format('SELECT f.x FROM (%s) f WHERE f.account_id = $2', health_score.account_features_sql(m.features))
+    d := health_score.account_model_design(m, 'f.x');
+    EXECUTE format('SELECT ARRAY[%s]::float8[] FROM (%s) f WHERE f.account_id = $2',
+                   array_to_string(d.exprs, ', '), health_score.account_features_sql(d.metrics))
        INTO x USING as_of, account_id;
     IF x IS NULL THEN
         RAISE EXCEPTION 'account "%" is not live at %', account_id, as_of USING ERRCODE = 'no_data_found';
@@ -1685,7 +1662,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
-'Why an account is at risk, under the account churn model the dashboards use (account_churn_model()): each metric''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers).';
+'Why an account is at risk, under the account churn model the dashboards use (account_churn_model()): each term''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers). A metric without data that the model imputes has its training mean (contribution 0) and its indicator term metric:missing the value 1, as in account_churn_risk.';
 
 CREATE FUNCTION health_score.revenue_at_risk(as_of timestamptz DEFAULT now())
 RETURNS TABLE (grouping_by text, group_value text, accounts bigint, accounts_with_risk bigint,
@@ -1745,7 +1722,8 @@ SELECT a.account_id, a.name, a.segment, a.owner, a.mrr::numeric(18,2) AS mrr,
        r.missing_metrics, array_to_string(r.missing_metrics, ', ') AS missing_metrics_text, r.model, r.model_version,
        r.churn_risk_low::numeric(18,2) AS churn_risk_low, r.churn_risk_high::numeric(18,2) AS churn_risk_high,
        (a.mrr::float8 * r.churn_risk_low / 100)::numeric(18,2) AS revenue_at_risk_low,
-       (a.mrr::float8 * r.churn_risk_high / 100)::numeric(18,2) AS revenue_at_risk_high
+       (a.mrr::float8 * r.churn_risk_high / 100)::numeric(18,2) AS revenue_at_risk_high,
+       r.imputed_metrics, array_to_string(r.imputed_metrics, ', ') AS imputed_metrics_text
   FROM health_score.account_churn_risk(
            health_score.current_as_of()) r
   JOIN health_score.accounts a ON a.account_id = r.account_id
@@ -1763,10 +1741,10 @@ COMMENT ON COLUMN health_score.account_churn.owner IS 'Role of the account''s cu
 COMMENT ON COLUMN health_score.account_churn.mrr IS 'Monthly recurring revenue.';
 COMMENT ON COLUMN health_score.account_churn.score IS 'Health score 0-100.';
 COMMENT ON COLUMN health_score.account_churn.band IS 'Action band.';
-COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; NULL when a metric the model needs had no data.';
+COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; NULL when a metric the model needs had no data and the model does not impute it.';
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk IS 'MRR x churn probability.';
 COMMENT ON COLUMN health_score.account_churn.top_drivers IS 'Up to three metrics pushing the risk above the average account''s, with their contribution to the log-odds.';
-COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data.';
+COMMENT ON COLUMN health_score.account_churn.missing_metrics IS 'Metrics the model needs that had no data and that it does not impute (then churn_risk is NULL).';
 COMMENT ON COLUMN health_score.account_churn.missing_metrics_text IS 'The same metrics as text, separated by comma and space (for BI tools, which do not read arrays).';
 COMMENT ON COLUMN health_score.account_churn.model IS 'The account churn model used (settings.churn_model).';
 COMMENT ON COLUMN health_score.account_churn.model_version IS 'Its version.';
@@ -1774,6 +1752,8 @@ COMMENT ON COLUMN health_score.account_churn.churn_risk_low IS 'Low end of the 9
 COMMENT ON COLUMN health_score.account_churn.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_low IS 'MRR x churn_risk_low.';
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_high IS 'MRR x churn_risk_high.';
+COMMENT ON COLUMN health_score.account_churn.imputed_metrics IS 'Metrics without data that the model imputed, as in training: the training mean, with the indicator term metric:missing set (churn_models.imputation).';
+COMMENT ON COLUMN health_score.account_churn.imputed_metrics_text IS 'The same metrics as text, separated by comma and space (for BI tools, which do not read arrays).';
 
 -- apply_suggested_weights(model): suggest_weights written into the catalog. Metric weights are
 -- relative within their dimension, so the model's metrics of a dimension share out the weight
@@ -1812,8 +1792,9 @@ BEGIN
     -- ones are those replaced.
     PERFORM 1 FROM health_score.metrics mt FOR UPDATE;
     SELECT string_agg(format('"%s"', f), ', ') INTO bad
-      FROM unnest(m.features) f
-     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics mt WHERE mt.name = f);
+      FROM unnest(m.features, m.feature_columns) AS u(f, c)
+     WHERE f = c   -- the metrics, not their indicator terms
+       AND NOT EXISTS (SELECT 1 FROM health_score.metrics mt WHERE mt.name = f);
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'churn model "%" learned from %, no longer in health_score.metrics', model, bad
             USING ERRCODE = 'undefined_object', HINT = 'Retrain the model on the metrics there are now.';
@@ -1913,6 +1894,312 @@ COMMENT ON COLUMN health_score.churn_model_terms.level IS 'For a level of a text
 -- The covariance matrix of the coefficients, stored by trainings from 0.2.0 on.
 ALTER TABLE health_score.churn_models ADD COLUMN covariance float8[];
 COMMENT ON COLUMN health_score.churn_models.covariance IS 'Covariance matrix of the coefficients, row-major (p+1) x (p+1), intercept first, on the original scale of the features like coefficients (the inverse information matrix; penalised when l2 > 0): its diagonal is std_errors squared; the intervals of churn_probability_interval and account_churn_risk come from it. NULL for a model trained before 0.2.0, which did not store it: its intervals are NULL until it is trained again.';
+
+-- Account models lose no rows for a missing metric: what each training imputed is recorded
+-- (models trained before imputed nothing). The defaults are set after the rows are filled, as
+-- above.
+ALTER TABLE health_score.churn_models ADD COLUMN imputation jsonb, ADD COLUMN rows_imputed bigint;
+UPDATE health_score.churn_models SET imputation = '{}', rows_imputed = 0;
+ALTER TABLE health_score.churn_models ALTER COLUMN imputation SET NOT NULL, ALTER COLUMN rows_imputed SET NOT NULL,
+    ALTER COLUMN imputation SET DEFAULT '{}', ALTER COLUMN rows_imputed SET DEFAULT 0;
+COMMENT ON COLUMN health_score.churn_models.imputation IS 'Account models: each metric that had no data on some training rows, {"metric": {"missing": those rows, "missing_churned": of them, those that churned, "value": the value they were given, "indicator": the 0/1 term that marks them}}. value is the mean sub-score of the rows used that have data, indicator the term metric:missing (shared by the metrics without data on the same rows, named after the first); both are NULL when those rows all churned or all stayed (an indicator would separate them): they were skipped, and an account without data for that metric gets no risk. The counts are over the rows used or, for a metric whose rows were skipped, over the rows not skipped already for another. Predictions apply the same rule. {} for table models and when every row had every metric.';
+COMMENT ON COLUMN health_score.churn_models.rows_imputed IS 'Account models: rows used with at least one metric given its imputed value (see imputation); 0 for table models.';
+
+-- account_training(...): the arguments of an account model's training checked, and its rows:
+-- pg_temp.health_score_account_training (account_id, snapshot_at, x: the sub-scores of the
+-- metrics in order, churned), dropped at commit. Returns the metrics.
+CREATE FUNCTION health_score.account_training(as_of timestamptz, horizon interval, metrics text[], snapshots int,
+                                              max_iter int, tol float8, l2 float8, ridge_fallback float8)
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chosen text[] := metrics;
+    unknown text;
+    data_end date;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    IF snapshots IS NULL OR snapshots < 1 OR snapshots > 120 THEN
+        RAISE EXCEPTION 'snapshots must be between 1 and 120, got %', coalesce(snapshots::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF horizon IS NULL OR horizon <= interval '0' THEN
+        RAISE EXCEPTION 'horizon must be a positive interval, got %', coalesce(horizon::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF as_of + horizon > now() THEN
+        RAISE EXCEPTION 'as_of + horizon (%) is in the future: the accounts that will churn by then are not known yet', as_of + horizon
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Train on an earlier as_of, or a shorter horizon.';
+    END IF;
+    IF chosen IS NULL THEN
+        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
+        IF chosen IS NULL THEN
+            RAISE EXCEPTION 'no enabled metric in health_score.metrics' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
+    IF array_ndims(chosen) > 1 THEN
+        RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
+            USING ERRCODE = 'array_subscript_error';
+    END IF;
+    IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u
+     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics m WHERE m.name = u) LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is not in health_score.metrics', unknown USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT u INTO unknown FROM unnest(chosen) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- The labels are the churn dates up to as_of + horizon (the scoring's point in time: an
+    -- account with churned_on d is gone at midnight at the start of d), so data complete
+    -- through a day hold them up to midnight at the end of that day.
+    data_end := health_score.data_through();
+    IF data_end IS NULL THEN
+        RAISE EXCEPTION 'the end of the data is unknown: there are no observations'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Load observations, or set health_score.settings.data_through to the last day the data are complete for.';
+    END IF;
+    IF as_of + horizon > (data_end + 1)::timestamptz THEN
+        RAISE EXCEPTION 'as_of + horizon (% + % = %) is after the end of the data (%, %): who churns in that window is not in the data yet',
+                        as_of, horizon, as_of + horizon, to_char(data_end, 'YYYY-MM-DD'),
+                        CASE WHEN (SELECT s.data_through FROM health_score.settings s) IS NOT NULL
+                             THEN 'settings.data_through' ELSE 'the day of the latest observation' END
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Train on an as_of up to %s or a shorter horizon; when the observations and churn dates are complete to a later day, set health_score.settings.data_through to it.',
+                                (data_end + 1)::timestamptz - horizon);
+    END IF;
+
+    -- The fit's own arguments too, before any data is read (churn_train checks them again).
+    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
+        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
+        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 > 1e12 THEN   -- the bound of churn_fit
+        RAISE EXCEPTION 'l2 must be at most 1e12, got %', l2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A penalty far above the number of rows already fits the intercept alone.';
+    END IF;
+    IF ridge_fallback IS NOT NULL AND NOT (ridge_fallback > 0 AND ridge_fallback < 'Infinity') THEN
+        RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ridge_fallback > 1e12 THEN
+        RAISE EXCEPTION 'ridge_fallback must be at most 1e12, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The training rows, computed once: every pass of the fit reads them again.
+    IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
+        DROP TABLE pg_temp.health_score_account_training;
+    END IF;
+    -- One row per account live at each snapshot date: as_of, as_of - horizon, as_of - 2 horizon, ...
+    -- (label windows that do not overlap; an account that churned drops out of later dates).
+    CREATE TEMP TABLE health_score_account_training (account_id text, snapshot_at timestamptz,
+                                                     x float8[], churned boolean) ON COMMIT DROP;
+    FOR i IN 0..snapshots - 1 LOOP
+        EXECUTE format('INSERT INTO pg_temp.health_score_account_training
+                        SELECT f.account_id, $1, f.x, f.churned_on IS NOT NULL AND f.churned_on <= $1 + $2
+                          FROM (%s) f', health_score.account_features_sql(chosen))
+            USING as_of - i * horizon, horizon;
+    END LOOP;
+    RETURN chosen;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_training(timestamptz, interval, text[], int, int, float8, float8, float8) IS
+'Checks the arguments of an account model''s training (as train_account_churn_model documents them) and writes its rows into the temporary table health_score_account_training (account_id, snapshot_at, x: the sub-scores of the metrics in order, NULL without data, churned), dropped at commit; returns the metrics (metrics, or every enabled metric).';
+
+-- account_imputation(training, metrics): how the training rows without data for a metric are
+-- handled. A row is not skipped for lack of one metric: it takes the mean sub-score of the rows
+-- with data and a 0/1 indicator term, metric:missing, whose coefficient learns what having no
+-- data says about churn (with the indicator in the model the value given does not change the
+-- fit; the mean keeps the metric's own coefficient and driver readable). When the rows without
+-- data all churned, or all stayed, the indicator's coefficient would be infinite: those rows
+-- are skipped instead. training: a FROM clause with x (the sub-scores in the order of metrics)
+-- and churned.
+CREATE FUNCTION health_score.account_imputation(training text, metrics text[],
+                                                OUT imputation jsonb, OUT rows_imputed bigint)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int := cardinality(metrics);
+    total bigint;
+    used bigint;
+    missing bigint[];
+    missing_churned bigint[];
+    means float8[];
+    same boolean[];                  -- same[(i - 1) * n + j]: i and j lack data on the same rows
+    skip boolean[] := array_fill(false, ARRAY[n]);   -- recorded in imputation with the counts of its pass
+    kept text := 'true';             -- the rows not skipped
+    leader int[] := '{}';            -- the first metric of each indicator
+    imputed text[] := '{}';
+    lead int;
+    again boolean := true;
+BEGIN
+    imputation := '{}';
+    EXECUTE format('SELECT count(*), ARRAY[%s] FROM %s',
+                   (SELECT string_agg(format('count(*) FILTER (WHERE s.x[%s] IS NULL)', i), ', ') FROM generate_series(1, n) i),
+                   training)
+       INTO total, missing;
+    FOR i IN 1..n LOOP
+        IF missing[i] = total AND total > 0 THEN
+            RAISE EXCEPTION 'metric "%" has no data on any of the % training rows', metrics[i], total
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Leave it out of metrics, or load its observations.';
+        END IF;
+    END LOOP;
+    -- Skipping the rows of one metric can leave another's rows without data of one class: the
+    -- counts are taken again over the rows kept until no more metric is skipped.
+    WHILE again LOOP
+        EXECUTE format('SELECT count(*), ARRAY[%s], ARRAY[%s] FROM (SELECT s.x, s.churned FROM %s) s WHERE %s',
+                       (SELECT string_agg(format('count(*) FILTER (WHERE s.x[%s] IS NULL)', i), ', ') FROM generate_series(1, n) i),
+                       (SELECT string_agg(format('count(*) FILTER (WHERE s.x[%s] IS NULL AND s.churned)', i), ', ') FROM generate_series(1, n) i),
+                       training, kept)
+           INTO used, missing, missing_churned;
+        again := false;
+        FOR i IN 1..n LOOP
+            IF NOT skip[i] AND missing[i] > 0 AND (missing_churned[i] = 0 OR missing_churned[i] = missing[i]) THEN
+                skip[i] := true;
+                kept := kept || format(' AND s.x[%s] IS NOT NULL', i);
+                again := true;
+                imputation := imputation || jsonb_build_object(metrics[i], jsonb_build_object(
+                    'missing', missing[i], 'missing_churned', missing_churned[i], 'value', NULL, 'indicator', NULL));
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- Over the rows kept: the means, and which metrics lack data on the same rows (their
+    -- indicators would be equal, so collinear: they share one).
+    EXECUTE format('SELECT ARRAY[%s]::float8[], ARRAY[%s]::boolean[] FROM (SELECT s.x, s.churned FROM %s) s WHERE %s',
+                   (SELECT string_agg(format('avg(s.x[%s])', i), ', ') FROM generate_series(1, n) i),
+                   (SELECT string_agg(CASE WHEN i < j THEN format('coalesce(bool_and((s.x[%s] IS NULL) = (s.x[%s] IS NULL)), true)', i, j)
+                                           ELSE 'NULL' END, ', ' ORDER BY i, j)
+                      FROM generate_series(1, n) i, generate_series(1, n) j),
+                   training, kept)
+       INTO means, same;
+    FOR i IN 1..n LOOP
+        CONTINUE WHEN missing[i] = 0 OR skip[i];
+        lead := (SELECT min(l) FROM unnest(leader) l WHERE same[(l - 1) * n + i]);
+        IF lead IS NULL THEN
+            lead := i;
+            leader := leader || i;
+        END IF;
+        imputation := imputation || jsonb_build_object(metrics[i], jsonb_build_object(
+            'missing', missing[i], 'missing_churned', missing_churned[i],
+            'value', means[i], 'indicator', metrics[lead] || ':missing'));
+        imputed := imputed || format('s.x[%s] IS NULL', i);
+    END LOOP;
+    rows_imputed := 0;
+    IF cardinality(imputed) > 0 THEN
+        EXECUTE format('SELECT count(*) FROM (SELECT s.x FROM %s) s WHERE %s AND (%s)',
+                       training, kept, array_to_string(imputed, ' OR '))
+           INTO rows_imputed;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_imputation(text, text[]) IS
+'How the rows of an account model''s training (training: a FROM clause with x, the metrics'' sub-scores in order, and churned) that lack a metric are handled, as churn_models.imputation records it: each metric without data on some rows gets the mean sub-score of the rows with data and an indicator term metric:missing, shared by the metrics without data on exactly the same rows (named after the first of them), unless those rows all churned or all stayed (then they are skipped). rows_imputed: rows used with an imputed value. A metric without data on every row is an error (22023).';
+
+-- account_design(metrics, imputation, x): the terms of an account model and the SQL expression
+-- of each over x, the array of the metrics' sub-scores (NULL: no data): the metrics in order
+-- (an imputed one with its value when NULL), then the indicator of each imputed metric.
+-- Training, cross-validation and every prediction build their features here, so they agree.
+CREATE FUNCTION health_score.account_design(metrics text[], imputation jsonb, x text,
+                                            OUT exprs text[], OUT terms text[], OUT term_columns text[])
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH u AS (
+        SELECT u.metric, u.i, imputation -> u.metric ->> 'value' AS value, imputation -> u.metric ->> 'indicator' AS indicator
+          FROM unnest(metrics) WITH ORDINALITY AS u(metric, i))
+    SELECT array_agg(d.expr ORDER BY d.o, d.i), array_agg(d.term ORDER BY d.o, d.i),
+           array_agg(d.metric ORDER BY d.o, d.i)
+      FROM (SELECT u.i, 0 AS o, u.metric, u.metric AS term,
+                   CASE WHEN u.value IS NULL THEN format('%s[%s]', x, u.i)
+                        ELSE format('coalesce(%s[%s], %L::float8)', x, u.i, u.value) END AS expr
+              FROM u
+            UNION ALL
+            SELECT min(u.i), 1, (array_agg(u.metric ORDER BY u.i))[1], u.indicator,
+                   format('(%s)::int::float8', string_agg(format('%s[%s] IS NULL', x, u.i), ' OR ' ORDER BY u.i))
+              FROM u WHERE u.value IS NOT NULL
+             GROUP BY u.indicator) d
+$$;
+
+COMMENT ON FUNCTION health_score.account_design(text[], jsonb, text) IS
+'The terms of an account model over metrics with imputation (churn_models.imputation), the metric each is made from, and the SQL expression of each over x (an array of the metrics'' sub-scores, NULL when a metric had no data): a metric''s sub-score (its imputed value when NULL, for an imputed metric), then each indicator term metric:missing, 1 when one of the metrics it marks has no data. Shared by training, cross-validation and prediction.';
+
+-- account_model_design(m, x): account_design for a trained account model, whose metrics are
+-- the terms made from a metric of their own name.
+CREATE FUNCTION health_score.account_model_design(m health_score.churn_models, x text,
+                                                  OUT metrics text[], OUT exprs text[], OUT imputed text[])
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d record;
+BEGIN
+    metrics := (SELECT array_agg(u.c ORDER BY u.i) FROM unnest(m.features, m.feature_columns) WITH ORDINALITY AS u(f, c, i)
+                 WHERE u.f = u.c);
+    d := health_score.account_design(metrics, m.imputation, x);
+    IF d.terms IS DISTINCT FROM m.features THEN
+        RAISE EXCEPTION 'churn model "%" v%: its features do not follow from its metrics and imputation', m.name, m.version
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Train it again.';
+    END IF;
+    exprs := d.exprs;
+    imputed := coalesce((SELECT array_agg(u ORDER BY i) FROM unnest(metrics) WITH ORDINALITY AS t(u, i)
+                          WHERE m.imputation -> u ->> 'value' IS NOT NULL), '{}');
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_model_design(health_score.churn_models, text) IS
+'For an account model: its metrics (in the order of the sub-scores it reads), the expression of each of its terms over x (account_design) and the metrics it imputes. An error when the model''s terms do not follow from them (a catalog row edited by hand).';
+
+CREATE OR REPLACE FUNCTION health_score.suggest_weights(model text)
+RETURNS TABLE (feature text, dimension text, standardized_coefficient float8, p_value float8,
+               suggested_weight float8, weight_in_dimension float8, current_weight float8, note text)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH m AS (SELECT * FROM health_score.churn_model(model)),
+    t AS (
+        SELECT tm.term, tm.position, tm.standardized_coefficient AS b, tm.p_value, mt.dimension, mt.weight,
+               -- for an account model the features are sub-scores (higher = healthier): a metric
+               -- earns weight by lowering churn; for other models the size of the effect counts
+               CASE WHEN (SELECT kind FROM m) = 'account'
+                    THEN greatest(-tm.standardized_coefficient, 0)
+                    ELSE abs(tm.standardized_coefficient) END AS strength
+          FROM health_score.churn_model_terms tm
+          LEFT JOIN health_score.metrics mt ON (SELECT kind FROM m) = 'account' AND mt.name = tm.term
+         WHERE (tm.name, tm.version) = (SELECT name, version FROM m) AND tm.position > 0
+           -- an account model's indicator terms (metric:missing) are no metrics to weigh
+           AND ((SELECT kind FROM m) <> 'account' OR tm.term = tm.feature_column))
+    SELECT t.term, t.dimension, t.b, t.p_value,
+           nullif(t.strength, 0) / nullif(sum(t.strength) OVER (), 0),
+           nullif(t.strength, 0) / nullif(sum(t.strength) OVER (PARTITION BY t.dimension), 0),
+           t.weight,
+           CASE WHEN t.strength = 0 THEN 'higher values go with more churn: check the metric''s curve or leave it out'
+                WHEN t.p_value >= 0.05 THEN 'effect not significant (p >= 0.05): weight uncertain'
+           END
+      FROM t
+     ORDER BY t.strength DESC, t.position
+$$;
+
+COMMENT ON FUNCTION health_score.suggest_weights(text) IS
+'Metric weights derived from a churn model: each feature''s share of the total predictive strength (size of its standardised coefficient; for account models only metrics whose higher sub-score lowers churn count, and the indicator terms metric:missing none), overall and within its dimension, beside the weight now configured. A metric that goes the wrong way gets no weight and a note; the shares of one dimension can be copied into metrics.weight.';
 
 DROP FUNCTION health_score.churn_columns(regclass, text[], text);
 CREATE FUNCTION health_score.churn_columns(source regclass, features text[], label text,
@@ -2204,18 +2491,25 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Give each column the model was trained on (churn_models.feature_columns) its raw value; other keys are ignored.';
     END IF;
-    SELECT array_agg(CASE WHEN u.lvl IS NOT NULL THEN (row_values ->> u.c = u.lvl)::int
+    -- An imputed metric of an account model (churn_models.imputation): a null takes the value
+    -- given in training, and its indicator term is 1, as account_churn_risk does (an indicator
+    -- shared by metrics: when one of them is null).
+    SELECT array_agg(CASE WHEN u.t = m.imputation -> u.c ->> 'indicator'
+                          THEN EXISTS (SELECT FROM jsonb_each(m.imputation) e
+                                        WHERE e.value ->> 'indicator' = u.t AND jsonb_typeof(row_values -> e.key) = 'null')::int
+                          WHEN u.lvl IS NOT NULL THEN (row_values ->> u.c = u.lvl)::int
                           WHEN jsonb_typeof(row_values -> u.c) = 'boolean' THEN (row_values -> u.c)::boolean::int
-                          WHEN jsonb_typeof(row_values -> u.c) = 'number' THEN (row_values -> u.c)::float8 END
+                          WHEN jsonb_typeof(row_values -> u.c) = 'number' THEN (row_values -> u.c)::float8
+                          ELSE (m.imputation -> u.c ->> 'value')::float8 END
                      ORDER BY u.i)
       INTO x
-      FROM unnest(m.feature_columns, m.feature_levels) WITH ORDINALITY AS u(c, lvl, i);
+      FROM unnest(m.features, m.feature_columns, m.feature_levels) WITH ORDINALITY AS u(t, c, lvl, i);
     RETURN x;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.churn_features(text, jsonb) IS
-'The features array of one row under the active version of a model, from its raw values by column name (row_values, e.g. to_jsonb(t) of a row of the training table, or {"tenure": 5, "contract": "Two year"}): a number as it is, a boolean as 0/1, a text or enum column as the 0/1 indicator of each of its levels. Keys the model does not use are ignored; a JSON null gives a NULL element (and so a NULL probability). A missing column, a value of the wrong kind or a level the model did not see in training is an error (22023) listing every such column.';
+'The features array of one row under the active version of a model, from its raw values by column name (row_values, e.g. to_jsonb(t) of a row of the training table, or {"tenure": 5, "contract": "Two year"}): a number as it is, a boolean as 0/1, a text or enum column as the 0/1 indicator of each of its levels. Keys the model does not use are ignored; a JSON null gives a NULL element (and so a NULL probability), except for a metric an account model imputes (churn_models.imputation): it takes the value given in training, and its indicator term metric:missing is 1. A missing column, a value of the wrong kind or a level the model did not see in training is an error (22023) listing every such column.';
 
 CREATE FUNCTION health_score.churn_probability_of(model text, row_values jsonb)
 RETURNS float8
@@ -4463,6 +4757,9 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
+    health_score.account_training(timestamptz, interval, text[], integer, integer, float8, float8, float8),
+    health_score.account_imputation(text, text[]), health_score.account_design(text[], jsonb, text),
+    health_score.account_model_design(health_score.churn_models, text),
     health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
                              timestamptz, interval, text[], text[], jsonb, text),
     health_score.feed_relation(text, text, regclass), health_score.check_cron(text),
@@ -4474,7 +4771,10 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb)
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
+    health_score.account_training(timestamptz, interval, text[], integer, integer, float8, float8, float8),
+    health_score.account_imputation(text, text[]), health_score.account_design(text[], jsonb, text),
+    health_score.account_model_design(health_score.churn_models, text)
     TO health_score_reader, health_score_csm;
 
 -- Backtest internals: the checks and the points and figures of the stored and what-if backtests.

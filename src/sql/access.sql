@@ -153,6 +153,9 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
+    health_score.account_training(timestamptz, interval, text[], integer, integer, float8, float8, float8),
+    health_score.account_imputation(text, text[]), health_score.account_design(text[], jsonb, text),
+    health_score.account_model_design(health_score.churn_models, text),
     health_score.churn_train(text, text, text, text, text, text[], text[], text, integer, float8, float8, float8,
                              timestamptz, interval, text[], text[], jsonb, text),
     health_score.feed_relation(text, text, regclass), health_score.check_cron(text),
@@ -164,7 +167,10 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb)
+    health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
+    health_score.account_training(timestamptz, interval, text[], integer, integer, float8, float8, float8),
+    health_score.account_imputation(text, text[]), health_score.account_design(text[], jsonb, text),
+    health_score.account_model_design(health_score.churn_models, text)
     TO health_score_reader, health_score_csm;
 
 -- Backtest internals: the checks and the points and figures of the stored and what-if backtests.

@@ -1,8 +1,9 @@
 -- Account churn models: trained on the accounts' metric sub-scores at a date, with the churn
 -- label taken from accounts.churned_on; risk, drivers, weights and revenue at risk checked
--- against the same numbers worked out directly in SQL.
+-- against the same numbers worked out directly in SQL. Accounts without NPS take the mean NPS
+-- sub-score and an indicator term (test/pgtap/churn_imputation.sql has the rules in detail).
 BEGIN;
-SELECT plan(37);
+SELECT plan(38);
 \ir ../lib/helpers.sql
 
 -- u(key): a reproducible number in [0, 1) from a key.
@@ -56,14 +57,19 @@ SELECT a.account_id,
  WHERE a.churned_on IS NULL OR a.churned_on > '2025-03-31'
  GROUP BY a.account_id, a.churned_on;
 UPDATE public.churn_accounts_by_hand SET churned = false WHERE churned IS NULL;
+-- no NPS: the mean NPS sub-score of the accounts with one, and a 0/1 indicator
+ALTER TABLE public.churn_accounts_by_hand ADD COLUMN nps_missing int;
+UPDATE public.churn_accounts_by_hand
+   SET nps_missing = (nps IS NULL)::int, nps = coalesce(nps, (SELECT avg(nps) FROM public.churn_accounts_by_hand));
 CREATE TEMP TABLE by_hand AS SELECT * FROM health_score.train_churn_model('by_hand', 'public.churn_accounts_by_hand',
-    ARRAY['feature_adoption', 'nps', 'executive_sponsor'], 'churned');
+    ARRAY['feature_adoption', 'nps', 'executive_sponsor', 'nps_missing'], 'churned');
 
-SELECT is((SELECT (kind, rows_used, rows_skipped) FROM m), ('account'::text, 385::bigint, 10::bigint),
-          'the 395 accounts live at as_of take part; the 10 without NPS are skipped');
+SELECT is((SELECT (kind, rows_used, rows_skipped, rows_imputed) FROM m), ('account'::text, 395::bigint, 0::bigint, 10::bigint),
+          'the 395 accounts live at as_of take part, the 10 without NPS imputed');
+SELECT is((SELECT features FROM m), ARRAY['feature_adoption', 'nps', 'executive_sponsor', 'nps:missing'],
+          'the terms: the metrics, then the indicator of the one imputed');
 SELECT is((SELECT positives FROM m),
-          (SELECT count(*) FROM health_score.accounts WHERE churned_on > '2025-03-31' AND churned_on <= '2025-06-29'
-              AND account_id NOT IN ('acct-391','acct-392','acct-393','acct-394','acct-395','acct-396','acct-397','acct-398','acct-399','acct-400')),
+          (SELECT count(*) FROM health_score.accounts WHERE churned_on > '2025-03-31' AND churned_on <= '2025-06-29'),
           'positives: accounts that churned within 90 days after as_of');
 SELECT ok((SELECT bool_and(pg_temp.near(a, b, 1e-12)) FROM unnest((SELECT coefficients FROM m), (SELECT coefficients FROM by_hand)) u(a, b)),
           'the account model equals a model fitted on the same rows assembled by hand');
@@ -76,13 +82,14 @@ SELECT is((SELECT config_version FROM m), health_score.config_version(), 'the sc
 -- Risk per account, by hand: 100 / (1 + exp(-(b0 + sum b_j x_j))).
 CREATE TEMP TABLE risk AS SELECT * FROM health_score.account_churn_risk('2025-03-31');
 SELECT is((SELECT count(*) FROM risk), 395::bigint, 'one row per account live at as_of');
-SELECT is((SELECT count(*) FROM risk WHERE churn_risk IS NULL), 10::bigint, 'accounts missing a metric have a NULL risk');
-SELECT is((SELECT missing_metrics FROM risk WHERE account_id = 'acct-400'), ARRAY['nps'], 'and the missing metric is named');
+SELECT is((SELECT count(*) FROM risk WHERE churn_risk IS NULL), 0::bigint, 'every account has a risk, those without NPS too');
+SELECT is((SELECT (missing_metrics, imputed_metrics) FROM risk WHERE account_id = 'acct-400'), (NULL::text[], ARRAY['nps']),
+          'and the imputed metric is named');
 SELECT is((SELECT count(*) FROM risk r JOIN public.churn_accounts_by_hand h USING (account_id)
-            WHERE r.churn_risk IS NOT NULL
-              AND NOT pg_temp.near(r.churn_risk,
+            WHERE NOT pg_temp.near(r.churn_risk,
                   100 / (1 + exp(-((SELECT coefficients[1] FROM m) + (SELECT coefficients[2] FROM m) * h.feature_adoption
-                                   + (SELECT coefficients[3] FROM m) * h.nps + (SELECT coefficients[4] FROM m) * h.executive_sponsor))), 1e-12)),
+                                   + (SELECT coefficients[3] FROM m) * h.nps + (SELECT coefficients[4] FROM m) * h.executive_sponsor
+                                   + (SELECT coefficients[5] FROM m) * h.nps_missing))), 1e-12)),
           0::bigint, 'every risk equals the logistic formula worked by hand');
 SELECT is((SELECT (model, model_version) FROM risk LIMIT 1), ('accounts'::text, 1), 'the model and version are named');
 
@@ -90,13 +97,15 @@ SELECT is((SELECT (model, model_version) FROM risk LIMIT 1), ('accounts'::text, 
 CREATE TEMP TABLE drv AS SELECT * FROM health_score.account_churn_drivers('acct-010', '2025-03-31');
 SELECT ok(pg_temp.near((SELECT sum(contribution) FROM drv),
           (SELECT ln(r.churn_risk / (100 - r.churn_risk)) FROM risk r WHERE account_id = 'acct-010')
-          - (SELECT coefficients[1] + coefficients[2] * center[1] + coefficients[3] * center[2] + coefficients[4] * center[3] FROM m), 1e-9),
+          - (SELECT coefficients[1] + coefficients[2] * center[1] + coefficients[3] * center[2] + coefficients[4] * center[3]
+                    + coefficients[5] * center[4] FROM m), 1e-9),
           'drivers add up to the log-odds relative to the average account');
 SELECT is((SELECT array_agg(metric ORDER BY rank) FROM drv),
           (SELECT array_agg(metric ORDER BY contribution DESC) FROM drv), 'drivers ranked by contribution');
 SELECT is((SELECT top_drivers FROM risk WHERE account_id = 'acct-010'),
-          (SELECT string_agg(metric || ' ' || to_char(contribution, 'FMSG990.00'), ', ' ORDER BY rank) FROM drv WHERE contribution > 0),
-          'top_drivers lists the metrics pushing the risk up');
+          (SELECT string_agg(metric || ' ' || to_char(contribution, 'FMSG990.00'), ', ' ORDER BY rank) FROM drv
+            WHERE contribution > 0 AND (metric <> 'nps:missing' OR sub_score = 1)),
+          'top_drivers lists the metrics pushing the risk up (an indicator only when set)');
 
 -- Influence and weights.
 SELECT is((SELECT array_agg(feature ORDER BY rank) FROM health_score.churn_feature_influence('accounts')),
@@ -150,11 +159,14 @@ SELECT d.day, a.account_id,
   JOIN health_score.accounts a ON a.churned_on IS NULL OR a.churned_on > d.day
   LEFT JOIN LATERAL health_score.metric_scores(d.day) ms ON ms.account_id = a.account_id
  GROUP BY d.day, a.account_id, a.churned_on;
+ALTER TABLE public.churn_accounts_two_dates ADD COLUMN nps_missing int;
+UPDATE public.churn_accounts_two_dates
+   SET nps_missing = (nps IS NULL)::int, nps = coalesce(nps, (SELECT avg(nps) FROM public.churn_accounts_two_dates));
 CREATE TEMP TABLE two_by_hand AS SELECT * FROM health_score.train_churn_model('two by hand', 'public.churn_accounts_two_dates',
-    ARRAY['feature_adoption', 'nps', 'executive_sponsor'], 'churned');
-SELECT is((SELECT (rows_used, rows_skipped) FROM m2), (775::bigint, 20::bigint),
-          'two dates: 385 + 390 accounts with every metric, 10 + 10 without NPS');
-SELECT is((SELECT positives FROM m2), (SELECT count(*) FROM public.churn_accounts_two_dates WHERE churned AND nps IS NOT NULL),
+    ARRAY['feature_adoption', 'nps', 'executive_sponsor', 'nps_missing'], 'churned');
+SELECT is((SELECT (rows_used, rows_skipped, rows_imputed) FROM m2), (795::bigint, 0::bigint, 20::bigint),
+          'two dates: 395 + 400 accounts, 10 + 10 without NPS imputed');
+SELECT is((SELECT positives FROM m2), (SELECT count(*) FROM public.churn_accounts_two_dates WHERE churned),
           'two dates: the churn label of each date''s window');
 SELECT ok((SELECT bool_and(pg_temp.near(a, b, 1e-12)) FROM unnest((SELECT coefficients FROM m2), (SELECT coefficients FROM two_by_hand)) u(a, b)),
           'two dates: the model equals one fitted on both dates'' rows assembled by hand');

@@ -154,7 +154,7 @@ SELECT ok((SELECT count(*) > 5 FROM health_score.alerts) AND (SELECT count(*) > 
 -- ==== plain types =================================================================================
 SELECT is((SELECT string_agg(relation || '.' || col, ', ' ORDER BY relation, col) FROM shown
             WHERE (type LIKE '%[]' OR type IN ('jsonb', 'json', 'interval', 'record'))),
-          'account_churn.missing_metrics, action_queue.respond_within, action_queue_mv.respond_within, alerts.rules, alerts_mv.rules',
+          'account_churn.imputed_metrics, account_churn.missing_metrics, action_queue.respond_within, action_queue_mv.respond_within, alerts.rules, alerts_mv.rules',
           'the views show only these arrays and intervals, and no jsonb');
 SELECT is((SELECT string_agg(relation || '.' || col, ', ' ORDER BY relation, col) FROM shown s
             WHERE (type LIKE '%[]' OR type = 'interval')
@@ -169,8 +169,9 @@ SELECT is((SELECT string_agg(DISTINCT alert_tier || ' ' || respond_within_hours,
              FROM health_score.action_queue),
           'at_risk 48.00, critical 0.00', 'action_queue.respond_within_hours: 48 hours at risk, 0 critical (the seeded tiers)');
 SELECT ok((SELECT count(*) > 0 AND bool_and(missing_metrics_text IS NOT DISTINCT FROM array_to_string(missing_metrics, ', '))
+                  AND bool_and(imputed_metrics_text IS NOT DISTINCT FROM array_to_string(imputed_metrics, ', '))
              FROM health_score.account_churn),
-          'account_churn.missing_metrics_text is missing_metrics as text');
+          'account_churn.missing_metrics_text and imputed_metrics_text are missing_metrics and imputed_metrics as text');
 SELECT results_eq(
   $$SELECT as_of, account_id, score, coverage, product_score, churn_risk, churn_risk_high FROM health_score.account_history ORDER BY 1, 2$$,
   $$SELECT as_of, account_id, round(score::numeric, 2), round(coverage::numeric, 4), round(product_score::numeric, 2),
