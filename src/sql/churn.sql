@@ -1691,7 +1691,8 @@ COMMENT ON FUNCTION health_score.account_churn_model() IS
 
 -- account_training(...): the arguments of an account model's training checked, and its rows:
 -- pg_temp.health_score_account_training (account_id, snapshot_at, x: the sub-scores of the
--- metrics in order, churned), dropped at commit. Returns the metrics.
+-- metrics in order, churned), dropped at commit. Returns the metrics. Shared by
+-- train_account_churn_model and account_churn_cross_validate.
 CREATE FUNCTION health_score.account_training(as_of timestamptz, horizon interval, metrics text[], snapshots int,
                                               max_iter int, tol float8, l2 float8, ridge_fallback float8)
 RETURNS text[]
@@ -1877,6 +1878,65 @@ $$;
 
 COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
 'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part. A row without data for a metric (one whose absent_means is unknown) takes the metric''s mean sub-score over the rows with data, and the indicator term metric:missing (1 on such rows) is added, so no row is lost; when the rows without data for a metric all churned or all stayed they are skipped instead (an indicator would separate them). churn_models.imputation and rows_imputed record what was done, with a NOTICE per metric; every prediction applies the same rule. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
+
+-- account_churn_cross_validate: k-fold cross-validation of an account model's specification.
+-- The folds are groups of accounts (a hash of account_id), so the rows of one account, one
+-- per snapshot date, never sit on both sides. Each fold is scored by a model fitted on the
+-- others as training and prediction would do it: the imputation is learned on the training
+-- folds and applied to the held-out one.
+CREATE FUNCTION health_score.account_churn_cross_validate(as_of timestamptz, horizon interval DEFAULT interval '90 days',
+                                                          metrics text[] DEFAULT NULL, folds int DEFAULT 5,
+                                                          l2 float8 DEFAULT 0, max_iter int DEFAULT 25,
+                                                          tol float8 DEFAULT 1e-10, snapshots int DEFAULT 1)
+RETURNS TABLE (fold_count int, auc_mean float8, auc_sd float8, fold_auc float8[], fold_rows bigint[],
+               fold_accounts bigint[], fold_unscored bigint[])
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k int := folds;
+    chosen text[];
+    fold_expr text;
+    imputed record;
+    design record;
+    fit health_score.churn_fit_result;
+    e health_score.churn_evaluation;
+    n bigint;
+    na bigint;
+    aucs float8[] := '{}';
+    nrows bigint[] := '{}';
+    naccounts bigint[] := '{}';
+    unscored bigint[] := '{}';
+BEGIN
+    IF k IS NULL OR k < 2 OR k > 100 THEN
+        RAISE EXCEPTION 'folds must be between 2 and 100, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    chosen := health_score.account_training(as_of, horizon, metrics, snapshots, max_iter, tol, l2, NULL);
+    fold_expr := format('(abs(hashtext(s.account_id)::bigint) %% %s)', k);
+    FOR i IN 0..k - 1 LOOP
+        imputed := health_score.account_imputation(
+            format('pg_temp.health_score_account_training AS s WHERE %s <> %s', fold_expr, i), chosen);
+        design := health_score.account_design(chosen, imputed.imputation, 's.x');
+        fit := health_score.churn_fit(format('pg_temp.health_score_account_training AS s WHERE %s <> %s', fold_expr, i),
+                                      design.exprs, design.terms, 's.churned', max_iter, tol, l2);
+        -- held-out rows lacking a metric the fold's model does not impute get no prediction
+        e := health_score.churn_evaluate(format('pg_temp.health_score_account_training AS s WHERE %s = %s', fold_expr, i),
+                                         design.exprs, 's.churned', fit.coefficients);
+        EXECUTE format('SELECT count(*), count(DISTINCT s.account_id) FROM pg_temp.health_score_account_training AS s WHERE %s = %s',
+                       fold_expr, i) INTO n, na;
+        aucs := aucs || e.auc;
+        nrows := nrows || e.rows_used;
+        naccounts := naccounts || na;
+        unscored := unscored || (n - e.rows_used);
+    END LOOP;
+    DROP TABLE pg_temp.health_score_account_training;
+    RETURN QUERY SELECT k, avg(a), stddev_samp(a), aucs, nrows, naccounts, unscored FROM unnest(aucs) a;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.account_churn_cross_validate(timestamptz, interval, text[], int, float8, int, float8, int) IS
+'k-fold cross-validated AUC of an account model''s specification (as_of, horizon, metrics, l2, max_iter, tol and snapshots as in train_account_churn_model): the folds are groups of accounts, an account''s fold being abs(hashtext(account_id)) % folds, so the rows of one account (one per snapshot date) are never on both sides. Each fold is scored (exact AUC) by a model fitted on the other folds, with the imputation of metrics without data learned on those folds and applied to the held-out rows, as prediction does; a held-out row lacking a metric that fold''s model does not impute is not scored (fold_unscored). Returns the mean and sample standard deviation of the fold AUCs (a fold with a single class has a NULL AUC and is left out of both), each fold''s AUC, rows scored, accounts and rows not scored. Nothing is written to the catalog.';
 
 -- metric_rows: a table of metric rows already scored at as_of (snapshot keeps one), read
 -- instead of scoring again. Reading a temporary table makes the function parallel restricted.

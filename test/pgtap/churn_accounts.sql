@@ -3,7 +3,7 @@
 -- against the same numbers worked out directly in SQL. Accounts without NPS take the mean NPS
 -- sub-score and an indicator term (test/pgtap/churn_imputation.sql has the rules in detail).
 BEGIN;
-SELECT plan(38);
+SELECT plan(47);
 \ir ../lib/helpers.sql
 
 -- u(key): a reproducible number in [0, 1) from a key.
@@ -172,6 +172,68 @@ SELECT ok((SELECT bool_and(pg_temp.near(a, b, 1e-12)) FROM unnest((SELECT coeffi
           'two dates: the model equals one fitted on both dates'' rows assembled by hand');
 SELECT throws_ok($$SELECT health_score.train_account_churn_model('x', '2025-03-31', '90 days', snapshots => 0)$$, '22023',
                  'snapshots must be between 1 and 120, got 0', 'snapshots must be positive');
+
+-- Cross-validation on the same two dates' rows: the folds are groups of accounts, an account's
+-- fold abs(hashtext(account_id)) % 3, so its two rows are always on one side. Each fold by
+-- hand: train_churn_model on the other folds' rows, NPS imputed with their mean, and the exact
+-- AUC on the fold's rows (with the same mean) by counting pairs.
+CREATE TEMP TABLE models_before AS SELECT count(*) AS n FROM health_score.churn_models;
+CREATE TEMP TABLE cv AS SELECT * FROM health_score.account_churn_cross_validate('2025-03-31', '90 days',
+    ARRAY['feature_adoption', 'nps', 'executive_sponsor'], folds => 3, snapshots => 2);
+CREATE TEMP TABLE models_after AS SELECT count(*) AS n FROM health_score.churn_models;
+ALTER TABLE public.churn_accounts_two_dates ADD COLUMN fold int;
+UPDATE public.churn_accounts_two_dates SET fold = abs(hashtext(account_id)::bigint) % 3;
+SELECT ok((SELECT bool_and((SELECT count(DISTINCT churned) FROM public.churn_accounts_two_dates
+                             WHERE fold <> f AND nps_missing = 1) = 2) FROM generate_series(0, 2) f),
+          'precondition: the rows without NPS of each fold''s training rows churned and stayed');
+CREATE TEMP TABLE cv_by_hand (fold int, coefficients float8[], mean_nps float8);
+DO $$
+DECLARE
+    mean float8;
+BEGIN
+    FOR f IN 0..2 LOOP
+        mean := (SELECT avg(nps) FROM public.churn_accounts_two_dates WHERE fold <> f AND nps_missing = 0);
+        EXECUTE format('CREATE VIEW public.cv_train_%s AS
+                        SELECT feature_adoption, CASE WHEN nps_missing = 1 THEN %s ELSE nps END AS nps,
+                               executive_sponsor, nps_missing, churned
+                          FROM public.churn_accounts_two_dates WHERE fold <> %s', f, mean, f);
+        INSERT INTO cv_by_hand
+        SELECT f, coefficients, mean
+          FROM health_score.train_churn_model('cv ' || f, format('public.cv_train_%s', f)::regclass,
+                                              ARRAY['feature_adoption', 'nps', 'executive_sponsor', 'nps_missing'], 'churned');
+    END LOOP;
+END
+$$;
+CREATE TEMP TABLE cv_pred AS
+SELECT t.fold, t.account_id, t.churned,
+       1 / (1 + exp(-(h.coefficients[1] + h.coefficients[2] * t.feature_adoption
+                      + h.coefficients[3] * CASE WHEN t.nps_missing = 1 THEN h.mean_nps ELSE t.nps END
+                      + h.coefficients[4] * t.executive_sponsor + h.coefficients[5] * t.nps_missing))) AS p
+  FROM public.churn_accounts_two_dates t JOIN cv_by_hand h USING (fold);
+CREATE TEMP TABLE cv_auc AS
+SELECT a.fold, (count(*) FILTER (WHERE a.p > b.p) + 0.5 * count(*) FILTER (WHERE a.p = b.p)) / count(*)::float8 AS auc
+  FROM cv_pred a JOIN cv_pred b ON b.fold = a.fold AND NOT b.churned
+ WHERE a.churned GROUP BY a.fold;
+SELECT is((SELECT (fold_count, fold_rows, fold_unscored) FROM cv),
+          (3, (SELECT array_agg(n ORDER BY fold) FROM (SELECT fold, count(*) AS n FROM public.churn_accounts_two_dates GROUP BY fold) c),
+           ARRAY[0, 0, 0]::bigint[]),
+          'cross-validation: each fold scores the rows of its accounts, every one of them');
+SELECT is((SELECT fold_accounts FROM cv),
+          (SELECT array_agg(n ORDER BY fold) FROM (SELECT fold, count(DISTINCT account_id) AS n FROM public.churn_accounts_two_dates GROUP BY fold) c),
+          'the accounts of each fold');
+SELECT is((SELECT sum(a)::bigint FROM cv, unnest(fold_accounts) a), (SELECT count(DISTINCT account_id) FROM public.churn_accounts_two_dates),
+          'the folds are grouped: no account sits in two folds');
+SELECT ok((SELECT bool_and(pg_temp.near(u.a, c.auc, 1e-12)) FROM cv, unnest(fold_auc) WITH ORDINALITY AS u(a, i)
+             JOIN cv_auc c ON c.fold = u.i - 1),
+          'each fold''s AUC equals the one worked by hand (a model fitted on the other folds, their NPS mean)');
+SELECT ok((SELECT pg_temp.near(auc_mean, (SELECT avg(auc) FROM cv_auc), 1e-12)
+                  AND pg_temp.near(auc_sd, (SELECT stddev_samp(auc) FROM cv_auc), 1e-9) FROM cv),
+          'and their mean and standard deviation');
+SELECT is((SELECT n FROM models_after), (SELECT n FROM models_before), 'cross-validation writes no model');
+SELECT throws_ok($$SELECT * FROM health_score.account_churn_cross_validate('2025-03-31', folds => 1)$$, '22023',
+                 'folds must be between 2 and 100, got 1', 'folds must be at least 2');
+SELECT throws_ok($$SELECT * FROM health_score.account_churn_cross_validate('2025-03-31', '90 days', ARRAY['nope'])$$, '42704',
+                 'metric "nope" is not in health_score.metrics', 'the arguments are checked as for training');
 
 -- Every churn object and column carries a comment (BI tools show them).
 SELECT is((SELECT string_agg(p.proname, ', ') FROM pg_proc p

@@ -11,7 +11,7 @@
 --   accounts  41-100: NPS 9, 12 of them churn   (p = 0.2)
 --   accounts 101-120: no NPS, 8 of them churn   (p = 0.4)
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 \ir ../lib/helpers.sql
 
 CREATE FUNCTION pg_temp.logit(p float8) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$ SELECT ln(p / (1 - p)) $$;
@@ -158,6 +158,21 @@ SELECT is((SELECT (churn_risk, missing_metrics) FROM health_score.account_churn_
 SELECT is(health_score.churn_probability_of('skip', '{"nps": 50, "feature_adoption": null}'), NULL::float8,
           'churn_probability_of: a null the model does not impute gives NULL');
 UPDATE health_score.settings SET churn_model = 'saturated';
+-- Cross-validated, a held-out account without feature adoption is never scored (no fold's model
+-- imputes it), nor one without NPS when the fold's model does not impute NPS.
+CREATE TEMP TABLE cv_skip AS SELECT * FROM health_score.account_churn_cross_validate('2025-03-31', '90 days',
+    ARRAY['nps', 'feature_adoption'], folds => 2);
+CREATE TEMP TABLE cv_skip_by_hand AS
+WITH t AS (SELECT abs(hashtext(account_id)::bigint) % 2 AS fold, nps_missing = 1 AS no_nps,
+                  feature_adoption IS NULL AS no_fa, churned FROM public.imputation_by_hand)
+SELECT f.fold,
+       (SELECT count(*) FROM t WHERE t.fold = f.fold AND (t.no_fa OR (t.no_nps AND NOT f.imputes_nps))) AS unscored
+  FROM (SELECT g AS fold, (SELECT count(DISTINCT churned) = 2 FROM t WHERE t.fold <> g AND t.no_nps AND NOT t.no_fa) AS imputes_nps
+          FROM generate_series(0, 1) g) f;
+SELECT is((SELECT fold_unscored FROM cv_skip), (SELECT array_agg(unscored ORDER BY fold) FROM cv_skip_by_hand),
+          'cross-validation: the held-out rows not scored, as prediction would leave them');
+SELECT is((SELECT sum(r)::bigint + sum(u)::bigint FROM cv_skip, unnest(fold_rows, fold_unscored) AS x(r, u)), 120::bigint,
+          'and every other row is scored');
 
 -- Skipping rows can leave another metric's rows without data of one class: ROI lacks data on
 -- account 108 (churned) and on 113-117 (stayed), mixed; once 113-117 are skipped for feature
