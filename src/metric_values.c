@@ -272,6 +272,39 @@ values_slot_add(float8 *slot, double t, double value)
 	}
 }
 
+/*
+ * Merge the rows of slot b into slot a, two slots of one metric (same settings and as_of):
+ * the decayed sums on the newer reference, or the later latest value. Only the row data
+ * moves, so a slot keeps its own as_of.
+ */
+static void
+values_slot_merge(float8 *a, const float8 *b)
+{
+	if (b[DECAY_COUNT] == 0)
+		return;
+	if (a[DECAY_COUNT] == 0)
+	{
+		a[DECAY_COUNT] = b[DECAY_COUNT];
+		a[DECAY_SUM_W] = b[DECAY_SUM_W];
+		a[DECAY_SUM_WV] = b[DECAY_SUM_WV];
+		a[DECAY_REF] = b[DECAY_REF];
+		a[SLOT_LATEST_T] = b[SLOT_LATEST_T];
+		a[SLOT_LATEST_V] = b[SLOT_LATEST_V];
+	}
+	else if (hs_metric_kind_decays(a[SLOT_KIND]))
+		hs_decay_merge(a, b, "metric_values");
+	else
+	{
+		a[DECAY_COUNT] = hs_count_add(a[DECAY_COUNT], b[DECAY_COUNT], "metric_values", "the count of rows");
+		if (b[SLOT_LATEST_T] > a[SLOT_LATEST_T] ||
+			(b[SLOT_LATEST_T] == a[SLOT_LATEST_T] && b[SLOT_LATEST_V] > a[SLOT_LATEST_V]))
+		{
+			a[SLOT_LATEST_T] = b[SLOT_LATEST_T];
+			a[SLOT_LATEST_V] = b[SLOT_LATEST_V];
+		}
+	}
+}
+
 PG_FUNCTION_INFO_V1(metric_values_accum);
 /* metric_values transition: (state, value, observed_at, as_of, input, inputs, half_lives, max_ages, aggregations) */
 Datum
@@ -386,22 +419,7 @@ metric_values_combine(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the metric arrays must be the same for every row of a group")));
-		if (b[DECAY_COUNT] == 0)
-			continue;
-		if (a[DECAY_COUNT] == 0)
-			memcpy(a, b, sizeof(float8) * SLOT_LEN);
-		else if (hs_metric_kind_decays(a[SLOT_KIND]))
-			hs_decay_merge(a, b, "metric_values");
-		else
-		{
-			a[DECAY_COUNT] = hs_count_add(a[DECAY_COUNT], b[DECAY_COUNT], "metric_values", "the count of rows");
-			if (b[SLOT_LATEST_T] > a[SLOT_LATEST_T] ||
-				(b[SLOT_LATEST_T] == a[SLOT_LATEST_T] && b[SLOT_LATEST_V] > a[SLOT_LATEST_V]))
-			{
-				a[SLOT_LATEST_T] = b[SLOT_LATEST_T];
-				a[SLOT_LATEST_V] = b[SLOT_LATEST_V];
-			}
-		}
+		values_slot_merge(a, b);
 	}
 	PG_RETURN_ARRAYTYPE_P(state1);
 }
@@ -439,4 +457,159 @@ metric_values_final(PG_FUNCTION_ARGS)
 	dims[0] = nslots;
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 1, dims, lbs, FLOAT8OID,
 											 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Rolling forward (metric_values_roll). A state does not depend on its as_of but through the
+ * rows it took in: each slot's decayed sums are kept relative to its newest row, and only
+ * the final function weighs them to as_of. So the state of an earlier as_of, moved to a
+ * later one and merged with the state of the rows observed since, is the state of every row
+ * at the later as_of, with no factor compounded day after day. What cannot roll is a
+ * decayed slot with a max_age: a row that ages out cannot be taken back out of its sums.
+ * Those slots come from a state of the rows within max_age instead (windowed). A latest or
+ * days_since slot with a max_age rolls: when its latest row ages out, so did every older one.
+ */
+
+/* A part of a roll: the state in argument argno, or NULL when NULL, empty or without rows. */
+static ArrayType *
+values_roll_part(FunctionCallInfo fcinfo, int argno)
+{
+	ArrayType  *state;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	state = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ArrayGetNItems(ARR_NDIM(state), ARR_DIMS(state)) == 0)
+		return NULL;
+	state = values_checked_state(fcinfo, argno, false);
+	if (HS_STATE_VALUES(state)[VALUES_AS_OF_SET] == 0)
+		return NULL;
+	return state;
+}
+
+/* Error unless part has the shape, metric arrays and metric settings of first. */
+static void
+values_roll_check_same(ArrayType *first, ArrayType *part)
+{
+	float8	   *a = HS_STATE_VALUES(first);
+	float8	   *b = HS_STATE_VALUES(part);
+	int			n = ArrayGetNItems(ARR_NDIM(first), ARR_DIMS(first));
+	int			i;
+
+	if (ArrayGetNItems(ARR_NDIM(part), ARR_DIMS(part)) != n || a[VALUES_CATALOG] != b[VALUES_CATALOG])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metric_values_roll: the states must come from the same metric arrays")));
+	for (i = 0; i < (n - VALUES_HEADER) / SLOT_LEN; i++)
+	{
+		float8	   *sa = a + VALUES_HEADER + SLOT_LEN * i;
+		float8	   *sb = b + VALUES_HEADER + SLOT_LEN * i;
+
+		if (sa[SLOT_KIND] != sb[SLOT_KIND] || sa[DECAY_HALF_LIFE] != sb[DECAY_HALF_LIFE])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("metric_values_roll: the states must come from the same metric arrays")));
+	}
+}
+
+/* The max_ages argument (argno) in microseconds, 0 for none; nslots elements. */
+static double *
+values_roll_max_ages(FunctionCallInfo fcinfo, int argno, int nslots)
+{
+	Datum	   *ages;
+	bool	   *nulls;
+	double	   *usecs;
+	int			i;
+
+	if (hs_array_arg(fcinfo, argno, INTERVALOID, "max_ages", true, &ages, &nulls) != nslots)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("max_ages must have one element per metric of the states (%d)", nslots)));
+	usecs = palloc(sizeof(double) * Max(nslots, 1));
+	for (i = 0; i < nslots; i++)
+	{
+		usecs[i] = nulls[i] ? 0 : hs_interval_usecs(DatumGetIntervalP(ages[i]), "max_ages");
+		if (!nulls[i] && !(usecs[i] > 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_ages must be positive or NULL, got element %d", i + 1)));
+	}
+	return usecs;
+}
+
+/* Clear a slot's rows, keeping its settings and as_of. */
+static void
+values_slot_clear(float8 *slot)
+{
+	slot[DECAY_COUNT] = 0;
+	slot[DECAY_SUM_W] = 0;
+	slot[DECAY_SUM_WV] = 0;
+	slot[DECAY_REF] = 0;
+	slot[SLOT_LATEST_T] = 0;
+	slot[SLOT_LATEST_V] = 0;
+}
+
+PG_FUNCTION_INFO_V1(metric_values_roll);
+/* metric_values_roll(state, as_of, fresh, windowed, max_ages): the state as of as_of from its parts */
+Datum
+metric_values_roll(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = hs_as_of_arg(fcinfo, 1);
+	ArrayType  *parts[3];		/* the earlier state, the rows since, the rows within max_age */
+	ArrayType  *first = NULL;
+	ArrayType  *result;
+	float8	   *r;
+	double	   *max_age_us;
+	int			n, nslots, i, p;
+
+	parts[0] = values_roll_part(fcinfo, 0);
+	parts[1] = values_roll_part(fcinfo, 2);
+	parts[2] = values_roll_part(fcinfo, 3);
+	if (parts[0] != NULL && HS_STATE_VALUES(parts[0])[VALUES_AS_OF] > (double) as_of)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must not be before the as_of of state"),
+				 errhint("A state rolls forward only; score an earlier date from all its rows.")));
+	for (p = 1; p < 3; p++)
+		if (parts[p] != NULL && HS_STATE_VALUES(parts[p])[VALUES_AS_OF] != (double) as_of)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be a state as of as_of", p == 1 ? "fresh" : "windowed")));
+	for (p = 0; p < 3; p++)
+		if (parts[p] != NULL)
+		{
+			if (first == NULL)
+				first = parts[p];
+			else
+				values_roll_check_same(first, parts[p]);
+		}
+	if (first == NULL)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT8OID));
+
+	n = ArrayGetNItems(ARR_NDIM(first), ARR_DIMS(first));
+	nslots = (n - VALUES_HEADER) / SLOT_LEN;
+	max_age_us = values_roll_max_ages(fcinfo, 4, nslots);
+
+	/* the shape and settings of the parts, as of as_of, without rows */
+	result = (ArrayType *) palloc(VARSIZE(first));
+	memcpy(result, first, VARSIZE(first));
+	r = HS_STATE_VALUES(result);
+	r[VALUES_AS_OF] = (double) as_of;
+	for (i = 0; i < nslots; i++)
+	{
+		float8	   *slot = r + VALUES_HEADER + SLOT_LEN * i;
+		bool		decays = hs_metric_kind_decays(slot[SLOT_KIND]);
+		bool		windowed = decays && max_age_us[i] > 0;
+
+		CHECK_FOR_INTERRUPTS();
+		slot[DECAY_AS_OF] = (double) as_of;
+		values_slot_clear(slot);
+		for (p = 0; p < 3; p++)
+			if (parts[p] != NULL && (p == 2) == windowed)
+				values_slot_merge(slot, HS_STATE_VALUES(parts[p]) + VALUES_HEADER + SLOT_LEN * i);
+		if (!decays && max_age_us[i] > 0 && slot[DECAY_COUNT] > 0 &&
+			slot[SLOT_LATEST_T] <= (double) as_of - max_age_us[i])
+			values_slot_clear(slot);
+	}
+	PG_RETURN_ARRAYTYPE_P(result);
 }

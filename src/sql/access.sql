@@ -145,7 +145,8 @@ BEGIN
 END
 $$;
 
-REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
+REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_sql(),
+    health_score.metric_scores_sql(), health_score.metric_rows_sql(text),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
@@ -160,7 +161,8 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
                              timestamptz, interval, text[], text[], jsonb, text),
     health_score.feed_relation(text, text, regclass), health_score.check_cron(text),
     health_score.catalog_keys(text), health_score.check_removed_default(text, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
+GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_sql(),
+    health_score.metric_scores_sql(), health_score.metric_rows_sql(text),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
@@ -208,3 +210,11 @@ GRANT EXECUTE ON FUNCTION health_score.feed_problem(regclass), health_score.feed
     health_score.bad_observations(text, timestamptz),
     health_score.refuse_observation(text, text, text, timestamptz, float8)
     TO health_score_reader, health_score_csm;
+
+-- The incremental scoring: its state and change log hold per-account data, and only the
+-- roles that write the history (as installed, the extension's owner) use them, through
+-- snapshot. scoring_state_info says what the state is and what the last snapshot did: no
+-- account's data, readable by the extension's roles.
+REVOKE ALL ON health_score.scoring_state, health_score.observation_changes FROM health_score_reader, health_score_csm;
+REVOKE EXECUTE ON FUNCTION health_score.roll_state(timestamptz, boolean),
+    health_score.rolled_metric_scores(timestamptz, boolean) FROM PUBLIC;

@@ -443,8 +443,10 @@ COMMENT ON FUNCTION health_score.metric_history_delete() IS
 CREATE TRIGGER remove INSTEAD OF DELETE ON health_score.metric_history
     FOR EACH ROW EXECUTE FUNCTION health_score.metric_history_delete();
 
--- snapshot(as_of): score every account at a date and store it, replacing that date's rows.
-CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date)
+-- snapshot(as_of, full_rescore): score every account at a date and store it, replacing that date's rows.
+-- It scores through the scoring state (rolled_metric_scores), which reads only the rows
+-- observed since the last snapshot; full_rescore rebuilds it from every row.
+CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date, full_rescore boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -504,7 +506,7 @@ BEGIN
             ) ON COMMIT DROP;
         END IF;
         TRUNCATE pg_temp.snapshot_metric_rows;
-        INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.metric_scores(scored_at);
+        INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.rolled_metric_scores(scored_at, full_rescore);
         ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
 
         -- Without a risk to record the model is not run at all; the join on its name and version
@@ -551,8 +553,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION health_score.snapshot(date) IS
-'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). The churn risk (with its 95 % interval, churn_risk_low and churn_risk_high) is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
+COMMENT ON FUNCTION health_score.snapshot(date, boolean) IS
+'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). It scores through the scoring state, reading only the observations since the last snapshot (see rolled_metric_scores); full_rescore rebuilds the state from every observation. The churn risk (with its 95 % interval, churn_risk_low and churn_risk_high) is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
 -- Backfill ------------------------------------------------------------------------------------
 -- backfill(from_date, to_date, step, redo) snapshots a range of past dates in one transaction;
@@ -1923,8 +1925,8 @@ $$;
 
 -- Scheduled refresh ---------------------------------------------------------------------------
 
--- refresh(): take today's snapshot and refresh the dashboard materialized views.
-CREATE FUNCTION health_score.refresh()
+-- refresh(full_rescore): take today's snapshot and refresh the dashboard materialized views.
+CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1935,7 +1937,7 @@ DECLARE
     mv record;
 BEGIN
     PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
-    written := health_score.snapshot(current_date);
+    written := health_score.snapshot(current_date, full_rescore);
     FOR mv IN
         SELECT c.oid::regclass AS name, c.relispopulated
           FROM pg_class c
@@ -1957,8 +1959,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION health_score.refresh() IS
-'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date)) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
+COMMENT ON FUNCTION health_score.refresh(boolean) IS
+'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): incremental unless full_rescore) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- check_cron(cron): refuses what is not a pg_cron schedule. pg_cron itself stores a schedule
 -- with trailing garbage ('0 3 * * * x', '@daily x'), so the syntax is checked here, whole.

@@ -286,3 +286,27 @@ CREATE AGGREGATE health_score.metric_values(value float8, observed_at timestampt
 
 COMMENT ON AGGREGATE health_score.metric_values(float8, timestamptz, timestamptz, text, text[], interval[], interval[], text[]) IS
 'The raw values of several metrics at once, e.g. of every metric of an account: element i of the result is metric_value over the rows whose input equals inputs[i] and that are no older than max_ages[i] (NULL: no limit), with half_lives[i] and aggregations[i]; NULL where nothing was observed. Scoring groups by account only, so no observation is joined with the catalog.';
+
+-- Rolling forward: the state of metric_values kept from one scoring to the next ----------------
+
+CREATE AGGREGATE health_score.metric_values_state(value float8, observed_at timestamptz, as_of timestamptz,
+                                                  input text, inputs text[], half_lives interval[],
+                                                  max_ages interval[], aggregations text[]) (
+    SFUNC = health_score.metric_values_accum,
+    STYPE = float8[],
+    COMBINEFUNC = health_score.metric_values_combine,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.metric_values_state(float8, timestamptz, timestamptz, text, text[], interval[], interval[], text[]) IS
+'metric_values without its final function: the state itself, to keep and roll forward with metric_values_roll (metric_values_final turns it into the raw values).';
+
+CREATE FUNCTION health_score.metric_values_roll(state float8[], as_of timestamptz, fresh float8[],
+                                                windowed float8[], max_ages interval[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'metric_values_roll'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION health_score.metric_values_roll(float8[], timestamptz, float8[], float8[], interval[]) IS
+'The metric_values state as of as_of from its parts, each a metric_values_state of the same metric arrays (NULL or empty: no rows): state, of an earlier or the same as_of; fresh, of the rows observed since, as of as_of; windowed, as of as_of, of the rows within max_age, which alone give the decayed metrics with a max_age (an aged-out row cannot be taken out of a decayed sum). A latest or days_since metric whose latest row is older than its max_age has no value. Equals metric_values_state over all the rows up to as_of, up to the rounding of the sums.';

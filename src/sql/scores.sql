@@ -242,7 +242,10 @@ $$;
 COMMENT ON FUNCTION health_score.refuse_observation(text, text, text, timestamptz, float8) IS
 'Raises the error for a NaN or infinite row of a feed, naming the feed, account and metric (settings.bad_data = error).';
 
-CREATE FUNCTION health_score.observations_sql() RETURNS text
+-- feeds_sql(): the rows of the feeds, the part of observations_sql that is not the table. The
+-- incremental scoring reads the table's new rows only but every feed whole (feeds have no
+-- record of when a row arrived), so it asks for the feeds alone.
+CREATE FUNCTION health_score.feeds_sql() RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -250,7 +253,7 @@ DECLARE
     f record;
     found record;
     hard_stop boolean := (SELECT s.bad_data = 'error' FROM health_score.settings s);
-    q text := 'SELECT account_id, metric, observed_at, value, false AS bad FROM health_score.observations';
+    q text;
 BEGIN
     FOR f IN SELECT fd.name, fd.relation, fd.status, fd.status_detail, fd.checked_at
                FROM health_score.feeds fd WHERE fd.enabled ORDER BY fd.name LOOP
@@ -268,16 +271,27 @@ BEGIN
             CONTINUE;
         END IF;
         -- bad: a NaN or infinite row; with bad_data = error, refuse_observation raises instead.
-        q := q || format(
-            ' UNION ALL SELECT o.account_id, o.metric, o.observed_at, o.value, %s FROM (%s) o',
+        q := concat_ws(' UNION ALL ', q, format(
+            'SELECT o.account_id, o.metric, o.observed_at, o.value, %s AS bad FROM (%s) o',
             format(CASE WHEN hard_stop THEN '(%s AND health_score.refuse_observation(%L, o.account_id, o.metric, o.observed_at, o.value))'
                         ELSE '%s' END,
                    $b$NOT (isfinite(o.observed_at) AND coalesce(o.value > '-Infinity' AND o.value < 'Infinity', true))$b$,
                    f.name),
-            format('SELECT * FROM health_score.feed_rows(%L, $1)', f.name));
+            format('SELECT * FROM health_score.feed_rows(%L, $1)', f.name)));
     END LOOP;
     RETURN q;
 END
+$$;
+
+COMMENT ON FUNCTION health_score.feeds_sql() IS
+'The query that reads every enabled feed that can be read (as observations_sql, without the observations table), or NULL when there is none.';
+
+CREATE FUNCTION health_score.observations_sql() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT concat_ws(' UNION ALL ', 'SELECT account_id, metric, observed_at, value, false AS bad FROM health_score.observations',
+                     health_score.feeds_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.observations_sql() IS
@@ -322,8 +336,14 @@ COMMENT ON FUNCTION health_score.bad_observations(text, timestamptz) IS
 -- account's dimensions that have data x the metric's share among its dimension's metrics that
 -- have data), and the metrics are unnested with it, so no step sorts the metric rows.
 -- coverage_share is the same product over all the configured weights, data or not.
-CREATE FUNCTION health_score.metric_scores_sql() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
+--
+-- metric_rows_sql(raw_values) is that query from the raw values on. raw_values is a query
+-- giving one row per account with observations: account_id, raw_values (metric_values' result,
+-- in the slot order of the CTE catalog, which it may read) and bad (a feed's NaN or infinite
+-- row spoils some of its metrics). metric_scores_sql computes them from every observation,
+-- the incremental scoring (rolled_metric_scores) from the scoring state.
+CREATE FUNCTION health_score.metric_rows_sql(raw_values text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT format($q$
@@ -336,17 +356,7 @@ WITH catalog AS MATERIALIZED (
            extract(epoch FROM m.max_age)::float8 / 86400 AS max_age_days
       FROM health_score.metrics m
      WHERE m.enabled
-), by_account AS MATERIALIZED (
-    SELECT o.account_id,
-           health_score.metric_values(o.value, o.observed_at, $1, o.metric,
-               (SELECT array_agg(c.input ORDER BY c.slot) FROM catalog c),
-               (SELECT array_agg(c.half_life ORDER BY c.slot) FROM catalog c),
-               (SELECT array_agg(c.max_age ORDER BY c.slot) FROM catalog c),
-               (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)) FILTER (WHERE NOT o.bad) AS raw_values,
-           bool_or(o.bad) AS bad
-      FROM (%s) o
-     WHERE o.observed_at <= $1
-     GROUP BY o.account_id
+), by_account AS MATERIALIZED (%s
 ), bad_inputs AS MATERIALIZED (
     -- the rare accounts with a NaN or infinite row in a feed: the metric inputs it spoils
     SELECT b.account_id, array_agg(DISTINCT p.metric) AS inputs
@@ -445,7 +455,30 @@ SELECT bi.account_id, c.name, c.dimension, NULL, NULL, NULL, NULL, NULL
   FROM bad_inputs bi
   JOIN live l ON l.account_id = bi.account_id
   JOIN catalog c ON c.input = ANY (bi.inputs)
-$q$, health_score.observations_sql())
+$q$, raw_values)
+$$;
+
+COMMENT ON FUNCTION health_score.metric_rows_sql(text) IS
+'The text of the scoring query per account and metric (parameter $1: as_of) from raw_values, a query giving per account with observations its raw values (account_id, raw_values float8[] in the order of the enabled metrics'' names, bad): the rest of metric_scores_sql.';
+
+-- metric_scores_sql(): the whole scoring query, at as_of ($1): the raw values from one pass over
+-- every observation, then metric_rows_sql.
+CREATE FUNCTION health_score.metric_scores_sql() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT health_score.metric_rows_sql(format($q$
+    SELECT o.account_id,
+           health_score.metric_values(o.value, o.observed_at, $1, o.metric,
+               (SELECT array_agg(c.input ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.half_life ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.max_age ORDER BY c.slot) FROM catalog c),
+               (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)) FILTER (WHERE NOT o.bad) AS raw_values,
+           bool_or(o.bad) AS bad
+      FROM (%s) o
+     WHERE o.observed_at <= $1
+     GROUP BY o.account_id
+$q$, health_score.observations_sql()))
 $$;
 
 COMMENT ON FUNCTION health_score.metric_scores_sql() IS
@@ -673,3 +706,319 @@ $$;
 
 COMMENT ON FUNCTION health_score.check_feeds(timestamptz) IS
 'Reads every feed up to as_of and records in feeds.status what it found: ok, bad_rows (NaN or infinite rows, whose accounts score NULL), broken (cannot be read: scoring skips it, or fails with settings.bad_data = error) or disabled; a WARNING names each feed that is not ok. refresh() runs it first.';
+
+-- Incremental scoring ----------------------------------------------------------------------------
+-- A snapshot need not read every observation again. metric_values keeps each metric's decayed
+-- sums relative to its newest row and weighs them to as_of only at the end, so the state of
+-- one day, moved to the next and merged with the state of the rows observed in between, is
+-- the state of every row at the next day: nothing compounds from day to day, and the result
+-- is a full rescoring's up to the rounding of the sums (within 1e-12 relative in
+-- test/pgtap/incremental.sql). scoring_state keeps one state per account, as of
+-- scoring_state_info.as_of; rolled_metric_scores(as_of) rolls it forward, reading the rows
+-- observed since (a range the BRIN index on observed_at finds), and scores from it. What it
+-- cannot roll is detected and scored from the rows again:
+--   - rows written with an older observed_at (late data, updates, deletes): the trigger below
+--     records the accounts, which are scored again from all their rows; a TRUNCATE, or late
+--     rows for more than half the accounts, rebuilds the whole state;
+--   - a change of the metrics' inputs, half-lives, max_ages or aggregations (or of the
+--     extension): the state is rebuilt; other changes (weights, curves, bands) are applied
+--     after the raw values, to every account at every snapshot;
+--   - an as_of before the state's (a backfill of older dates): rebuilt at that as_of;
+--   - the decayed metrics with a max_age (a row aging out cannot be taken out of a sum): read
+--     from the rows within max_age at every snapshot; latest and days_since roll, max_age or
+--     not;
+--   - the feeds, whose rows carry no record of when they arrived: read whole at every snapshot.
+
+CREATE TABLE health_score.observation_changes (
+    changed_at     timestamptz NOT NULL DEFAULT now(),
+    observed_from  timestamptz NOT NULL,
+    accounts       text[],
+    observed_froms timestamptz[]
+);
+
+COMMENT ON TABLE health_score.observation_changes IS
+'Written by a trigger on observations, one row per statement that inserted, updated or deleted rows (or truncated the table): the accounts touched, each with its oldest observed_at. The next snapshot reads and deletes the rows: an account touched before the scoring state''s as_of is scored again from all its rows. Internal.';
+COMMENT ON COLUMN health_score.observation_changes.changed_at IS 'When the statement ran (its transaction''s start).';
+COMMENT ON COLUMN health_score.observation_changes.observed_from IS 'The oldest observed_at among the rows touched; -infinity for a TRUNCATE.';
+COMMENT ON COLUMN health_score.observation_changes.accounts IS 'The accounts touched, in order; NULL for a TRUNCATE (every account).';
+COMMENT ON COLUMN health_score.observation_changes.observed_froms IS 'The oldest observed_at touched of each account, element by element.';
+
+CREATE FUNCTION health_score.observations_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'observations_changed'
+LANGUAGE C;
+
+COMMENT ON FUNCTION health_score.observations_changed() IS
+'Trigger: records in observation_changes the accounts a statement on observations touched (from its transition tables), with the rights of that table''s owner, so a role that may write observations needs no grant on it.';
+
+-- One trigger per event: a trigger with transition tables fires for one event only.
+CREATE TRIGGER record_inserts AFTER INSERT ON health_score.observations
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION health_score.observations_changed();
+CREATE TRIGGER record_updates AFTER UPDATE ON health_score.observations
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION health_score.observations_changed();
+CREATE TRIGGER record_deletes AFTER DELETE ON health_score.observations
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION health_score.observations_changed();
+CREATE TRIGGER record_truncates AFTER TRUNCATE ON health_score.observations
+    FOR EACH STATEMENT EXECUTE FUNCTION health_score.observations_changed();
+
+CREATE TABLE health_score.scoring_state (
+    account_id text PRIMARY KEY,
+    state      float8[] NOT NULL
+);
+
+COMMENT ON TABLE health_score.scoring_state IS
+'The incremental scoring''s state: per account with observations, the metric_values state of its rows in the observations table up to scoring_state_info.as_of (the decayed metrics with a max_age left empty: they are read from their window). Derived data, not dumped: the first snapshot after a restore rebuilds it. Internal.';
+COMMENT ON COLUMN health_score.scoring_state.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.scoring_state.state IS 'Its metric_values state (see metric_values_roll), in the slot order of scoring_state_info''s arrays; as of the date of its last change, at or before scoring_state_info.as_of.';
+
+CREATE TABLE health_score.scoring_state_info (
+    id                boolean PRIMARY KEY DEFAULT true CHECK (id),
+    as_of             timestamptz NOT NULL,
+    inputs            text[] NOT NULL,
+    half_lives        interval[] NOT NULL,
+    max_ages          interval[] NOT NULL,
+    aggregations      text[] NOT NULL,
+    extension_version text NOT NULL,
+    config_version    bigint NOT NULL,
+    built_at          timestamptz NOT NULL,
+    updated_at        timestamptz NOT NULL,
+    last_mode         text NOT NULL CHECK (last_mode IN ('rolled', 'rebuilt')),
+    last_reason       text,
+    last_rows_read    bigint NOT NULL,
+    last_accounts_rescored integer NOT NULL
+);
+
+COMMENT ON TABLE health_score.scoring_state_info IS
+'What scoring_state holds (at most one row): its as_of, the metric arrays it was built with, and what the last snapshot did with it. Internal; readers may look.';
+COMMENT ON COLUMN health_score.scoring_state_info.id IS 'Always true: one row at most.';
+COMMENT ON COLUMN health_score.scoring_state_info.as_of IS 'Every row of observations up to this moment is in the state.';
+COMMENT ON COLUMN health_score.scoring_state_info.inputs IS 'The enabled metrics'' inputs, in the order of their names: the slots of the states.';
+COMMENT ON COLUMN health_score.scoring_state_info.half_lives IS 'Their half-lives.';
+COMMENT ON COLUMN health_score.scoring_state_info.max_ages IS 'Their max_ages.';
+COMMENT ON COLUMN health_score.scoring_state_info.aggregations IS 'Their aggregations.';
+COMMENT ON COLUMN health_score.scoring_state_info.extension_version IS 'The extension''s version that built the state; another rebuilds it.';
+COMMENT ON COLUMN health_score.scoring_state_info.config_version IS 'config_version() at the last snapshot.';
+COMMENT ON COLUMN health_score.scoring_state_info.built_at IS 'When the state was last rebuilt from every row.';
+COMMENT ON COLUMN health_score.scoring_state_info.updated_at IS 'When the last snapshot used it.';
+COMMENT ON COLUMN health_score.scoring_state_info.last_mode IS 'What the last snapshot did: rolled (read the rows observed since, and the late accounts'' rows) or rebuilt (read every row).';
+COMMENT ON COLUMN health_score.scoring_state_info.last_reason IS 'Why it rebuilt the state (a full rescoring asked for, no state, an earlier as_of, the metrics changed, a TRUNCATE, late rows for most accounts); NULL when it rolled.';
+COMMENT ON COLUMN health_score.scoring_state_info.last_rows_read IS 'Rows of observations the last snapshot read into the state (the rows within max_age and the feeds'' rows, read at every snapshot, not counted).';
+COMMENT ON COLUMN health_score.scoring_state_info.last_accounts_rescored IS 'Accounts the last snapshot scored again from all their rows because of late rows (every account when it rebuilt).';
+
+-- roll_state(as_of, full_rescore): brings scoring_state to as_of (rolled forward, or rebuilt from every
+-- row when it cannot roll or full_rescore asks for it), and fills pg_temp.rolled_values with the raw
+-- values of every account at as_of, as metric_rows_sql reads them. Whatever the path, the
+-- change log is consumed first and the rows read after: a change committed in between is read
+-- now and scored again next time, never missed.
+CREATE FUNCTION health_score.roll_state(as_of timestamptz, full_rescore boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+AS $$
+DECLARE
+    cat record;
+    info health_score.scoring_state_info;
+    why text;
+    truncated boolean;
+    late text[];
+    state_accounts bigint;
+    rows_read bigint;
+BEGIN
+    -- the enabled metrics as metric_rows_sql numbers them: by name
+    SELECT coalesce(array_agg(m.input ORDER BY m.name), '{}') AS inputs,
+           coalesce(array_agg(m.half_life ORDER BY m.name), '{}') AS half_lives,
+           coalesce(array_agg(m.max_age ORDER BY m.name), '{}') AS max_ages,
+           coalesce(array_agg(m.aggregation ORDER BY m.name), '{}') AS aggregations,
+           coalesce(array_agg(DISTINCT m.input) FILTER (WHERE m.max_age IS NOT NULL AND m.aggregation LIKE 'decayed%'), '{}')
+               AS windowed_inputs,
+           -- in seconds as the kernels count them (months of 30 days), one more for rounding
+           max(extract(epoch FROM m.max_age)) FILTER (WHERE m.max_age IS NOT NULL AND m.aggregation LIKE 'decayed%') + 1
+               AS window_seconds
+      INTO cat FROM health_score.metrics m WHERE m.enabled;
+
+    LOCK TABLE health_score.scoring_state IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO info FROM health_score.scoring_state_info;
+    why := CASE
+        WHEN full_rescore THEN 'a full rescoring was asked for'
+        WHEN info.as_of IS NULL THEN 'no scoring state yet'
+        WHEN info.as_of > as_of THEN format('as_of %s is before the state''s %s', as_of, info.as_of)
+        WHEN info.extension_version IS DISTINCT FROM
+             (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'health_score') THEN 'the extension changed'
+        WHEN ROW(info.inputs, info.half_lives, info.max_ages, info.aggregations)::text
+             IS DISTINCT FROM ROW(cat.inputs, cat.half_lives, cat.max_ages, cat.aggregations)::text
+            THEN 'the metrics changed (inputs, half-lives, max_ages or aggregations)' END;
+
+    -- The change log, consumed before any row is read. Only changes before the state's as_of
+    -- matter: later rows are read as new ones.
+    WITH gone AS (
+        DELETE FROM health_score.observation_changes c
+        RETURNING c.observed_from,
+                  CASE WHEN why IS NULL AND c.observed_from <= info.as_of THEN c.accounts END AS accounts,
+                  CASE WHEN why IS NULL AND c.observed_from <= info.as_of THEN c.observed_froms END AS observed_froms
+    )
+    SELECT coalesce(bool_or(g.observed_from <= info.as_of AND g.accounts IS NULL), false),
+           coalesce(array_agg(DISTINCT u.account_id) FILTER (WHERE u.account_id IS NOT NULL), '{}')
+      INTO truncated, late
+      FROM gone g
+      LEFT JOIN LATERAL unnest(g.accounts, g.observed_froms) AS u(account_id, observed_from)
+             ON u.observed_from <= info.as_of;
+    IF why IS NULL AND truncated THEN
+        why := 'observations were truncated';
+    END IF;
+    state_accounts := (SELECT count(*) FROM health_score.scoring_state);
+    IF why IS NULL AND cardinality(late) > state_accounts / 2 THEN
+        why := format('late rows for %s of %s accounts', cardinality(late), state_accounts);
+    END IF;
+
+    IF why IS NOT NULL THEN
+        DELETE FROM health_score.scoring_state;
+        EXECUTE $q$
+            WITH built AS (
+                SELECT o.account_id, health_score.metric_values_state(o.value, o.observed_at, $1, o.metric, $2, $3, $4, $5) AS state,
+                       count(*) AS n
+                  FROM health_score.observations o
+                 WHERE o.observed_at <= $1
+                 GROUP BY o.account_id
+            ), written AS (
+                INSERT INTO health_score.scoring_state (account_id, state)
+                SELECT b.account_id, health_score.metric_values_roll(NULL, $1, b.state, NULL, $4) FROM built b
+            )
+            SELECT coalesce(sum(b.n), 0) FROM built b $q$
+            INTO rows_read USING as_of, cat.inputs, cat.half_lives, cat.max_ages, cat.aggregations;
+        late := NULL;
+    ELSE
+        -- The rows observed since the state's as_of, and every row of the late accounts.
+        EXECUTE $q$
+            WITH fresh AS (
+                SELECT o.account_id, health_score.metric_values_state(o.value, o.observed_at, $1, o.metric, $3, $4, $5, $6) AS state,
+                       count(*) AS n
+                  FROM health_score.observations o
+                 WHERE o.observed_at > $2 AND o.observed_at <= $1
+                 GROUP BY o.account_id
+            ), redone AS (
+                SELECT o.account_id, health_score.metric_values_state(o.value, o.observed_at, $1, o.metric, $3, $4, $5, $6) AS state,
+                       count(*) AS n
+                  FROM health_score.observations o
+                 WHERE o.account_id = ANY ($7) AND o.observed_at <= $1
+                 GROUP BY o.account_id
+            ), dropped AS (
+                -- a late account left without a row up to as_of
+                DELETE FROM health_score.scoring_state s
+                 WHERE s.account_id = ANY ($7) AND s.account_id NOT IN (SELECT r.account_id FROM redone r)
+            ), written AS (
+                INSERT INTO health_score.scoring_state AS s (account_id, state)
+                SELECT f.account_id, health_score.metric_values_roll(k.state, $1, f.state, NULL, $5)
+                  FROM fresh f LEFT JOIN health_score.scoring_state k ON k.account_id = f.account_id
+                 WHERE f.account_id <> ALL ($7)
+                 UNION ALL
+                SELECT r.account_id, health_score.metric_values_roll(NULL, $1, r.state, NULL, $5) FROM redone r
+                ON CONFLICT (account_id) DO UPDATE SET state = EXCLUDED.state
+            )
+            SELECT coalesce((SELECT sum(f.n) FROM fresh f WHERE f.account_id <> ALL ($7)), 0)
+                   + coalesce((SELECT sum(r.n) FROM redone r), 0) $q$
+            INTO rows_read USING as_of, info.as_of, cat.inputs, cat.half_lives, cat.max_ages, cat.aggregations, late;
+    END IF;
+
+    INSERT INTO health_score.scoring_state_info AS i
+        (id, as_of, inputs, half_lives, max_ages, aggregations, extension_version, config_version, built_at,
+         updated_at, last_mode, last_reason, last_rows_read, last_accounts_rescored)
+    VALUES (true, as_of, cat.inputs, cat.half_lives, cat.max_ages, cat.aggregations,
+            (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'health_score'), health_score.config_version(),
+            CASE WHEN why IS NULL THEN info.built_at ELSE now() END, now(),
+            CASE WHEN why IS NULL THEN 'rolled' ELSE 'rebuilt' END, why, rows_read,
+            coalesce(cardinality(late), (SELECT count(*) FROM health_score.scoring_state)))
+    ON CONFLICT (id) DO UPDATE
+       SET as_of = EXCLUDED.as_of, inputs = EXCLUDED.inputs, half_lives = EXCLUDED.half_lives,
+           max_ages = EXCLUDED.max_ages, aggregations = EXCLUDED.aggregations,
+           extension_version = EXCLUDED.extension_version, config_version = EXCLUDED.config_version,
+           built_at = EXCLUDED.built_at, updated_at = EXCLUDED.updated_at, last_mode = EXCLUDED.last_mode,
+           last_reason = EXCLUDED.last_reason, last_rows_read = EXCLUDED.last_rows_read,
+           last_accounts_rescored = EXCLUDED.last_accounts_rescored;
+
+    -- Every account's raw values at as_of: its state, with the decayed metrics with a max_age
+    -- from the rows within it, merged with its feeds' rows (read whole).
+    IF to_regclass('pg_temp.rolled_values') IS NULL THEN
+        CREATE TEMP TABLE rolled_values (account_id text, raw_values float8[], bad boolean) ON COMMIT DROP;
+    END IF;
+    TRUNCATE pg_temp.rolled_values;
+    EXECUTE format($q$
+        INSERT INTO pg_temp.rolled_values (account_id, raw_values, bad)
+        SELECT account_id,
+               health_score.metric_values_final(health_score.metric_values_combine(
+                   health_score.metric_values_roll(s.state, $1, NULL, w.state, $5), coalesce(f.state, '{}'))),
+               coalesce(f.bad, false)
+          FROM health_score.scoring_state s
+          FULL JOIN (%s) w USING (account_id)
+          FULL JOIN (%s) f USING (account_id) $q$,
+        CASE WHEN cardinality(cat.windowed_inputs) = 0 THEN 'SELECT NULL::text AS account_id, NULL::float8[] AS state WHERE false'
+             ELSE $w$
+                SELECT o.account_id, health_score.metric_values_state(o.value, o.observed_at, $1, o.metric, $2, $3, $5, $4) AS state
+                  FROM health_score.observations o
+                 WHERE o.metric = ANY ($6) AND o.observed_at > $1 - make_interval(secs => $7) AND o.observed_at <= $1
+                 GROUP BY o.account_id $w$ END,
+        CASE WHEN health_score.feeds_sql() IS NULL THEN 'SELECT NULL::text AS account_id, NULL::float8[] AS state, NULL::boolean AS bad WHERE false'
+             ELSE format($f$
+                SELECT o.account_id,
+                       health_score.metric_values_state(o.value, o.observed_at, $1, o.metric, $2, $3, $5, $4)
+                           FILTER (WHERE NOT o.bad) AS state,
+                       bool_or(o.bad) AS bad
+                  FROM (%s) o
+                 WHERE o.observed_at <= $1
+                 GROUP BY o.account_id $f$, health_score.feeds_sql()) END)
+        USING as_of, cat.inputs, cat.half_lives, cat.aggregations, cat.max_ages, cat.windowed_inputs, cat.window_seconds;
+    ANALYZE pg_temp.rolled_values;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.roll_state(timestamptz, boolean) IS
+'Brings scoring_state to as_of: rolled forward from the rows observed since its as_of and the rows of the accounts with late changes (observation_changes), or rebuilt from every row (full_rescore, no state, an earlier as_of, the metrics changed, a TRUNCATE); then fills the temporary table rolled_values with every account''s raw values at as_of. Called by rolled_metric_scores.';
+
+-- rolled_metric_scores(as_of, full_rescore): metric_scores(as_of) through the scoring state, which it
+-- rolls forward (or, with full_rescore, rebuilds). A caller that row-level security narrows, or that
+-- may not write the state, gets metric_scores(as_of) and leaves the state alone; so does a
+-- REPEATABLE READ transaction that finds the state changed since it began.
+CREATE FUNCTION health_score.rolled_metric_scores(as_of timestamptz, full_rescore boolean DEFAULT false)
+RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+               effective_weight float8, contribution float8, coverage_share float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+AS $$
+DECLARE
+    rolled boolean := true;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    IF full_rescore IS NULL THEN
+        RAISE EXCEPTION 'full_rescore must be true or false, got NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- has_table_privilege(t, 'A, B') is true with either: each privilege is asked alone
+    IF (row_security_active('health_score.observations') AND NOT health_score.sees_every_account())
+       OR EXISTS (SELECT FROM (VALUES ('health_score.scoring_state', 'SELECT'), ('health_score.scoring_state', 'INSERT'),
+                                      ('health_score.scoring_state', 'UPDATE'), ('health_score.scoring_state', 'DELETE'),
+                                      ('health_score.scoring_state_info', 'SELECT'), ('health_score.scoring_state_info', 'INSERT'),
+                                      ('health_score.scoring_state_info', 'UPDATE'), ('health_score.observation_changes', 'DELETE'),
+                                      ('health_score.observation_changes', 'SELECT')) AS p(tab, priv)
+                   WHERE NOT has_table_privilege(p.tab, p.priv)) THEN
+        rolled := false;
+    ELSE
+        BEGIN
+            PERFORM health_score.roll_state(as_of, full_rescore);
+        EXCEPTION WHEN serialization_failure THEN
+            rolled := false;
+        END;
+    END IF;
+    IF rolled THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution, coverage_share FROM (%s) s',
+            health_score.metric_rows_sql('SELECT account_id, raw_values, bad FROM pg_temp.rolled_values'))
+            USING as_of;
+    ELSE
+        RETURN QUERY SELECT * FROM health_score.metric_scores(as_of);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.rolled_metric_scores(timestamptz, boolean) IS
+'metric_scores(as_of) computed through the scoring state (scoring_state), which it rolls forward to as_of, reading only the rows observed since the state''s as_of, the rows of accounts with late changes, the rows within the max_age of the decayed metrics that have one, and the feeds; with full_rescore, or when the state cannot roll (see roll_state), it rebuilds the state from every row. Equal to metric_scores(as_of) up to the rounding of the sums. snapshot() uses it.';

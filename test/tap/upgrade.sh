@@ -87,7 +87,8 @@ became_views="health_score.metric_history"
 # views) in the extension's schema and the user's, and of $became_views, each as a count and an
 # md5 of its rows as text in a fixed order; and the configuration version. The column lists
 # used are written to $dir/columns, or read from the file COLUMNS (so columns an upgrade adds
-# are left out).
+# are left out). The incremental scoring's state and change log are left out: derived data,
+# not dumped, rebuilt by the first snapshot.
 rows() {
     local rel cols
     [ -n "${3:-}" ] || : >"$dir/columns"
@@ -95,6 +96,8 @@ rows() {
                               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                              WHERE n.nspname IN ('health_score', 'forum', 'public')
                                AND (c.relkind = ANY ('{$2}') OR format('%I.%I', n.nspname, c.relname) = ANY (string_to_array('$became_views', ' ')))
+                               AND NOT (n.nspname = 'health_score'
+                                        AND c.relname IN ('scoring_state', 'scoring_state_info', 'observation_changes'))
                              ORDER BY 1"); do
         if [ -n "${3:-}" ]; then
             cols=$(awk -v rel="$rel" '$1 == rel { $1 = ""; print substr($0, 2) }' "$3")
