@@ -33,7 +33,9 @@ SELECT is((SELECT a.amname || ' ' || pg_get_indexdef(i.indexrelid, 1, true) || '
           'observations has a BRIN index on observed_at (32 pages a range, summarized as ranges fill)');
 
 -- ==== a book in time order =========================================================================
--- 300 accounts x 4 inputs x 180 days (216,000 rows), loaded day after day.
+-- 300 accounts x 4 inputs x 180 days (216,000 rows), loaded day after day, into an empty heap:
+-- rows other tests inserted and rolled back leave free space that inserts would fill out of order.
+TRUNCATE health_score.observations;
 INSERT INTO health_score.accounts (account_id, started_on)
 SELECT format('os%s', lpad(a::text, 3, '0')), '2023-01-01' FROM generate_series(1, 300) a;
 INSERT INTO health_score.observations (account_id, metric, observed_at, value)
