@@ -108,7 +108,7 @@ check "the arrays and intervals are those with a plain twin beside them" \
     "$(for rel in $relations; do for c in $(sql_only "$rel"); do
            twin=$(awk -F'\t' -v c="$c" '$1 == c "_text" || $1 == c "_hours" { print $1 }' "$dir/cols/$rel")
            echo "$rel.$c${twin:+ ($twin)}"; done; done | paste -sd, | sed 's/,/, /g')" \
-    "account_churn.missing_metrics (missing_metrics_text), action_queue.respond_within (respond_within_hours), action_queue_mv.respond_within (respond_within_hours), alerts.rules (rules_text), alerts_mv.rules (rules_text)"
+    "account_churn.missing_metrics (missing_metrics_text), account_churn.imputed_metrics (imputed_metrics_text), action_queue.respond_within (respond_within_hours), action_queue_mv.respond_within (respond_within_hours), alerts.rules (rules_text), alerts_mv.rules (rules_text)"
 
 # types DRIVER STANDARD: the columns (but the SQL-only ones) whose type is not in STANDARD (a
 # regular expression), or whose numeric(18,s) is not a NUMERIC of precision 18 and scale s.
