@@ -9,7 +9,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # (kernels, catalog, scores, ...), in this order, so each layer can be read on its own.
 # Released versions are frozen in versions/, beside the upgrade scripts between them.
 EXT_SQL_PARTS = $(addprefix src/sql/, kernels.sql catalog.sql scores.sql churn.sql \
-                                      views.sql history.sql access.sql)
+                                      views.sql history.sql access.sql citus.sql)
 EXT_SQL = build/$(EXTENSION)--$(EXTVERSION).sql
 
 DATA_built = $(EXT_SQL)

@@ -1000,16 +1000,24 @@ WITH by_account AS (
                (SELECT array_agg(t.max_score ORDER BY t.tier) FROM health_score.alert_tiers t)) AS s
       FROM %s ms
      GROUP BY ms.account_id
+), bad_reasons AS MATERIALIZED (
+    -- read here, not per row of the query below: on Citus that query runs on the shards,
+    -- where neither a function in FROM nor the feeds can be read
+    SELECT b.account_id, string_agg(DISTINCT p.problem, '; ' ORDER BY p.problem) AS reason
+      FROM by_account b
+     CROSS JOIN LATERAL health_score.bad_observations(b.account_id, $1) p
+     WHERE (b.s).bad_rows
+     GROUP BY b.account_id
 )
 SELECT l.account_id, (b.s).score, (b.s).band, (b.s).alert_tier, coalesce((b.s).coverage, 0) AS coverage,
        (b.s).product_score, (b.s).relationship_score, (b.s).business_score,
-       CASE WHEN (b.s).bad_rows THEN (SELECT string_agg(p.problem, '; ' ORDER BY p.problem)
-                                        FROM (SELECT DISTINCT p.problem FROM health_score.bad_observations(l.account_id, $1) p) p)
+       CASE WHEN (b.s).bad_rows THEN br.reason
             WHEN b.account_id IS NULL THEN 'no observations'
             ELSE (b.s).reason END AS reason,
        (b.s).dimension_scores, (b.s).weakest_metrics
   FROM health_score.accounts l
   LEFT JOIN by_account b ON b.account_id = l.account_id
+  LEFT JOIN bad_reasons br ON br.account_id = l.account_id
  WHERE (l.started_on IS NULL OR l.started_on <= $1)
    AND (l.churned_on IS NULL OR l.churned_on > $1)
 $q$, metric_rows)
@@ -2031,28 +2039,38 @@ $$;
 COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
 'Why an account is at risk, under the account churn model the dashboards use (account_churn_model()): each term''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers). A metric without data that the model imputes has its training mean (contribution 0) and its indicator term metric:missing the value 1, as in account_churn_risk.';
 
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with parameters on distributed
+-- tables, and PL/pgSQL passes them as values. Columns win over same-named parameters, as in SQL.
 CREATE FUNCTION health_score.revenue_at_risk(as_of timestamptz DEFAULT now())
 RETURNS TABLE (grouping_by text, group_value text, accounts bigint, accounts_with_risk bigint,
                mrr numeric, mrr_with_risk numeric, revenue_at_risk float8, risk_share float8,
                revenue_at_risk_low float8, revenue_at_risk_high float8)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN grouping(s.band, a.segment, a.owner) = 7 THEN 'all'
-                WHEN grouping(s.band) = 0 THEN 'band'
+#variable_conflict use_column
+BEGIN RETURN QUERY
+    -- the accounts' rows first: Citus runs no GROUPING SETS over a distributed table
+    WITH a AS MATERIALIZED (
+        SELECT s.band, a.segment, a.owner, a.mrr, r.churn_risk, r.churn_risk_low, r.churn_risk_high
+          FROM health_score.account_scores(as_of) s
+          JOIN health_score.accounts a ON a.account_id = s.account_id
+          LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
+    )
+    SELECT CASE WHEN grouping(a.band, a.segment, a.owner) = 7 THEN 'all'
+                WHEN grouping(a.band) = 0 THEN 'band'
                 WHEN grouping(a.segment) = 0 THEN 'segment'
                 ELSE 'owner' END,
-           coalesce(s.band, a.segment, a.owner::text),
-           count(*), count(r.churn_risk),
-           sum(a.mrr), sum(a.mrr) FILTER (WHERE r.churn_risk IS NOT NULL),
-           sum(a.mrr::float8 * r.churn_risk / 100),
-           sum(a.mrr::float8 * r.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE r.churn_risk IS NOT NULL), 0),
-           sum(a.mrr::float8 * r.churn_risk_low / 100), sum(a.mrr::float8 * r.churn_risk_high / 100)
-      FROM health_score.account_scores(as_of) s
-      JOIN health_score.accounts a ON a.account_id = s.account_id
-      LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
-     GROUP BY GROUPING SETS ((), (s.band), (a.segment), (a.owner))
-     ORDER BY 1, 7 DESC NULLS LAST, 2
+           coalesce(a.band, a.segment, a.owner::text),
+           count(*), count(a.churn_risk),
+           sum(a.mrr), sum(a.mrr) FILTER (WHERE a.churn_risk IS NOT NULL),
+           sum(a.mrr::float8 * a.churn_risk / 100),
+           sum(a.mrr::float8 * a.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE a.churn_risk IS NOT NULL), 0),
+           sum(a.mrr::float8 * a.churn_risk_low / 100), sum(a.mrr::float8 * a.churn_risk_high / 100)
+      FROM a
+     GROUP BY GROUPING SETS ((), (a.band), (a.segment), (a.owner))
+     ORDER BY 1, 7 DESC NULLS LAST, 2;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
@@ -3109,15 +3127,19 @@ COMMENT ON COLUMN health_score.band_summary.share_of_mrr IS 'Share 0-1 of the kn
 COMMENT ON COLUMN health_score.band_summary.average_score IS 'Their mean health score.';
 
 CREATE VIEW health_score.action_queue AS
+-- The time scored is read once, where the query starts: on Citus the coordinator, whose session
+-- holds health_score.as_of (the shards would read their own clock).
+WITH scored AS MATERIALIZED (SELECT health_score.current_as_of() AS as_of)
 SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
        s.score::numeric(18,2) AS score, s.band, s.alert_tier,
        t.responder, t.respond_within,
        (extract(epoch FROM t.respond_within) / 3600)::numeric(18,2) AS respond_within_hours,
-       health_score.current_as_of() + t.respond_within AS due_by,
+       n.as_of + t.respond_within AS due_by,
        b.cadence, b.playbook, s.weakest_metrics,
        r.churn_risk::numeric(18,2) AS churn_risk,
        (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk
-  FROM health_score.account_scores(health_score.current_as_of()) s
+  FROM scored n
+ CROSS JOIN health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
   JOIN health_score.bands b ON b.band = s.band
   LEFT JOIN health_score.alert_tiers t ON t.tier = s.alert_tier
@@ -3284,15 +3306,20 @@ COMMENT ON FUNCTION health_score.backfill_dates(date, date, interval, boolean) I
 -- backfill_done(day): whether the history of day was written under the current configuration.
 -- A snapshot replaces a date's rows at once, all with one configuration version, so one row
 -- tells; the index on as_of finds it at once however large the book.
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with parameters on distributed
+-- tables, and PL/pgSQL passes them as values. Columns win over same-named parameters, as in SQL.
 CREATE FUNCTION health_score.backfill_done(day date)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN RETURN (
     SELECT coalesce((SELECT h.config_version = health_score.config_version()
                        FROM health_score.score_history h
                       WHERE h.as_of = day
-                      LIMIT 1), false)
+                      LIMIT 1), false));
+END
 $$;
 
 COMMENT ON FUNCTION health_score.backfill_done(date) IS
@@ -3429,16 +3456,22 @@ $$;
 COMMENT ON PROCEDURE health_score.backfill_commit_each(date, date, interval, boolean) IS
 'backfill, committing after each date: CALL it outside a transaction block (inside one it fails with 2D000 at the first commit). Interrupted (cancelled, timed out, disconnected), it keeps the dates committed, and the same call again skips them (see backfill_done) and takes the rest. Progress as backfill: a NOTICE per date; other sessions see each date once committed.';
 
-CREATE OR REPLACE FUNCTION health_score.trends(as_of date DEFAULT NULL)
+-- The query is in trends_of(as_of_date), in PL/pgSQL: Citus cannot plan a SQL function's query
+-- with parameters on distributed tables, and PL/pgSQL passes them as values (columns win over
+-- same-named variables, as in SQL). trends stays SQL, as PL/pgSQL refuses a parameter and an
+-- output column both named as_of.
+CREATE FUNCTION health_score.trends_of(as_of_date date)
 RETURNS TABLE (account_id text, as_of date, score float8, band text, alert_tier text,
                change_7d float8, change_30d float8, change_90d float8, slope_30d float8,
                band_30d_ago text, band_change text, churn_risk float8, churn_risk_change_30d float8,
                sparkline text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN RETURN QUERY
     WITH d AS (
-        SELECT coalesce(health_score.check_date('as_of', trends.as_of),
+        SELECT coalesce(health_score.check_date('as_of', trends_of.as_of_date),
                         (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     )
     SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier,
@@ -3468,7 +3501,22 @@ AS $$
           SELECT regr_slope(p.score, p.as_of - d.day) AS slope,
                  health_score.sparkline(array_agg(p.score ORDER BY p.as_of)) AS spark
             FROM health_score.score_history p
-           WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true
+           WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.trends_of(date) IS
+'The rows of trends(as_of_date): its query, in PL/pgSQL so that Citus can plan it.';
+
+CREATE OR REPLACE FUNCTION health_score.trends(as_of date DEFAULT NULL)
+RETURNS TABLE (account_id text, as_of date, score float8, band text, alert_tier text,
+               change_7d float8, change_30d float8, change_90d float8, slope_30d float8,
+               band_30d_ago text, band_change text, churn_risk float8, churn_risk_change_30d float8,
+               sparkline text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM health_score.trends_of(as_of)
 $$;
 
 -- The trends and band changes as numeric figures (see the churn part).
@@ -3631,14 +3679,20 @@ $$;
 
 -- score_change_z(as_of): how far each account's score change over the unusual_drop window lies
 -- from its own past changes over windows of that length, in robust z-scores.
-CREATE FUNCTION health_score.score_change_z(as_of date DEFAULT NULL)
+-- The query is in score_change_z_of(as_of_date), in PL/pgSQL: Citus cannot plan a SQL function's query
+-- with parameters on distributed tables, and PL/pgSQL passes them as values (columns win over
+-- same-named variables, as in SQL). score_change_z stays SQL, as PL/pgSQL refuses a parameter and an
+-- output column both named as_of.
+CREATE FUNCTION health_score.score_change_z_of(as_of_date date)
 RETURNS TABLE (account_id text, as_of date, compared_with date, score_change float8,
                past_changes integer, median_change float8, mad float8, z float8)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN RETURN QUERY
     WITH d AS (
-        SELECT coalesce(health_score.check_date('as_of', score_change_z.as_of),
+        SELECT coalesce(health_score.check_date('as_of', score_change_z_of.as_of_date),
                         (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     ), r AS (
         SELECT e.window_days AS days, greatest(7, e.window_days / 4) AS slack, e.min_history
@@ -3689,8 +3743,21 @@ AS $$
       LEFT JOIN ch ON ch.account_id = h.account_id AND ch.as_of = h.as_of
       LEFT JOIN s ON s.account_id = h.account_id
      -- Checked first (a condition on the argument alone), so an empty history refuses it too.
-     WHERE health_score.check_date('as_of', score_change_z.as_of) IS NOT DISTINCT FROM score_change_z.as_of
-     ORDER BY h.account_id
+     WHERE health_score.check_date('as_of', score_change_z_of.as_of_date) IS NOT DISTINCT FROM score_change_z_of.as_of_date
+     ORDER BY h.account_id;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.score_change_z_of(date) IS
+'The rows of score_change_z(as_of_date): its query, in PL/pgSQL so that Citus can plan it.';
+
+CREATE FUNCTION health_score.score_change_z(as_of date DEFAULT NULL)
+RETURNS TABLE (account_id text, as_of date, compared_with date, score_change float8,
+               past_changes integer, median_change float8, mad float8, z float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM health_score.score_change_z_of(as_of)
 $$;
 
 COMMENT ON FUNCTION health_score.score_change_z(date) IS
@@ -4318,16 +4385,20 @@ COMMENT ON FUNCTION health_score.backtest_check(integer[], date, date, bigint) I
 -- configuration config_version between from_date and to_date; 'what-if': each of dates
 -- rescored with account_scores(date); 'compare': both, the stored dates rescored, each source
 -- kept to the account and date pairs scored in both, so that both compare the same points.
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with parameters on distributed
+-- tables, and PL/pgSQL passes them as values. Columns win over same-named parameters, as in SQL.
 CREATE FUNCTION health_score.backtest_points_of(horizons integer[], from_date date, to_date date,
                                                 config_version bigint, dates date[], mode text)
 RETURNS TABLE (source text, horizon_days integer, as_of date, account_id text, score float8,
                band text, churned boolean)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 -- The rescored dates' scoring functions carry large cost estimates; compiling the plan would
 -- cost seconds and save nothing.
 SET jit = off
 AS $$
+#variable_conflict use_column
+BEGIN RETURN QUERY
     WITH stored AS MATERIALIZED (
         SELECT h.as_of, h.account_id, h.score, h.band
           FROM health_score.score_history h
@@ -4369,14 +4440,16 @@ AS $$
     -- At those dates, the churners (churned) and the accounts still there `days` days later.
     -- With sparse snapshots a churner's date can be further back than N days: it is a churned
     -- point there, never also a stayed one. (An uncorrelated IN: one hash table of the few
-    -- churners, whatever the row estimates of the CTEs.)
-    SELECT d.source, d.days, d.day, s.account_id, s.score, s.band, c.churned
+    -- churners, whatever the row estimates of the CTEs; written twice rather than in a LATERAL
+    -- subquery without FROM, which Citus cannot plan.)
+    SELECT d.source, d.days, d.day, s.account_id, s.score, s.band,
+           (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
       FROM days d
       JOIN src s ON s.source = d.source AND s.as_of = d.day
       JOIN health_score.accounts a ON a.account_id = s.account_id
-     CROSS JOIN LATERAL (SELECT (d.source, d.days, d.day, s.account_id)
-                                IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p) AS churned) c
-     WHERE c.churned OR a.churned_on IS NULL OR a.churned_on > d.day + d.days
+     WHERE (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
+        OR a.churned_on IS NULL OR a.churned_on > d.day + d.days;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_points_of(integer[], date, date, bigint, date[], text) IS
@@ -5218,6 +5291,11 @@ GRANT EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
     health_score.backtest_of(integer[], date, date, bigint, date[], text)
     TO health_score_reader, health_score_csm;
 
+-- The rows of trends and score_change_z, read by them as the caller.
+REVOKE EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date)
+    TO health_score_reader, health_score_csm;
+
 -- Row-level security on accounts and observations is always on, and the policies read one flag,
 -- access_settings.restrict_to_owners, which restrict_accounts_to_owners() sets. The flag is a
 -- row of a configuration table, so pg_dump keeps it and a restore (which recreates the policies
@@ -5296,9 +5374,22 @@ CREATE OR REPLACE FUNCTION health_score.restrict_accounts_to_owners(enable boole
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    distributed boolean;
 BEGIN
     IF enable IS NULL THEN
         RAISE EXCEPTION 'enable must be true or false, got NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- On Citus (distribute()) the owner_only policies are gone: Citus allows no subquery in the
+    -- policies of a distributed table. Refuse rather than restrict nothing.
+    IF enable AND to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO distributed USING 'health_score.accounts'::regclass;
+        IF distributed THEN
+            RAISE EXCEPTION 'accounts cannot be restricted to their owners on Citus: health_score.accounts is distributed, and Citus allows no subquery in its row-level security policies'
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Give CSMs their own views or databases; on Citus every role that may read the tables sees every account.';
+        END IF;
     END IF;
     INSERT INTO health_score.access_settings (id, restrict_to_owners) VALUES (true, enable)
     ON CONFLICT (id) DO UPDATE SET restrict_to_owners = EXCLUDED.restrict_to_owners;
@@ -5348,6 +5439,84 @@ REVOKE ALL ON health_score.scoring_state, health_score.observation_changes FROM 
 REVOKE EXECUTE ON FUNCTION health_score.roll_state(timestamptz, boolean),
     health_score.rolled_metric_scores(timestamptz, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION health_score.observations_changed() FROM PUBLIC;
+
+-- Citus (src/sql/citus.sql) ---------------------------------------------------------------------
+
+CREATE FUNCTION health_score.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, kind text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t regclass;
+    pol record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'distribute() needs Citus: the citus extension is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Load citus (shared_preload_libraries = ''citus''), CREATE EXTENSION citus and add the workers, then call distribute() on the coordinator.';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'shard_count must be from 1 to 64000, got %', shard_count
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Citus allows no subquery in the policies of a distributed table, and the restriction of
+    -- accounts to their owners is such a policy (observations and history follow accounts).
+    IF health_score.accounts_restricted() THEN
+        RAISE EXCEPTION 'distribute() cannot keep accounts restricted to their owners: Citus allows no subquery in the row-level security policies of a distributed table'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Run restrict_accounts_to_owners(false) first; on Citus every role that may read the tables sees every account.';
+    END IF;
+    FOR t IN
+        SELECT c.oid::regclass
+          FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+           AND d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'health_score')
+           AND c.relkind = 'r'
+           AND EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attname = 'account_id' AND NOT a.attisdropped)
+         ORDER BY c.relname <> 'accounts', c.relname   -- accounts first: the others colocate with it
+    LOOP
+        table_name := t;
+        IF EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = t) THEN
+            kind := 'already distributed';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        -- With accounts unrestricted, the policies with a subquery let every row through:
+        -- restrictive ones go, permissive ones let every row through without one.
+        FOR pol IN
+            SELECT p.polname, p.polpermissive,
+                   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd
+              FROM pg_policy p
+             WHERE p.polrelid = t AND p.polcmd <> 'a'
+               AND coalesce(pg_get_expr(p.polqual, p.polrelid), '') || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+                   ~* '\mselect\M'
+        LOOP
+            EXECUTE format('DROP POLICY %I ON %s', pol.polname, t);
+            IF pol.polpermissive THEN
+                EXECUTE format('CREATE POLICY %I ON %s FOR %s USING (true)', pol.polname, t, pol.cmd);
+            END IF;
+        END LOOP;
+        IF t = 'health_score.accounts'::regclass THEN
+            PERFORM create_distributed_table(t, 'account_id', colocate_with => 'none',
+                                             shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));
+        ELSE
+            PERFORM create_distributed_table(t, 'account_id', colocate_with => 'health_score.accounts');
+        END IF;
+        -- the rows now live in the shards: free the coordinator's copy
+        PERFORM truncate_local_data_after_distributing_table(t);
+        kind := 'distributed';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.distribute(integer) IS
+'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, score_history) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
+
+-- Distributing moves the book: the extension's owner (who owns the tables) decides.
+REVOKE EXECUTE ON FUNCTION health_score.distribute(integer) FROM PUBLIC;
 
 -- Last: the dashboards' copies created again in the history part are filled, as of now (or of the
 -- setting health_score.as_of), now that everything the views read is in place.

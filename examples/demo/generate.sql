@@ -42,6 +42,30 @@ SET LOCAL jit = off;
 -- Keep the working tables in memory (possible only before a session's first temporary table).
 DO $$ BEGIN PERFORM set_config('temp_buffers', '256MB', true); EXCEPTION WHEN OTHERS THEN NULL; END $$;
 
+-- The helper functions come first: on a Citus coordinator, a CREATE FUNCTION is refused once
+-- the transaction has read or written a distributed table.
+
+-- u(hex, k): the k-th (0-3) uniform draw in [0, 1) from an md5 digest in hex;
+-- u1(key) = u(md5(key), 0).
+CREATE FUNCTION pg_temp.u(hex text, k int) RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT ('x' || substr(hex, 8 * k + 1, 8))::bit(32)::bigint::float8 / 4294967296.0::float8 $$;
+
+CREATE FUNCTION pg_temp.u1(key text) RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT ('x' || substr(md5(key), 1, 8))::bit(32)::bigint::float8 / 4294967296.0::float8 $$;
+
+-- clamp(v, lo, hi): v within [lo, hi]. Not STRICT, so that the planner inlines it (least and
+-- greatest are not strict): a call per row would cost more than the rest of the expression.
+CREATE FUNCTION pg_temp.clamp(v float8, lo float8, hi float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT least(greatest(v, lo), hi) $$;
+
+-- at(day, hours): a timestamptz within the day, independent of the session time zone.
+CREATE FUNCTION pg_temp.at(day date, hours float8) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT (day + make_interval(secs => round(hours * 3600))) AT TIME ZONE 'UTC' $$;
+
 -- The parameters, checked before anything is written.
 CREATE TEMP TABLE demo_input ON COMMIT DROP AS
 SELECT :'accounts'::text AS accounts, :'end_date'::text AS end_date;
@@ -77,22 +101,6 @@ $$;
 CREATE TEMP TABLE demo_params ON COMMIT DROP AS
 SELECT trim(accounts)::int AS accounts, trim(end_date)::date AS end_date, trim(end_date)::date - 365 AS first_day
   FROM demo_input;
-
--- u(hex, k): the k-th (0-3) uniform draw in [0, 1) from an md5 digest in hex;
--- u1(key) = u(md5(key), 0).
-CREATE FUNCTION pg_temp.u(hex text, k int) RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT ('x' || substr(hex, 8 * k + 1, 8))::bit(32)::bigint::float8 / 4294967296.0::float8 $$;
-
-CREATE FUNCTION pg_temp.u1(key text) RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT ('x' || substr(md5(key), 1, 8))::bit(32)::bigint::float8 / 4294967296.0::float8 $$;
-
--- clamp(v, lo, hi): v within [lo, hi]. Not STRICT, so that the planner inlines it (least and
--- greatest are not strict): a call per row would cost more than the rest of the expression.
-CREATE FUNCTION pg_temp.clamp(v float8, lo float8, hi float8) RETURNS float8
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT least(greatest(v, lo), hi) $$;
 
 -- Accounts -----------------------------------------------------------------------------------
 -- Draws per account: segment, plan, seats, price, owner, start, fate, health, missing groups.
@@ -220,11 +228,6 @@ SELECT a.i, a.account_id, day, extract(isodow FROM day)::int AS dow, extract(day
        generate_series(0, least(a.end_date, a.churned_on) - 1 - greatest(a.first_day, a.started_on)) AS k,
        LATERAL (SELECT greatest(a.first_day, a.started_on) + k AS day) AS d,
        LATERAL (SELECT md5(a.account_id || ':' || (d.day - date '2000-01-01')) AS hex OFFSET 0) AS h;
-
--- at(day, hours): a timestamptz within the day, independent of the session time zone.
-CREATE FUNCTION pg_temp.at(day date, hours float8) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT (day + make_interval(secs => round(hours * 3600))) AT TIME ZONE 'UTC' $$;
 
 -- Observations -------------------------------------------------------------------------------
 -- Every stream in one pass over the account days; each branch says which days it fires on.

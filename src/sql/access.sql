@@ -105,9 +105,22 @@ CREATE FUNCTION health_score.restrict_accounts_to_owners(enable boolean DEFAULT 
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    distributed boolean;
 BEGIN
     IF enable IS NULL THEN
         RAISE EXCEPTION 'enable must be true or false, got NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- On Citus (distribute()) the owner_only policies are gone: Citus allows no subquery in the
+    -- policies of a distributed table. Refuse rather than restrict nothing.
+    IF enable AND to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO distributed USING 'health_score.accounts'::regclass;
+        IF distributed THEN
+            RAISE EXCEPTION 'accounts cannot be restricted to their owners on Citus: health_score.accounts is distributed, and Citus allows no subquery in its row-level security policies'
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Give CSMs their own views or databases; on Citus every role that may read the tables sees every account.';
+        END IF;
     END IF;
     INSERT INTO health_score.access_settings (id, restrict_to_owners) VALUES (true, enable)
     ON CONFLICT (id) DO UPDATE SET restrict_to_owners = EXCLUDED.restrict_to_owners;
@@ -184,6 +197,11 @@ GRANT EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
     health_score.backtest_check(integer[], date, date, bigint),
     health_score.backtest_points_of(integer[], date, date, bigint, date[], text),
     health_score.backtest_of(integer[], date, date, bigint, date[], text)
+    TO health_score_reader, health_score_csm;
+
+-- The rows of trends and score_change_z, read by them as the caller.
+REVOKE EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date)
     TO health_score_reader, health_score_csm;
 
 -- Backfill's steps: used only by the roles that write the history (as installed, the

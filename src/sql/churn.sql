@@ -2031,28 +2031,38 @@ $$;
 COMMENT ON FUNCTION health_score.account_churn_drivers(text, timestamptz) IS
 'Why an account is at risk, under the account churn model the dashboards use (account_churn_model()): each term''s contribution to the log-odds of churn relative to the average account (coefficient x (sub-score - average sub-score)), largest push towards churn first (see churn_drivers). A metric without data that the model imputes has its training mean (contribution 0) and its indicator term metric:missing the value 1, as in account_churn_risk.';
 
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with parameters on distributed
+-- tables, and PL/pgSQL passes them as values. Columns win over same-named parameters, as in SQL.
 CREATE FUNCTION health_score.revenue_at_risk(as_of timestamptz DEFAULT now())
 RETURNS TABLE (grouping_by text, group_value text, accounts bigint, accounts_with_risk bigint,
                mrr numeric, mrr_with_risk numeric, revenue_at_risk float8, risk_share float8,
                revenue_at_risk_low float8, revenue_at_risk_high float8)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN grouping(s.band, a.segment, a.owner) = 7 THEN 'all'
-                WHEN grouping(s.band) = 0 THEN 'band'
+#variable_conflict use_column
+BEGIN RETURN QUERY
+    -- the accounts' rows first: Citus runs no GROUPING SETS over a distributed table
+    WITH a AS MATERIALIZED (
+        SELECT s.band, a.segment, a.owner, a.mrr, r.churn_risk, r.churn_risk_low, r.churn_risk_high
+          FROM health_score.account_scores(as_of) s
+          JOIN health_score.accounts a ON a.account_id = s.account_id
+          LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
+    )
+    SELECT CASE WHEN grouping(a.band, a.segment, a.owner) = 7 THEN 'all'
+                WHEN grouping(a.band) = 0 THEN 'band'
                 WHEN grouping(a.segment) = 0 THEN 'segment'
                 ELSE 'owner' END,
-           coalesce(s.band, a.segment, a.owner::text),
-           count(*), count(r.churn_risk),
-           sum(a.mrr), sum(a.mrr) FILTER (WHERE r.churn_risk IS NOT NULL),
-           sum(a.mrr::float8 * r.churn_risk / 100),
-           sum(a.mrr::float8 * r.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE r.churn_risk IS NOT NULL), 0),
-           sum(a.mrr::float8 * r.churn_risk_low / 100), sum(a.mrr::float8 * r.churn_risk_high / 100)
-      FROM health_score.account_scores(as_of) s
-      JOIN health_score.accounts a ON a.account_id = s.account_id
-      LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
-     GROUP BY GROUPING SETS ((), (s.band), (a.segment), (a.owner))
-     ORDER BY 1, 7 DESC NULLS LAST, 2
+           coalesce(a.band, a.segment, a.owner::text),
+           count(*), count(a.churn_risk),
+           sum(a.mrr), sum(a.mrr) FILTER (WHERE a.churn_risk IS NOT NULL),
+           sum(a.mrr::float8 * a.churn_risk / 100),
+           sum(a.mrr::float8 * a.churn_risk / 100) / nullif(sum(a.mrr::float8) FILTER (WHERE a.churn_risk IS NOT NULL), 0),
+           sum(a.mrr::float8 * a.churn_risk_low / 100), sum(a.mrr::float8 * a.churn_risk_high / 100)
+      FROM a
+     GROUP BY GROUPING SETS ((), (a.band), (a.segment), (a.owner))
+     ORDER BY 1, 7 DESC NULLS LAST, 2;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS

@@ -637,15 +637,20 @@ COMMENT ON FUNCTION health_score.backfill_dates(date, date, interval, boolean) I
 -- backfill_done(day): whether the history of day was written under the current configuration.
 -- A snapshot replaces a date's rows at once, all with one configuration version, so one row
 -- tells; the index on as_of finds it at once however large the book.
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with parameters on distributed
+-- tables, and PL/pgSQL passes them as values. Columns win over same-named parameters, as in SQL.
 CREATE FUNCTION health_score.backfill_done(day date)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN RETURN (
     SELECT coalesce((SELECT h.config_version = health_score.config_version()
                        FROM health_score.score_history h
                       WHERE h.as_of = day
-                      LIMIT 1), false)
+                      LIMIT 1), false));
+END
 $$;
 
 COMMENT ON FUNCTION health_score.backfill_done(date) IS
@@ -855,16 +860,22 @@ COMMENT ON FUNCTION health_score.band_rank(text) IS
 'Position of an action band from the bottom (1 = the band with the lowest scores), to tell downgrades from upgrades; NULL for an unknown band.';
 
 -- trends(as_of): each account's score at a snapshot date and how it moved before it.
-CREATE FUNCTION health_score.trends(as_of date DEFAULT NULL)
+-- The query is in trends_of(as_of_date), in PL/pgSQL: Citus cannot plan a SQL function's query
+-- with parameters on distributed tables, and PL/pgSQL passes them as values (columns win over
+-- same-named variables, as in SQL). trends stays SQL, as PL/pgSQL refuses a parameter and an
+-- output column both named as_of.
+CREATE FUNCTION health_score.trends_of(as_of_date date)
 RETURNS TABLE (account_id text, as_of date, score float8, band text, alert_tier text,
                change_7d float8, change_30d float8, change_90d float8, slope_30d float8,
                band_30d_ago text, band_change text, churn_risk float8, churn_risk_change_30d float8,
                sparkline text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN RETURN QUERY
     WITH d AS (
-        SELECT coalesce(health_score.check_date('as_of', trends.as_of),
+        SELECT coalesce(health_score.check_date('as_of', trends_of.as_of_date),
                         (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     )
     SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier,
@@ -894,7 +905,22 @@ AS $$
           SELECT regr_slope(p.score, p.as_of - d.day) AS slope,
                  health_score.sparkline(array_agg(p.score ORDER BY p.as_of)) AS spark
             FROM health_score.score_history p
-           WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true
+           WHERE p.account_id = h.account_id AND p.as_of > d.day - 30 AND p.as_of <= d.day) w ON true;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.trends_of(date) IS
+'The rows of trends(as_of_date): its query, in PL/pgSQL so that Citus can plan it.';
+
+CREATE FUNCTION health_score.trends(as_of date DEFAULT NULL)
+RETURNS TABLE (account_id text, as_of date, score float8, band text, alert_tier text,
+               change_7d float8, change_30d float8, change_90d float8, slope_30d float8,
+               band_30d_ago text, band_change text, churn_risk float8, churn_risk_change_30d float8,
+               sparkline text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM health_score.trends_of(as_of)
 $$;
 
 COMMENT ON FUNCTION health_score.trends(date) IS
@@ -1101,14 +1127,20 @@ COMMENT ON COLUMN health_score.effective_alert_rules.min_history IS 'unusual_dro
 
 -- score_change_z(as_of): how far each account's score change over the unusual_drop window lies
 -- from its own past changes over windows of that length, in robust z-scores.
-CREATE FUNCTION health_score.score_change_z(as_of date DEFAULT NULL)
+-- The query is in score_change_z_of(as_of_date), in PL/pgSQL: Citus cannot plan a SQL function's query
+-- with parameters on distributed tables, and PL/pgSQL passes them as values (columns win over
+-- same-named variables, as in SQL). score_change_z stays SQL, as PL/pgSQL refuses a parameter and an
+-- output column both named as_of.
+CREATE FUNCTION health_score.score_change_z_of(as_of_date date)
 RETURNS TABLE (account_id text, as_of date, compared_with date, score_change float8,
                past_changes integer, median_change float8, mad float8, z float8)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN RETURN QUERY
     WITH d AS (
-        SELECT coalesce(health_score.check_date('as_of', score_change_z.as_of),
+        SELECT coalesce(health_score.check_date('as_of', score_change_z_of.as_of_date),
                         (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     ), r AS (
         SELECT e.window_days AS days, greatest(7, e.window_days / 4) AS slack, e.min_history
@@ -1159,8 +1191,21 @@ AS $$
       LEFT JOIN ch ON ch.account_id = h.account_id AND ch.as_of = h.as_of
       LEFT JOIN s ON s.account_id = h.account_id
      -- Checked first (a condition on the argument alone), so an empty history refuses it too.
-     WHERE health_score.check_date('as_of', score_change_z.as_of) IS NOT DISTINCT FROM score_change_z.as_of
-     ORDER BY h.account_id
+     WHERE health_score.check_date('as_of', score_change_z_of.as_of_date) IS NOT DISTINCT FROM score_change_z_of.as_of_date
+     ORDER BY h.account_id;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.score_change_z_of(date) IS
+'The rows of score_change_z(as_of_date): its query, in PL/pgSQL so that Citus can plan it.';
+
+CREATE FUNCTION health_score.score_change_z(as_of date DEFAULT NULL)
+RETURNS TABLE (account_id text, as_of date, compared_with date, score_change float8,
+               past_changes integer, median_change float8, mad float8, z float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM health_score.score_change_z_of(as_of)
 $$;
 
 COMMENT ON FUNCTION health_score.score_change_z(date) IS
@@ -1568,16 +1613,20 @@ COMMENT ON FUNCTION health_score.backtest_check(integer[], date, date, bigint) I
 -- configuration config_version between from_date and to_date; 'what-if': each of dates
 -- rescored with account_scores(date); 'compare': both, the stored dates rescored, each source
 -- kept to the account and date pairs scored in both, so that both compare the same points.
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with parameters on distributed
+-- tables, and PL/pgSQL passes them as values. Columns win over same-named parameters, as in SQL.
 CREATE FUNCTION health_score.backtest_points_of(horizons integer[], from_date date, to_date date,
                                                 config_version bigint, dates date[], mode text)
 RETURNS TABLE (source text, horizon_days integer, as_of date, account_id text, score float8,
                band text, churned boolean)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 -- The rescored dates' scoring functions carry large cost estimates; compiling the plan would
 -- cost seconds and save nothing.
 SET jit = off
 AS $$
+#variable_conflict use_column
+BEGIN RETURN QUERY
     WITH stored AS MATERIALIZED (
         SELECT h.as_of, h.account_id, h.score, h.band
           FROM health_score.score_history h
@@ -1619,14 +1668,16 @@ AS $$
     -- At those dates, the churners (churned) and the accounts still there `days` days later.
     -- With sparse snapshots a churner's date can be further back than N days: it is a churned
     -- point there, never also a stayed one. (An uncorrelated IN: one hash table of the few
-    -- churners, whatever the row estimates of the CTEs.)
-    SELECT d.source, d.days, d.day, s.account_id, s.score, s.band, c.churned
+    -- churners, whatever the row estimates of the CTEs; written twice rather than in a LATERAL
+    -- subquery without FROM, which Citus cannot plan.)
+    SELECT d.source, d.days, d.day, s.account_id, s.score, s.band,
+           (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
       FROM days d
       JOIN src s ON s.source = d.source AND s.as_of = d.day
       JOIN health_score.accounts a ON a.account_id = s.account_id
-     CROSS JOIN LATERAL (SELECT (d.source, d.days, d.day, s.account_id)
-                                IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p) AS churned) c
-     WHERE c.churned OR a.churned_on IS NULL OR a.churned_on > d.day + d.days
+     WHERE (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
+        OR a.churned_on IS NULL OR a.churned_on > d.day + d.days;
+END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_points_of(integer[], date, date, bigint, date[], text) IS

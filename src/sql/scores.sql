@@ -616,16 +616,24 @@ WITH by_account AS (
                (SELECT array_agg(t.max_score ORDER BY t.tier) FROM health_score.alert_tiers t)) AS s
       FROM %s ms
      GROUP BY ms.account_id
+), bad_reasons AS MATERIALIZED (
+    -- read here, not per row of the query below: on Citus that query runs on the shards,
+    -- where neither a function in FROM nor the feeds can be read
+    SELECT b.account_id, string_agg(DISTINCT p.problem, '; ' ORDER BY p.problem) AS reason
+      FROM by_account b
+     CROSS JOIN LATERAL health_score.bad_observations(b.account_id, $1) p
+     WHERE (b.s).bad_rows
+     GROUP BY b.account_id
 )
 SELECT l.account_id, (b.s).score, (b.s).band, (b.s).alert_tier, coalesce((b.s).coverage, 0) AS coverage,
        (b.s).product_score, (b.s).relationship_score, (b.s).business_score,
-       CASE WHEN (b.s).bad_rows THEN (SELECT string_agg(p.problem, '; ' ORDER BY p.problem)
-                                        FROM (SELECT DISTINCT p.problem FROM health_score.bad_observations(l.account_id, $1) p) p)
+       CASE WHEN (b.s).bad_rows THEN br.reason
             WHEN b.account_id IS NULL THEN 'no observations'
             ELSE (b.s).reason END AS reason,
        (b.s).dimension_scores, (b.s).weakest_metrics
   FROM health_score.accounts l
   LEFT JOIN by_account b ON b.account_id = l.account_id
+  LEFT JOIN bad_reasons br ON br.account_id = l.account_id
  WHERE (l.started_on IS NULL OR l.started_on <= $1)
    AND (l.churned_on IS NULL OR l.churned_on > $1)
 $q$, metric_rows)

@@ -100,15 +100,19 @@ COMMENT ON COLUMN health_score.band_summary.average_score IS 'Their mean health 
 -- action_queue ------------------------------------------------------------------------------------
 
 CREATE VIEW health_score.action_queue AS
+-- The time scored is read once, where the query starts: on Citus the coordinator, whose session
+-- holds health_score.as_of (the shards would read their own clock).
+WITH scored AS MATERIALIZED (SELECT health_score.current_as_of() AS as_of)
 SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
        s.score::numeric(18,2) AS score, s.band, s.alert_tier,
        t.responder, t.respond_within,
        (extract(epoch FROM t.respond_within) / 3600)::numeric(18,2) AS respond_within_hours,
-       health_score.current_as_of() + t.respond_within AS due_by,
+       n.as_of + t.respond_within AS due_by,
        b.cadence, b.playbook, s.weakest_metrics,
        r.churn_risk::numeric(18,2) AS churn_risk,
        (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk
-  FROM health_score.account_scores(health_score.current_as_of()) s
+  FROM scored n
+ CROSS JOIN health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.accounts a ON a.account_id = s.account_id
   JOIN health_score.bands b ON b.band = s.band
   LEFT JOIN health_score.alert_tiers t ON t.tier = s.alert_tier

@@ -3,13 +3,14 @@
 # creates for users (each function PUBLIC may execute, aggregate, table, view, materialized view,
 # type and sequence) is named in the README's Reference section and carries a COMMENT, as does
 # every column of its tables, views and types, so BI tools show a description for each. Every
-# other function is internal: an aggregate's support function, a trigger function or one named
-# under Internals, and none of those is executable by PUBLIC.
+# other function is internal (an aggregate's support function, a trigger function or one named
+# under Internals) or for the extension's owner (named under Owner only), and none of those is
+# executable by PUBLIC.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, BUILD (the cwd).
 source "$(dirname "$0")/../lib/tap.sh"
 
 db=hs_reference
-echo "1..7"
+echo "1..8"
 throwaway_databases $db
 "$PGBIN/createdb" $db && q $db -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $db"; exit 1; }
 
@@ -40,6 +41,7 @@ SQL
 )
 reference=$(sed -n '/^## Reference/,/^## /p' README.md | sed '/^### Internals/,/^##/d')
 internals=$(sed -n '/^### Internals/,/^##/p' README.md)
+owner_only=$(sed -n '/^### Owner only/,/^##/p' README.md | sed '1d')
 # Every function: name, whether it is an aggregate's support or a trigger function, whether
 # PUBLIC may execute it.
 functions=$(q $db -F ' ' <<'SQL'
@@ -53,6 +55,7 @@ SELECT p.proname, p.oid IN (SELECT oid FROM support) OR p.prorettype = 'trigger'
 SQL
 )
 internal_names=$(grep -oE '`[a-z_]+\(' <<<"$internals" | tr -d '`(' | sort -u)
+owner_names=$(grep -oE '^\| `[a-z_]+\(' <<<"$owner_only" | tr -d '|` (' | sort -u)
 
 check_that "the README has a Reference section" '[ -n "$reference" ]'
 check_that "the extension creates objects for users to check ($(wc -l <<<"$objects"))" '[ "$(wc -l <<<"$objects")" -gt 80 ]'
@@ -67,9 +70,14 @@ check "every column of the extension's tables, views and types carries a COMMENT
                   WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'c')
                     AND col_description(c.oid, a.attnum) IS NULL")" ""
 
-check "every function PUBLIC may not execute is an aggregate's support, a trigger or under Internals" \
+check "every function PUBLIC may not execute is an aggregate's support, a trigger, under Internals or Owner only" \
     "$(while read -r name support public; do
-           [ "$public" = t ] || [ "$support" = t ] || grep -qx "$name" <<<"$internal_names" || echo "$name"
+           [ "$public" = t ] || [ "$support" = t ] || grep -qx "$name" <<<"$internal_names" ||
+               grep -qx "$name" <<<"$owner_names" || echo "$name"
+       done <<<"$functions")" ""
+check "no function under Owner only is executable by PUBLIC" \
+    "$(while read -r name support public; do
+           [ "$public" = t ] && grep -qx "$name" <<<"$owner_names" && echo "$name"
        done <<<"$functions")" ""
 check "no aggregate support function, trigger function or internal is executable by PUBLIC" \
     "$(while read -r name support public; do

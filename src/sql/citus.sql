@@ -1,0 +1,85 @@
+-- health_score install script, last part: scaling out on Citus.
+--
+-- distribute() shards the tables that grow with the book (every table of the extension with an
+-- account_id column) across the Citus workers, by account_id and colocated, so that scoring,
+-- which groups by account, runs on each shard alone. The catalog (metrics, bands, settings,
+-- models, ...) stays in ordinary tables on the coordinator, which Citus joins to the shards by
+-- sending their few rows along: as reference tables their validation triggers, which read other
+-- catalog tables, would run on the shards, where Citus cannot run them. Citus is not needed at
+-- install time: its functions are called by name, only when distribute() runs.
+
+CREATE FUNCTION health_score.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, kind text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t regclass;
+    pol record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'distribute() needs Citus: the citus extension is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Load citus (shared_preload_libraries = ''citus''), CREATE EXTENSION citus and add the workers, then call distribute() on the coordinator.';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'shard_count must be from 1 to 64000, got %', shard_count
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Citus allows no subquery in the policies of a distributed table, and the restriction of
+    -- accounts to their owners is such a policy (observations and history follow accounts).
+    IF health_score.accounts_restricted() THEN
+        RAISE EXCEPTION 'distribute() cannot keep accounts restricted to their owners: Citus allows no subquery in the row-level security policies of a distributed table'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Run restrict_accounts_to_owners(false) first; on Citus every role that may read the tables sees every account.';
+    END IF;
+    FOR t IN
+        SELECT c.oid::regclass
+          FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+           AND d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'health_score')
+           AND c.relkind = 'r'
+           AND EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attname = 'account_id' AND NOT a.attisdropped)
+         ORDER BY c.relname <> 'accounts', c.relname   -- accounts first: the others colocate with it
+    LOOP
+        table_name := t;
+        IF EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = t) THEN
+            kind := 'already distributed';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        -- With accounts unrestricted, the policies with a subquery let every row through:
+        -- restrictive ones go, permissive ones let every row through without one.
+        FOR pol IN
+            SELECT p.polname, p.polpermissive,
+                   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd
+              FROM pg_policy p
+             WHERE p.polrelid = t AND p.polcmd <> 'a'
+               AND coalesce(pg_get_expr(p.polqual, p.polrelid), '') || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+                   ~* '\mselect\M'
+        LOOP
+            EXECUTE format('DROP POLICY %I ON %s', pol.polname, t);
+            IF pol.polpermissive THEN
+                EXECUTE format('CREATE POLICY %I ON %s FOR %s USING (true)', pol.polname, t, pol.cmd);
+            END IF;
+        END LOOP;
+        IF t = 'health_score.accounts'::regclass THEN
+            PERFORM create_distributed_table(t, 'account_id', colocate_with => 'none',
+                                             shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));
+        ELSE
+            PERFORM create_distributed_table(t, 'account_id', colocate_with => 'health_score.accounts');
+        END IF;
+        -- the rows now live in the shards: free the coordinator's copy
+        PERFORM truncate_local_data_after_distributing_table(t);
+        kind := 'distributed';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.distribute(integer) IS
+'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, score_history) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
+
+-- Distributing moves the book: the extension's owner (who owns the tables) decides.
+REVOKE EXECUTE ON FUNCTION health_score.distribute(integer) FROM PUBLIC;
