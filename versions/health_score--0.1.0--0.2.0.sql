@@ -1967,7 +1967,10 @@ BEGIN
     -- The model's features from the sub-scores, as in training: g.missing are the metrics
     -- without data that the model cannot impute (no risk then), g.imputed those it did.
     d := health_score.account_model_design(m, 'f.x');
+    -- The features first (on Citus, grouped on the shards): Citus plans no correlated subquery
+    -- in a subquery without FROM, as g below, over a distributed table.
     RETURN QUERY EXECUTE format($q$
+        WITH f AS MATERIALIZED (%s)
         SELECT f.account_id,
                CASE WHEN g.missing IS NULL THEN 100 * health_score.logit_predict($2, g.x) END,
                $3, $4, g.missing,
@@ -1980,7 +1983,7 @@ BEGIN
                      WHERE t.c > 0)
                END,
                100 * i.iv[2], 100 * i.iv[3], g.imputed
-          FROM (%s) f
+          FROM f
          CROSS JOIN LATERAL (
                SELECT ARRAY[%s]::float8[] AS x,
                       (SELECT array_agg(u.v ORDER BY u.o) FROM unnest(f.missing) WITH ORDINALITY AS u(v, o)
