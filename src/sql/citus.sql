@@ -64,6 +64,14 @@ BEGIN
                 EXECUTE format('CREATE POLICY %I ON %s FOR %s USING (true)', pol.polname, t, pol.cmd);
             END IF;
         END LOOP;
+        -- Citus distributes no table with triggers: the ones recording changes for the
+        -- incremental scoring go, and every snapshot then reads every row (roll_state).
+        IF t = 'health_score.observations'::regclass THEN
+            DROP TRIGGER IF EXISTS record_inserts ON health_score.observations;
+            DROP TRIGGER IF EXISTS record_updates ON health_score.observations;
+            DROP TRIGGER IF EXISTS record_deletes ON health_score.observations;
+            DROP TRIGGER IF EXISTS record_truncates ON health_score.observations;
+        END IF;
         IF t = 'health_score.accounts'::regclass THEN
             PERFORM create_distributed_table(t, 'account_id', colocate_with => 'none',
                                              shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));

@@ -850,6 +850,11 @@ BEGIN
     why := CASE
         WHEN full_rescore THEN 'a full rescoring was asked for'
         WHEN info.as_of IS NULL THEN 'no scoring state yet'
+        -- distribute() removes the triggers (Citus distributes no table with triggers): with
+        -- no record of changes, every snapshot reads every row
+        WHEN NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = 'health_score.observations'::regclass
+                                                    AND t.tgname = 'record_inserts')
+            THEN 'observations record no changes (distributed on Citus)'
         WHEN info.as_of > as_of THEN format('as_of %s is before the state''s %s', as_of, info.as_of)
         WHEN info.extension_version IS DISTINCT FROM
              (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'health_score') THEN 'the extension changed'
@@ -928,6 +933,8 @@ BEGIN
             INTO rows_read USING as_of, info.as_of, cat.inputs, cat.half_lives, cat.max_ages, cat.aggregations, late;
     END IF;
 
+    -- counted first: Citus allows no subquery in an INSERT's VALUES
+    state_accounts := (SELECT count(*) FROM health_score.scoring_state);
     INSERT INTO health_score.scoring_state_info AS i
         (id, as_of, inputs, half_lives, max_ages, aggregations, extension_version, config_version, built_at,
          updated_at, last_mode, last_reason, last_rows_read, last_accounts_rescored)
@@ -935,7 +942,7 @@ BEGIN
             (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'health_score'), health_score.config_version(),
             CASE WHEN why IS NULL THEN info.built_at ELSE now() END, now(),
             CASE WHEN why IS NULL THEN 'rolled' ELSE 'rebuilt' END, why, rows_read,
-            coalesce(cardinality(late), (SELECT count(*) FROM health_score.scoring_state)))
+            coalesce(cardinality(late), state_accounts))
     ON CONFLICT (id) DO UPDATE
        SET as_of = EXCLUDED.as_of, inputs = EXCLUDED.inputs, half_lives = EXCLUDED.half_lives,
            max_ages = EXCLUDED.max_ages, aggregations = EXCLUDED.aggregations,

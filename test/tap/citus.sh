@@ -63,13 +63,14 @@ check "distribute(shard_count => 4): the tables keyed by account, colocated" \
     "$(c -F ' ' -c 'SELECT table_name, kind FROM health_score.distribute(shard_count => 4)')" \
     "health_score.accounts distributed
 health_score.observations distributed
-health_score.score_history distributed"
+health_score.score_history distributed
+health_score.scoring_state distributed"
 check "in one colocation group of 4 shards each; the catalog stays local" \
     "$(c -F ' ' -c "SELECT count(DISTINCT p.colocationid), min(n.shards), max(n.shards), count(*)
                       FROM pg_dist_partition p JOIN pg_class r ON r.oid = p.logicalrelid
                      CROSS JOIN LATERAL (SELECT count(*) AS shards FROM pg_dist_shard d
                                           WHERE d.logicalrelid = p.logicalrelid) n
-                     WHERE r.relnamespace = 'health_score'::regnamespace")" "1 4 4 3"
+                     WHERE r.relnamespace = 'health_score'::regnamespace")" "1 4 4 4"
 check "the rows loaded before moved to the shards, none left in the coordinator's table" \
     "$(c -c "SELECT count(*) FROM health_score.observations WHERE account_id = 'EARLY-1'") $(c -c "SELECT pg_relation_size('health_score.observations')")" \
     "60 0"
