@@ -87,7 +87,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.distribute(integer) IS
-'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, score_history) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
+'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
 
 -- Distributing moves the book: the extension's owner (who owns the tables) decides.
 REVOKE EXECUTE ON FUNCTION health_score.distribute(integer) FROM PUBLIC;
