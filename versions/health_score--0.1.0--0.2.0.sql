@@ -486,6 +486,10 @@ COMMENT ON FUNCTION health_score.check_metric() IS
 'Trigger: refuses a metric with an unknown dimension, a non-positive weight or half-life, an unknown aggregation, an absent_means other than unknown or zero, or an invalid curve; a NULL absent_means takes the default of the aggregation.';
 
 
+-- Segments are matched exactly (see check_segments in the scores part).
+COMMENT ON COLUMN health_score.segment_dimension_weights.segment IS 'Segment, exactly as in accounts.segment (case-sensitive; see check_segments()).';
+COMMENT ON COLUMN health_score.segment_metric_weights.segment IS 'Segment, exactly as in accounts.segment (case-sensitive; see check_segments()).';
+
 -- Scores and feeds (src/sql/scores.sql) ----------------------------------------------------------
 
 -- search_path: feeds resolve the relation name in check_feed and check everything else in
@@ -1400,6 +1404,82 @@ $$;
 
 COMMENT ON FUNCTION health_score.rolled_metric_scores(timestamptz, boolean) IS
 'metric_scores(as_of) computed through the scoring state (scoring_state), which it rolls forward to as_of, reading only the rows observed since the state''s as_of, the rows of accounts with late changes, the rows within the max_age of the decayed metrics that have one, and the feeds; with full_rescore, or when the state cannot roll (see roll_state), it rebuilds the state from every row. Equal to metric_scores(as_of) up to the rounding of the sums. snapshot() uses it.';
+
+-- Segments: check_segments() and a warning when segment weights name a segment no account has.
+COMMENT ON COLUMN health_score.accounts.segment IS 'Segment, e.g. enterprise, mid_market, smb; picks the segment weights whose segment is exactly the same (case-sensitive), if any (check_segments() lists near misses).';
+
+-- Segments are matched exactly: accounts.segment = segment_*_weights.segment, case and spaces
+-- included, as every key in SQL. A weight for a segment no account has is most often a
+-- misspelling ("enterprise" for "Enterprise") that leaves those accounts on the default
+-- weights without a word: check_segments() lists such segments, and writing the weights warns.
+CREATE FUNCTION health_score.check_segments()
+RETURNS TABLE (segment text, accounts bigint, dimension_weights bigint, metric_weights bigint, note text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH s AS (
+        SELECT n.segment, sum(n.a) AS accounts, sum(n.d) AS dimension_weights, sum(n.m) AS metric_weights
+          FROM (SELECT a.segment, count(*) AS a, 0 AS d, 0 AS m FROM health_score.accounts a
+                 WHERE a.segment IS NOT NULL GROUP BY a.segment
+                UNION ALL
+                SELECT w.segment, 0, count(*), 0 FROM health_score.segment_dimension_weights w GROUP BY w.segment
+                UNION ALL
+                SELECT w.segment, 0, 0, count(*) FROM health_score.segment_metric_weights w GROUP BY w.segment) n
+         GROUP BY n.segment)
+    SELECT s.segment, s.accounts::bigint, s.dimension_weights::bigint, s.metric_weights::bigint,
+           CASE WHEN s.accounts = 0 THEN
+                    'no account has this segment, so its weights apply to none'
+                    || CASE WHEN l.others IS NOT NULL
+                            THEN format('; the accounts of %s differ from it only in case or spaces (segments match exactly)', l.others)
+                            ELSE '' END
+                WHEN s.dimension_weights + s.metric_weights = 0 AND l.others IS NOT NULL THEN
+                    format('no segment weights: its accounts take the default weights; those of %s differ from it only in case or spaces (segments match exactly)', l.others)
+           END
+      FROM s
+      LEFT JOIN LATERAL (
+           SELECT string_agg(format('"%s"', o.segment), ', ' ORDER BY o.segment) AS others
+             FROM s o
+            WHERE o.segment <> s.segment AND lower(btrim(o.segment)) = lower(btrim(s.segment))
+              AND CASE WHEN s.accounts = 0 THEN o.accounts > 0 ELSE o.dimension_weights + o.metric_weights > 0 END) l ON true
+     ORDER BY s.segment COLLATE "C"
+$$;
+
+COMMENT ON FUNCTION health_score.check_segments() IS
+'Every segment named by accounts or by the segment weights: its accounts, its rows in segment_dimension_weights and segment_metric_weights, and a note when something is amiss: weights for a segment no account has, or accounts without weights while another segment differing only in case or surrounding spaces has them. Segments are matched exactly (case-sensitive), so such a segment''s accounts take the default weights. Reads the accounts the caller may see.';
+
+-- warn_unknown_segments(): after the segment weights are written, a WARNING for each segment
+-- of that table no account has (once accounts are loaded: weights may come first).
+CREATE FUNCTION health_score.warn_unknown_segments() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    -- Once per statement of the user's: not again for the writes of the catalog's own
+    -- triggers (catalog_user_row), nor while no account is loaded.
+    IF pg_trigger_depth() > 1 OR NOT EXISTS (SELECT FROM health_score.accounts) THEN
+        RETURN NULL;
+    END IF;
+    FOR r IN SELECT c.segment, c.note FROM health_score.check_segments() c
+              WHERE c.accounts = 0
+                AND CASE TG_TABLE_NAME WHEN 'segment_dimension_weights' THEN c.dimension_weights
+                                       ELSE c.metric_weights END > 0 LOOP
+        RAISE WARNING '% names the segment "%", which no account has (segments match exactly, case-sensitive)',
+                      TG_TABLE_NAME, r.segment
+            USING DETAIL = upper(left(r.note, 1)) || substr(r.note, 2) || '.',
+                  HINT = 'Spell the segment as accounts.segment does, or see health_score.check_segments().';
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.warn_unknown_segments() IS
+'Trigger: after an insert into the segment weights, or an update of their segment, a WARNING for each segment of that table that no account has (none while there are no accounts), with check_segments()''s note.';
+
+CREATE TRIGGER warn_unknown_segments AFTER INSERT OR UPDATE OF segment ON health_score.segment_dimension_weights
+    FOR EACH STATEMENT EXECUTE FUNCTION health_score.warn_unknown_segments();
+CREATE TRIGGER warn_unknown_segments AFTER INSERT OR UPDATE OF segment ON health_score.segment_metric_weights
+    FOR EACH STATEMENT EXECUTE FUNCTION health_score.warn_unknown_segments();
 
 -- Churn (src/sql/churn.sql) ----------------------------------------------------------------------
 

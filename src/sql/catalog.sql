@@ -77,7 +77,7 @@ CREATE TABLE health_score.segment_dimension_weights (
 
 COMMENT ON TABLE health_score.segment_dimension_weights IS
 'Per-segment dimension weights; a dimension without a row here uses dimensions.weight.';
-COMMENT ON COLUMN health_score.segment_dimension_weights.segment IS 'Segment, as in accounts.segment.';
+COMMENT ON COLUMN health_score.segment_dimension_weights.segment IS 'Segment, exactly as in accounts.segment (case-sensitive; see check_segments()).';
 COMMENT ON COLUMN health_score.segment_dimension_weights.dimension IS 'The dimension whose weight this overrides.';
 COMMENT ON COLUMN health_score.segment_dimension_weights.weight IS 'The weight for accounts of this segment, positive.';
 COMMENT ON COLUMN health_score.segment_dimension_weights.is_default IS 'True for a row as seeded by the extension.';
@@ -92,7 +92,7 @@ CREATE TABLE health_score.segment_metric_weights (
 
 COMMENT ON TABLE health_score.segment_metric_weights IS
 'Per-segment metric weights within their dimension; a metric without a row here uses metrics.weight.';
-COMMENT ON COLUMN health_score.segment_metric_weights.segment IS 'Segment, as in accounts.segment.';
+COMMENT ON COLUMN health_score.segment_metric_weights.segment IS 'Segment, exactly as in accounts.segment (case-sensitive; see check_segments()).';
 COMMENT ON COLUMN health_score.segment_metric_weights.metric IS 'The metric whose weight this overrides.';
 COMMENT ON COLUMN health_score.segment_metric_weights.weight IS 'The weight for accounts of this segment, positive.';
 COMMENT ON COLUMN health_score.segment_metric_weights.is_default IS 'True for a row as seeded by the extension.';
