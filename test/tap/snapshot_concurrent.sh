@@ -11,7 +11,9 @@
 #   4. two snapshots of one date: under READ COMMITTED the second waits and replaces the
 #      first's rows (one set of rows, all from one snapshot); under REPEATABLE READ it fails
 #      with 40001 and a hint to retry (not 23505), whether the date had rows or not, and the
-#      retry succeeds.
+#      retry succeeds;
+#   5. a REPEATABLE READ snapshot that finds the scoring state rolled on by another since it
+#      began scores from every row and succeeds, leaving the state alone.
 # Env (from scripts/test): PGHOST, PGPORT, PGUSER, PGBIN, WORK.
 source "$(dirname "$0")/../lib/tap.sh"
 export PGOPTIONS='-c client_min_messages=warning'
@@ -20,7 +22,7 @@ db=hs_snapshot_concurrent reader=hs_snapshot_reader
 dir=$(mktemp -d "$WORK/snapshot_concurrent.XXXXXX")
 chmod 755 "$dir"
 
-echo "1..22"
+echo "1..26"
 throwaway_databases $db
 drop_reader() { "$PGBIN/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS $reader" >/dev/null 2>&1; }
 drop_reader
@@ -164,5 +166,29 @@ rr() {
 }
 rr "a new date" 'current_date - 3'
 rr "a date snapshotted before" 'current_date - 23'
+
+# 5. The scoring state under REPEATABLE READ: a transaction whose snapshot predates another
+# snapshot's (which rolled the state on) cannot write the state; it scores from every row
+# instead, writes its own date, and leaves the state as the other left it.
+q $db >"$dir/rr_state.out" 2>&1 <<'SQL' &
+\set VERBOSITY sqlstate
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM health_score.score_history;
+SELECT pg_sleep(5);
+SELECT health_score.snapshot(current_date - 4);
+COMMIT;
+SQL
+rr_state=$!
+for _ in $(seq 300); do [ -s "$dir/rr_state.out" ] && break; sleep 0.1; done   # its snapshot is taken
+check "another session's snapshot rolls the state on meanwhile" "$(q $db -c 'SELECT health_score.snapshot(current_date)')" $accounts
+wait $rr_state
+check "REPEATABLE READ, the state changed since it began: its snapshot succeeds, from every row" \
+    "$(grep -v "^$" "$dir/rr_state.out" | tail -n 1)" $accounts
+check "REPEATABLE READ: the state is the other snapshot's" \
+    "$(q $db -c "SELECT as_of::date = current_date AND last_mode = 'rolled' FROM health_score.scoring_state_info")" t
+check "REPEATABLE READ: its date equals the live scores" \
+    "$(q $db -c "SELECT count(*) FROM (SELECT * FROM health_score.score_history WHERE as_of = current_date - 4) h
+                   FULL JOIN health_score.account_scores(current_date - 4) a USING (account_id)
+                 WHERE h.as_of IS NULL OR a.account_id IS NULL OR h.score IS DISTINCT FROM a.score OR h.band IS DISTINCT FROM a.band")" 0
 
 [ $failed -eq 0 ]
