@@ -4191,7 +4191,7 @@ COMMENT ON COLUMN health_score.score_history.churn_risk_high IS 'High end of the
 -- snapshot of the date under REPEATABLE READ.
 -- full_rescore: snapshots score through the scoring state unless asked to rebuild it.
 DROP FUNCTION health_score.snapshot(date);
-CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date, full_rescore boolean DEFAULT true)
+CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date, full_rescore boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -4302,7 +4302,7 @@ COMMENT ON FUNCTION health_score.snapshot(date, boolean) IS
 'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). It scores through the scoring state, reading only the observations since the last snapshot (see rolled_metric_scores); full_rescore rebuilds the state from every observation. The churn risk (with its 95 % interval, churn_risk_low and churn_risk_high) is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
 DROP FUNCTION health_score.refresh();
-CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT true)
+CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -4336,7 +4336,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh(boolean) IS
-'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): a full rescoring unless full_rescore => false, which rolls the scoring state forward) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
+'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): incremental unless full_rescore) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- Backtests: a date range and a configuration version (snapshots of several versions are
 -- refused), the what-if and the comparison; the 0.1.0 functions are replaced.

@@ -446,7 +446,7 @@ CREATE TRIGGER remove INSTEAD OF DELETE ON health_score.metric_history
 -- snapshot(as_of, full_rescore): score every account at a date and store it, replacing that date's rows.
 -- It scores through the scoring state (rolled_metric_scores), which reads only the rows
 -- observed since the last snapshot; full_rescore rebuilds it from every row.
-CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date, full_rescore boolean DEFAULT true)
+CREATE FUNCTION health_score.snapshot(as_of date DEFAULT current_date, full_rescore boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1977,7 +1977,7 @@ $$;
 -- Scheduled refresh ---------------------------------------------------------------------------
 
 -- refresh(full_rescore): take today's snapshot and refresh the dashboard materialized views.
-CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT true)
+CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -2011,7 +2011,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh(boolean) IS
-'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): a full rescoring unless full_rescore => false, which rolls the scoring state forward) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
+'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): incremental unless full_rescore) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- check_cron(cron): refuses what is not a pg_cron schedule. pg_cron itself stores a schedule
 -- with trailing garbage ('0 3 * * * x', '@daily x'), so the syntax is checked here, whole.
