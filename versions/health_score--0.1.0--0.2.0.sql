@@ -1457,7 +1457,7 @@ DECLARE
 BEGIN
     -- Once per statement of the user's: not again for the writes of the catalog's own
     -- triggers (catalog_user_row), nor while no account is loaded.
-    IF pg_trigger_depth() > 1 OR NOT EXISTS (SELECT FROM health_score.accounts) THEN
+    IF pg_trigger_depth() > 1 OR NOT EXISTS (SELECT 1 FROM health_score.accounts) THEN
         RETURN NULL;
     END IF;
     FOR r IN SELECT c.segment, c.note FROM health_score.check_segments() c
