@@ -65,13 +65,20 @@ typedef struct HistoryNames
 	int		   *lengths;
 } HistoryNames;
 
+/*
+ * A metric row: 40 bytes, so the 24 a state starts with take a 1 kB chunk (a hash aggregate
+ * over a million accounts holds a million states).
+ */
 typedef struct HistoryEntry
 {
-	int32		metric;
-	int32		dimension;		/* NO_NAME for NULL */
+	int16		metric;
+	int16		dimension;		/* NO_NAME for NULL */
 	uint8		nulls;			/* bit i: values[i] is NULL */
 	float8		values[HISTORY_VALUES];
 } HistoryEntry;
+
+#define HISTORY_FIRST_ENTRIES 24
+#define HISTORY_MAX_NAMES PG_INT16_MAX
 
 typedef struct HistoryState
 {
@@ -84,7 +91,7 @@ typedef struct HistoryState
 } HistoryState;
 
 /* The number of name (length bytes at name) in the query's names, added when new. */
-static int32
+static int16
 history_name(FunctionCallInfo fcinfo, HistoryNames *names, const char *name, int length)
 {
 	MemoryContext old;
@@ -100,10 +107,11 @@ history_name(FunctionCallInfo fcinfo, HistoryNames *names, const char *name, int
 			return k;
 		}
 	}
-	if (names->nnames == PG_INT32_MAX)
+	if (names->nnames == HISTORY_MAX_NAMES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("metric_history_arrays: too many distinct metric and dimension names")));
+				 errmsg("metric_history_arrays: more than %d distinct metric and dimension names in one query",
+						HISTORY_MAX_NAMES)));
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	if (names->nnames == names->maxnames)
 	{
@@ -122,7 +130,7 @@ history_name(FunctionCallInfo fcinfo, HistoryNames *names, const char *name, int
 }
 
 /* The number of the name an argument holds: NO_NAME for NULL. */
-static int32
+static int16
 history_name_arg(FunctionCallInfo fcinfo, HistoryNames *names, int argno)
 {
 	text	   *name;
@@ -183,6 +191,8 @@ metric_history_arrays_accum(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 	{
+		StaticAssertStmt(sizeof(HistoryEntry) * HISTORY_FIRST_ENTRIES <= 1024,
+						 "a state's first entries fit a 1 kB chunk");
 		if (fcinfo->flinfo->fn_extra == NULL)
 			fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HistoryNames));
 		st = MemoryContextAllocZero(aggcontext, sizeof(HistoryState));
@@ -202,7 +212,7 @@ metric_history_arrays_accum(PG_FUNCTION_ARGS)
 	if (st->nentries == st->maxentries)
 	{
 		/* room for the seeded catalog's metrics at once, then half as much again each time */
-		int			more = st->maxentries == 0 ? 24 : st->maxentries / 2;
+		int			more = st->maxentries == 0 ? HISTORY_FIRST_ENTRIES : st->maxentries / 2;
 		HistoryEntry *entries;
 
 		if (st->maxentries > (int) (MaxAllocSize / sizeof(HistoryEntry)) - more)
@@ -306,7 +316,7 @@ metric_history_arrays_final(PG_FUNCTION_ARGS)
 	elem_nulls = palloc(sizeof(bool) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
-		int32		k = st->entries[i].metric;
+		int			k = st->entries[i].metric;
 
 		elems[i] = PointerGetDatum(cstring_to_text_with_len(names->names[k], names->lengths[k]));
 		elem_nulls[i] = false;
@@ -314,7 +324,7 @@ metric_history_arrays_final(PG_FUNCTION_ARGS)
 	values[ATT_METRICS] = history_array(elems, elem_nulls, n, TEXTOID);
 	for (i = 0; i < n; i++)
 	{
-		int32		k = st->entries[i].dimension;
+		int			k = st->entries[i].dimension;
 
 		elem_nulls[i] = k == NO_NAME;
 		elems[i] = elem_nulls[i] ? (Datum) 0

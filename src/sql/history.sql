@@ -105,8 +105,9 @@ CREATE AGGREGATE health_score.metric_history_arrays(metric text, dimension text,
                                                     contribution float8) (
     SFUNC = health_score.metric_history_arrays_accum,
     STYPE = internal,
-    -- about what a state of the seeded catalog's metrics takes (the planner assumes 8 kB)
-    SSPACE = 1200,
+    -- what a state of up to 24 metric rows takes, 1 kB and the small state's chunk (the
+    -- planner assumes 8 kB for an internal state)
+    SSPACE = 1100,
     FINALFUNC = health_score.metric_history_arrays_final,
     PARALLEL = SAFE
 );
