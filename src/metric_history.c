@@ -7,7 +7,10 @@
  * row type health_score.metric_history_arrays: the metrics with their dimensions, in the order
  * the rows came, and the values as float8 arrays in that order. The metrics and dimensions are
  * a layout (health_score.metric_history_layouts), so the row of a day stores only its numbers.
- * contributions is NULL when every contribution is effective_weight * sub_score to the bit,
+ * layout_key numbers the layouts of a query (1, 2, ... in the order first met), and metrics and
+ * dimensions are given with the first group of each only, NULL after: the writer looks up or
+ * adds a few dozen layouts, and carries, compares and joins integers for a million accounts,
+ * not their arrays of names. contributions is NULL when every contribution is effective_weight * sub_score to the bit,
  * as the scoring computes it, and the reader derives it; else it holds them all, so history
  * written otherwise (before 0.2.0, or by hand) is kept as it was.
  *
@@ -22,6 +25,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "health_score.h"
@@ -44,25 +48,43 @@
 #define HISTORY_VALUES 4
 
 /* Attributes of health_score.metric_history_arrays, in order. */
-#define ATT_METRICS 0
-#define ATT_DIMENSIONS 1
-#define ATT_FIRST_VALUES 2
-#define HISTORY_NATTS 6
+#define ATT_LAYOUT_KEY 0
+#define ATT_METRICS 1
+#define ATT_DIMENSIONS 2
+#define ATT_FIRST_VALUES 3
+#define HISTORY_NATTS 7
 
 #define NO_NAME (-1)
+
+/* A layout met in a query: its (metric, dimension) name numbers, and the next in its bucket. */
+typedef struct HistoryLayout
+{
+	uint32		hash;
+	int			n;
+	int16	   *pairs;
+	int			next;			/* index in layouts, or -1 */
+} HistoryLayout;
+
+#define LAYOUT_BUCKETS 1024
 
 /*
  * The names of metrics and dimensions seen in a query, kept once for all its accounts (a few
  * dozen), so an entry holds their numbers. Rows come in the same order account after
- * account, so the name after the last one found is tried first.
+ * account, so the name after the last one found is tried first. Also the layouts the final
+ * function has met, numbered. All of it lives in the transition function's memory (the query).
  */
 typedef struct HistoryNames
 {
+	MemoryContext mcxt;
 	int			nnames;
 	int			maxnames;
 	int			last;
 	char	  **names;
 	int		   *lengths;
+	int			nlayouts;
+	int			maxlayouts;
+	HistoryLayout *layouts;
+	int			buckets[LAYOUT_BUCKETS];
 } HistoryNames;
 
 /*
@@ -194,7 +216,13 @@ metric_history_arrays_accum(PG_FUNCTION_ARGS)
 		StaticAssertStmt(sizeof(HistoryEntry) * HISTORY_FIRST_ENTRIES <= 1024,
 						 "a state's first entries fit a 1 kB chunk");
 		if (fcinfo->flinfo->fn_extra == NULL)
-			fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HistoryNames));
+		{
+			HistoryNames *names = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HistoryNames));
+
+			names->mcxt = fcinfo->flinfo->fn_mcxt;
+			memset(names->buckets, -1, sizeof(names->buckets));
+			fcinfo->flinfo->fn_extra = names;
+		}
 		st = MemoryContextAllocZero(aggcontext, sizeof(HistoryState));
 		st->magic = HISTORY_STATE_MAGIC;
 		st->derived = true;
@@ -246,12 +274,65 @@ metric_history_arrays_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
+/*
+ * The key of the state's layout in the query (1, 2, ...); *first tells whether the layout is
+ * met here for the first time.
+ */
+static int
+history_layout_key(HistoryState *st, bool *first)
+{
+	HistoryNames *names = st->names;
+	int			n = st->nentries;
+	int16	   *pairs = palloc(sizeof(int16) * 2 * Max(n, 1));
+	uint32		hash;
+	int			i;
+	HistoryLayout *l;
+
+	for (i = 0; i < n; i++)
+	{
+		pairs[2 * i] = st->entries[i].metric;
+		pairs[2 * i + 1] = st->entries[i].dimension;
+	}
+	hash = hash_bytes((const unsigned char *) pairs, sizeof(int16) * 2 * n);
+	for (i = names->buckets[hash % LAYOUT_BUCKETS]; i >= 0; i = names->layouts[i].next)
+	{
+		l = &names->layouts[i];
+		if (l->hash == hash && l->n == n && memcmp(l->pairs, pairs, sizeof(int16) * 2 * n) == 0)
+		{
+			pfree(pairs);
+			*first = false;
+			return i + 1;
+		}
+	}
+	if (names->nlayouts == names->maxlayouts)
+	{
+		if (names->maxlayouts >= (int) (MaxAllocSize / sizeof(HistoryLayout) / 2))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("metric_history_arrays: too many layouts in one query")));
+		names->maxlayouts = Max(64, names->maxlayouts * 2);
+		names->layouts = names->layouts == NULL
+			? MemoryContextAlloc(names->mcxt, sizeof(HistoryLayout) * names->maxlayouts)
+			: repalloc(names->layouts, sizeof(HistoryLayout) * names->maxlayouts);
+	}
+	l = &names->layouts[names->nlayouts];
+	l->hash = hash;
+	l->n = n;
+	l->pairs = MemoryContextAlloc(names->mcxt, sizeof(int16) * 2 * Max(n, 1));
+	memcpy(l->pairs, pairs, sizeof(int16) * 2 * n);
+	l->next = names->buckets[hash % LAYOUT_BUCKETS];
+	names->buckets[hash % LAYOUT_BUCKETS] = names->nlayouts;
+	pfree(pairs);
+	*first = true;
+	return ++names->nlayouts;
+}
+
 /* The result's row type, checked once per query. */
 static TupleDesc
 history_tupdesc(FunctionCallInfo fcinfo)
 {
-	static const Oid types[HISTORY_NATTS] = {TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
-		FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+	static const Oid types[HISTORY_NATTS] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID,
+		FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
 	MemoryContext old;
 	int			i;
@@ -288,7 +369,7 @@ history_array(Datum *elems, bool *nulls, int n, Oid elemtype)
 }
 
 PG_FUNCTION_INFO_V1(metric_history_arrays_final);
-/* metric_history_arrays final: the group's rows as a layout's names and value arrays */
+/* metric_history_arrays final: the group's layout (key, and names when new) and value arrays */
 Datum
 metric_history_arrays_final(PG_FUNCTION_ARGS)
 {
@@ -299,6 +380,7 @@ metric_history_arrays_final(PG_FUNCTION_ARGS)
 	bool		nulls[HISTORY_NATTS];
 	Datum	   *elems;
 	bool	   *elem_nulls;
+	bool		first;
 	int			n, i, v;
 
 	if (PG_ARGISNULL(0))
@@ -311,26 +393,32 @@ metric_history_arrays_final(PG_FUNCTION_ARGS)
 	tupdesc = history_tupdesc(fcinfo);
 	names = st->names;
 	n = st->nentries;
+	memset(nulls, false, sizeof(nulls));
+	values[ATT_LAYOUT_KEY] = Int32GetDatum(history_layout_key(st, &first));
 
 	elems = palloc(sizeof(Datum) * Max(n, 1));
 	elem_nulls = palloc(sizeof(bool) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	nulls[ATT_METRICS] = nulls[ATT_DIMENSIONS] = !first;
+	if (first)
 	{
-		int			k = st->entries[i].metric;
+		for (i = 0; i < n; i++)
+		{
+			int			k = st->entries[i].metric;
 
-		elems[i] = PointerGetDatum(cstring_to_text_with_len(names->names[k], names->lengths[k]));
-		elem_nulls[i] = false;
-	}
-	values[ATT_METRICS] = history_array(elems, elem_nulls, n, TEXTOID);
-	for (i = 0; i < n; i++)
-	{
-		int			k = st->entries[i].dimension;
+			elems[i] = PointerGetDatum(cstring_to_text_with_len(names->names[k], names->lengths[k]));
+			elem_nulls[i] = false;
+		}
+		values[ATT_METRICS] = history_array(elems, elem_nulls, n, TEXTOID);
+		for (i = 0; i < n; i++)
+		{
+			int			k = st->entries[i].dimension;
 
-		elem_nulls[i] = k == NO_NAME;
-		elems[i] = elem_nulls[i] ? (Datum) 0
-			: PointerGetDatum(cstring_to_text_with_len(names->names[k], names->lengths[k]));
+			elem_nulls[i] = k == NO_NAME;
+			elems[i] = elem_nulls[i] ? (Datum) 0
+				: PointerGetDatum(cstring_to_text_with_len(names->names[k], names->lengths[k]));
+		}
+		values[ATT_DIMENSIONS] = history_array(elems, elem_nulls, n, TEXTOID);
 	}
-	values[ATT_DIMENSIONS] = history_array(elems, elem_nulls, n, TEXTOID);
 	for (v = 0; v < HISTORY_VALUES; v++)
 	{
 		for (i = 0; i < n; i++)
@@ -340,7 +428,6 @@ metric_history_arrays_final(PG_FUNCTION_ARGS)
 		}
 		values[ATT_FIRST_VALUES + v] = history_array(elems, elem_nulls, n, FLOAT8OID);
 	}
-	memset(nulls, false, sizeof(nulls));
 	nulls[ATT_FIRST_VALUES + VALUE_CONTRIBUTION] = st->derived;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

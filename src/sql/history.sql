@@ -65,6 +65,7 @@ COMMENT ON COLUMN health_score.score_history.churn_risk_high IS 'High end of the
 -- metric and date, as the table of that name did before 0.2.0.
 
 CREATE TYPE health_score.metric_history_arrays AS (
+    layout_key        integer,
     metrics           text[],
     dimensions        text[],
     raw_values        float8[],
@@ -75,8 +76,9 @@ CREATE TYPE health_score.metric_history_arrays AS (
 
 COMMENT ON TYPE health_score.metric_history_arrays IS
 'Returned by metric_history_arrays: one account''s metric rows of a date as a layout (metrics, dimensions) and the values in its order.';
-COMMENT ON COLUMN health_score.metric_history_arrays.metrics IS 'The metrics, in the order of the rows.';
-COMMENT ON COLUMN health_score.metric_history_arrays.dimensions IS 'The dimension of each metric.';
+COMMENT ON COLUMN health_score.metric_history_arrays.layout_key IS 'The layout''s number in the query (1, 2, ... in the order first met).';
+COMMENT ON COLUMN health_score.metric_history_arrays.metrics IS 'The metrics, in the order of the rows; given with the first group of each layout_key of a query, NULL after.';
+COMMENT ON COLUMN health_score.metric_history_arrays.dimensions IS 'The dimension of each metric; NULL as metrics.';
 COMMENT ON COLUMN health_score.metric_history_arrays.raw_values IS 'Each metric''s raw value.';
 COMMENT ON COLUMN health_score.metric_history_arrays.sub_scores IS 'Each metric''s sub-score.';
 COMMENT ON COLUMN health_score.metric_history_arrays.effective_weights IS 'Each metric''s effective weight.';
@@ -113,7 +115,7 @@ CREATE AGGREGATE health_score.metric_history_arrays(metric text, dimension text,
 );
 
 COMMENT ON AGGREGATE health_score.metric_history_arrays(text, text, float8, float8, float8, float8) IS
-'One account''s metric rows of a date as metric_history_days stores them: the metrics and their dimensions in the order of the rows, and the raw values, sub-scores, effective weights and contributions in that order; contributions NULL when each is effective_weight * sub_score to the bit. Any value may be NULL; metric must not be.';
+'One account''s metric rows of a date as metric_history_days stores them: the metrics and their dimensions in the order of the rows (a layout, numbered within the query by layout_key; the names come with its first group only), and the raw values, sub-scores, effective weights and contributions in that order; contributions NULL when each is effective_weight * sub_score to the bit. Any value may be NULL; metric must not be.';
 
 -- Numbered from a sequence: writers never wait for each other's new layouts (two may add the
 -- same one at once, which is harmless: the lowest number is used from then on).
@@ -331,35 +333,38 @@ BEGIN
     IF as_of IS NULL OR metric_rows IS NULL THEN
         RAISE EXCEPTION 'as_of and metric_rows must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- The layouts of the date are a few dozen, numbered by layout_key: they alone are looked
+    -- up, by their names (the lowest number, should two writers have added one at once), or
+    -- added; the accounts are joined to them by their key.
     EXECUTE format($sql$
         WITH days AS MATERIALIZED (
-            SELECT g.account_id, (g.a).metrics, (g.a).dimensions, (g.a).raw_values, (g.a).sub_scores,
-                   (g.a).effective_weights, (g.a).contributions
+            SELECT g.account_id, (g.a).layout_key, (g.a).metrics, (g.a).dimensions, (g.a).raw_values,
+                   (g.a).sub_scores, (g.a).effective_weights, (g.a).contributions
               FROM (SELECT m.account_id,
                            health_score.metric_history_arrays(m.metric, m.dimension, m.raw_value, m.sub_score,
                                                               m.effective_weight, m.contribution) AS a
                       FROM %s m
                      GROUP BY m.account_id) g
-        ), known AS MATERIALIZED (
-            SELECT l.layout, l.metrics, l.dimensions FROM health_score.metric_history_layouts l
+        ), keys AS MATERIALIZED (
+            SELECT d.layout_key, d.metrics, d.dimensions,
+                   (SELECT min(l.layout) FROM health_score.metric_history_layouts l
+                     WHERE l.metrics = d.metrics AND l.dimensions = d.dimensions) AS layout
+              FROM days d
+             WHERE d.metrics IS NOT NULL
         ), added AS (
             INSERT INTO health_score.metric_history_layouts (metrics, dimensions)
-            SELECT n.metrics, n.dimensions
-              FROM (SELECT d.metrics, d.dimensions FROM days d
-                    EXCEPT
-                    SELECT k.metrics, k.dimensions FROM known k) n
-             ORDER BY n.metrics, n.dimensions
+            SELECT k.metrics, k.dimensions FROM keys k WHERE k.layout IS NULL ORDER BY k.layout_key
             RETURNING layout, metrics, dimensions
-        ), layouts AS (
-            SELECT DISTINCT ON (l.metrics, l.dimensions) l.layout, l.metrics, l.dimensions
-              FROM (SELECT * FROM known UNION ALL SELECT * FROM added) l
-             ORDER BY l.metrics, l.dimensions, l.layout
+        ), numbered AS (
+            SELECT k.layout_key, coalesce(k.layout, a.layout) AS layout
+              FROM keys k
+              LEFT JOIN added a ON k.layout IS NULL AND a.metrics = k.metrics AND a.dimensions = k.dimensions
         )
         INSERT INTO health_score.metric_history_days
             (as_of, layout, account_id, raw_values, sub_scores, effective_weights, contributions)
-        SELECT $1, l.layout, d.account_id, d.raw_values, d.sub_scores, d.effective_weights, d.contributions
+        SELECT $1, n.layout, d.account_id, d.raw_values, d.sub_scores, d.effective_weights, d.contributions
           FROM days d
-          JOIN layouts l ON l.metrics = d.metrics AND l.dimensions = d.dimensions
+          JOIN numbered n ON n.layout_key = d.layout_key
     $sql$, metric_rows) USING as_of;
     GET DIAGNOSTICS written = ROW_COUNT;
     RETURN written;

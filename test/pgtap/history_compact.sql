@@ -4,7 +4,7 @@
 -- and date, in month partitions that carry the parent's owner, grants and row-level security;
 -- DELETE through the view; a dropped or detached month.
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL client_min_messages = warning;
@@ -131,11 +131,11 @@ SELECT is((SELECT count(*) FROM health_score.metric_history WHERE as_of = '2024-
           'csat belongs to relationship before the change and to business after it');
 
 -- ==== the aggregate keeps any value ==========================================================================
-SELECT is((SELECT row((a).metrics, (a).dimensions, (a).raw_values, (a).contributions)::text
+SELECT is((SELECT row((a).layout_key, (a).metrics, (a).dimensions, (a).raw_values, (a).contributions)::text
              FROM (SELECT health_score.metric_history_arrays(m, d, r, s, w, c) AS a
                      FROM (VALUES ('b', 'x', 1::float8, 50::float8, 0.5::float8, 25::float8),
                                   ('a', NULL, 'NaN', NULL, 0.5, NULL)) v(m, d, r, s, w, c)) g),
-          row('{b,a}'::text[], '{x,NULL}'::text[], '{1,NaN}'::float8[], NULL::float8[])::text,
+          row(1, '{b,a}'::text[], '{x,NULL}'::text[], '{1,NaN}'::float8[], NULL::float8[])::text,
           'metric_history_arrays keeps the order of the rows, NULLs and NaN; contributions that are effective_weight * sub_score are not stored');
 SELECT is((SELECT (health_score.metric_history_arrays(m, 'x', 1, s, w, c)).contributions
              FROM (VALUES ('a', 50::float8, 0.5::float8, 25.000000000000004::float8), ('b', 50, 0.5, 25)) v(m, s, w, c)),
@@ -146,6 +146,11 @@ SELECT is((SELECT (health_score.metric_history_arrays(m, 'x', 1, s, w, c)).contr
 SELECT is((SELECT (health_score.metric_history_arrays(m, 'x', 1, s, w, c)).contributions::text
              FROM (VALUES ('a', 50::float8, 0.5::float8, NULL::float8)) v(m, s, w, c)),
           '{NULL}', 'and a NULL contribution of factors that are not');
+SELECT is((SELECT row(count(DISTINCT (a).layout_key), count((a).metrics), count(DISTINCT (a).layout_key) FILTER (WHERE k < 3))::text
+             FROM (SELECT k, health_score.metric_history_arrays(m, 'x', 1, 1, 1, 1) AS a
+                     FROM (VALUES (1, 'a'), (1, 'b'), (2, 'a'), (2, 'b'), (3, 'b')) v(k, m) GROUP BY k) g),
+          row(2, 2, 1)::text,
+          'groups with the same metrics share a layout_key, and only the first of them carries the names');
 SELECT throws_ok($$SELECT health_score.metric_history_arrays(NULL, 'x', 1, 1, 1, 1)$$, '22004', 'metric must not be NULL',
                  'a row without a metric is refused');
 
