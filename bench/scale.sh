@@ -11,7 +11,7 @@
 #   - the metric history it writes for that day: bytes of metric_history_days
 #     (pg_total_relation_size before and after the first run, which writes a date of its own,
 #     here always into a partition that no other run has written), per account, metric and day;
-#   - at the last depth, the same snapshot under other settings of work_mem (SCALE_WORK_MEMS);
+#   - at one depth, the same snapshot under other settings of work_mem (SCALE_WORK_MEMS);
 # and, at one depth, a backfill of a month (SCALE_BACKFILL_DAYS daily snapshots, one call),
 # with the bytes of history it adds (metric_history_days and score_history) per day.
 # The snapshot is the one this commit ships (the script prints the commit): rerun it as the
@@ -24,8 +24,10 @@
 # "30 180 365"), SCALE_RUNS (timed snapshots per point, default 3), SCALE_BACKFILL_AT (the
 # depth after which the month is backfilled, default the last; "none" to skip),
 # SCALE_BACKFILL_DAYS (default 30), SCALE_WORK_MEM (work_mem of the sessions, default the
-# server's 64MB), SCALE_WORK_MEMS (the others to compare at the last depth, default "4MB 256MB";
-# 4MB is PostgreSQL's default; "" for none).
+# server's 64MB), SCALE_WORK_MEMS (the others to compare, default "4MB 256MB"; 4MB is
+# PostgreSQL's default; "" for none) and SCALE_WORK_MEM_AT (the depth where, default the last),
+# SCALE_DROP_HISTORY (1: drop the history after the backfill, to keep the disk for the
+# observations of the deeper books; the nights after it start without history).
 source "$(dirname "$0")/common.sh"
 
 ACCOUNTS_LIST=${SCALE_ACCOUNTS:-10000 100000}
@@ -35,6 +37,8 @@ BACKFILL_AT=${SCALE_BACKFILL_AT:-${DEPTHS##* }}
 BACKFILL_DAYS=${SCALE_BACKFILL_DAYS:-30}
 WORK_MEM=${SCALE_WORK_MEM:-}
 WORK_MEMS=${SCALE_WORK_MEMS-4MB 256MB}
+WORK_MEM_AT=${SCALE_WORK_MEM_AT:-${DEPTHS##* }}
+DROP_HISTORY=${SCALE_DROP_HISTORY:-0}
 END_DATE=2025-12-31          # the book's year is the 365 days before it
 
 ensure_packages $BASE_PACKAGES
@@ -118,7 +122,7 @@ for N in $ACCOUNTS_LIST; do
             "$(awk -v a="$metric_after" -v b="$metric_before" -v n="$metric_rows" 'BEGIN { print (a - b) / n }')")
         echo "$line"
         results+=("$line   runs (ms): ${times[*]}")
-        if [ "$depth" = "${DEPTHS##* }" ]; then
+        if [ "$depth" = "$WORK_MEM_AT" ]; then
             for wm in $WORK_MEMS; do
                 times=()
                 for run in $(seq "$RUNS"); do
@@ -151,6 +155,14 @@ for N in $ACCOUNTS_LIST; do
                            FROM health_score.metric_history_days h
                           WHERE h.as_of BETWEEN date '$night' - $BACKFILL_DAYS AND date '$night' - 1")")
             psql -X -q -c 'DROP TABLE bench_backfill'
+            if [ "$DROP_HISTORY" = 1 ]; then
+                psql -X -q -c 'TRUNCATE health_score.score_history' \
+                     -c "DO \$\$ DECLARE p regclass; BEGIN
+                             FOR p IN SELECT inhrelid::regclass FROM pg_inherits
+                                       WHERE inhparent = 'health_score.metric_history_days'::regclass LOOP
+                                 EXECUTE format('DROP TABLE %s', p);
+                             END LOOP; END \$\$"
+            fi
         fi
         log "disk: $(df -h "$WORK" | awk 'NR == 2 { print $4 " free" }')"
     done
