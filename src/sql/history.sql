@@ -879,10 +879,13 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
-BEGIN RETURN QUERY
+BEGIN
+    -- Checked before the query starts: a plan costly enough to be compiled (JIT) would
+    -- otherwise take seconds to refuse a bad date.
+    PERFORM health_score.check_date('as_of', trends_of.as_of_date);
+    RETURN QUERY
     WITH d AS (
-        SELECT coalesce(health_score.check_date('as_of', trends_of.as_of_date),
-                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+        SELECT coalesce(trends_of.as_of_date, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     )
     SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier,
            -- scores are stored to two decimals: so are their differences
@@ -1144,10 +1147,13 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
-BEGIN RETURN QUERY
+BEGIN
+    -- Checked before the query starts: a plan costly enough to be compiled (JIT) would
+    -- otherwise take seconds to refuse a bad date.
+    PERFORM health_score.check_date('as_of', score_change_z_of.as_of_date);
+    RETURN QUERY
     WITH d AS (
-        SELECT coalesce(health_score.check_date('as_of', score_change_z_of.as_of_date),
-                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+        SELECT coalesce(score_change_z_of.as_of_date, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     ), r AS (
         SELECT e.window_days AS days, greatest(7, e.window_days / 4) AS slack, e.min_history
           FROM health_score.effective_alert_rules e WHERE e.rule = 'unusual_drop'
@@ -1196,8 +1202,6 @@ BEGIN RETURN QUERY
       JOIN health_score.score_history h ON h.as_of = d.day
       LEFT JOIN ch ON ch.account_id = h.account_id AND ch.as_of = h.as_of
       LEFT JOIN s ON s.account_id = h.account_id
-     -- Checked first (a condition on the argument alone), so an empty history refuses it too.
-     WHERE health_score.check_date('as_of', score_change_z_of.as_of_date) IS NOT DISTINCT FROM score_change_z_of.as_of_date
      ORDER BY h.account_id;
 END
 $$;
@@ -1225,9 +1229,11 @@ RETURNS TABLE (priority_rank bigint, account_id text, as_of date, score float8, 
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- Checked in a statement of its own, before the query starts: a plan costly enough to be
+    -- compiled (JIT) would otherwise take seconds to refuse a bad date.
+    SELECT health_score.check_date('as_of', alerts_at.as_of);
     WITH d AS (
-        SELECT coalesce(health_score.check_date('as_of', alerts_at.as_of),
-                        (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
+        SELECT coalesce(alerts_at.as_of, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
     ), r AS (
         SELECT
           bool_or(e.enabled) FILTER (WHERE e.rule = 'score_drop') AS drop_on,
@@ -1847,6 +1853,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
     days date[];
+    last_churn date;
+    missing integer;
 BEGIN
     PERFORM health_score.backtest_check_horizons(horizons);
     -- The dates backfill(from_date, to_date, step) would write, refused as it refuses them.
@@ -1873,6 +1881,20 @@ BEGIN
     SELECT array_agg((from_date + i * step)::date ORDER BY i) INTO days
       FROM generate_series(0, to_date - from_date) i
      WHERE from_date + i * step <= to_date;
+    -- A horizon longer than from_date to the last churn has no churned point: refused now, as
+    -- backtest_of would refuse it after rescoring every date. (An infinite churned_on is left
+    -- to backtest_of.)
+    SELECT max(a.churned_on) INTO last_churn FROM health_score.accounts a;
+    IF last_churn IS NULL OR isfinite(last_churn) THEN
+        SELECT min(h.x) INTO missing FROM unnest(horizons) h(x)
+         WHERE last_churn IS NULL OR h.x > last_churn - from_date;
+    END IF;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'horizon of % days: no churned account has a score that long before it churned (dates rescored % to %)',
+            missing, to_char(days[1], 'YYYY-MM-DD'), to_char(days[cardinality(days)], 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Rescore further back, or ask for a shorter horizon.';
+    END IF;
 
     RETURN QUERY
     SELECT b.horizon_days, b.churned, b.stayed, b.auc, b.churn_rate, b.false_positives,
