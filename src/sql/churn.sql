@@ -451,6 +451,50 @@ COMMENT ON COLUMN health_score.churn_fit_result.positives IS 'Rows used that chu
 COMMENT ON COLUMN health_score.churn_fit_result.condition_number IS 'Condition number of the standardised information matrix.';
 COMMENT ON COLUMN health_score.churn_fit_result.covariance IS 'Covariance matrix of the coefficients on the original scale, row-major (p+1) x (p+1), intercept first.';
 
+-- check_fit_arguments(max_iter, tol, l2, ridge_fallback): refuses the arguments of a fit that
+-- churn_fit cannot honour. Called by churn_fit and by each function that calls it, before any
+-- data is read.
+CREATE FUNCTION health_score.check_fit_arguments(max_iter int, tol float8, l2 float8,
+                                                 ridge_fallback float8 DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A NaN tol (greater than any step in PostgreSQL's order) reported a one-step fit as converged.
+    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
+        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
+        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- On standardised features a penalty far above the number of rows leaves the intercept
+    -- alone; past about 1e150 the objective underflowed (22003).
+    IF l2 > 1e12 THEN
+        RAISE EXCEPTION 'l2 must be at most 1e12, got %', l2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A penalty far above the number of rows already fits the intercept alone.';
+    END IF;
+    IF ridge_fallback IS NOT NULL AND NOT (ridge_fallback > 0 AND ridge_fallback < 'Infinity') THEN
+        RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ridge_fallback > 1e12 THEN   -- the bound of l2
+        RAISE EXCEPTION 'ridge_fallback must be at most 1e12, got %', ridge_fallback
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_fit_arguments(integer, float8, float8, float8) IS
+'Raises an error (22023) naming the argument unless max_iter is between 1 and 1000, tol greater than 0 and less than 1, l2 finite, zero or more and at most 1e12, and ridge_fallback NULL or finite, greater than zero and at most 1e12. Used by churn_fit and the functions that call it.';
+
 CREATE FUNCTION health_score.churn_fit(from_sql text, feature_exprs text[], names text[], label_expr text,
                                        max_iter int, tol float8, l2 float8)
 RETURNS health_score.churn_fit_result
@@ -483,27 +527,8 @@ DECLARE
     q text;
     r health_score.churn_fit_result;
 BEGIN
-    -- Checked here too, since churn_fit can be called directly: a NaN tol (greater than any
-    -- step in PostgreSQL's order) reported a one-step fit as converged.
-    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
-        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
-        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
-        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- On standardised features a penalty far above the number of rows leaves the intercept
-    -- alone; past about 1e150 the objective underflowed (22003).
-    IF l2 > 1e12 THEN
-        RAISE EXCEPTION 'l2 must be at most 1e12, got %', l2
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A penalty far above the number of rows already fits the intercept alone.';
-    END IF;
+    -- Checked here too, since churn_fit can be called directly.
+    PERFORM health_score.check_fit_arguments(max_iter, tol, l2);
     -- One pass for the counts, moments and class ranges: everything is checked before a fit.
     EXECUTE format('SELECT health_score.logit_describe(%s, %s) FROM %s', x_expr, label_expr, from_sql) INTO d;
     IF d IS NULL OR cardinality(d) = 0 THEN
@@ -709,26 +734,7 @@ BEGIN
     IF name IS NULL OR name = '' THEN
         RAISE EXCEPTION 'name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
-        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
-        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
-        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF ridge_fallback IS NOT NULL AND NOT (ridge_fallback > 0 AND ridge_fallback < 'Infinity') THEN
-        RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF ridge_fallback > 1e12 THEN   -- the bound of l2 (churn_fit)
-        RAISE EXCEPTION 'ridge_fallback must be at most 1e12, got %', ridge_fallback
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM health_score.check_fit_arguments(max_iter, tol, l2, ridge_fallback);
 
     IF ridge_fallback IS NULL OR l2 > 0 THEN
         f := health_score.churn_fit(from_sql, feature_exprs, names, label_expr, max_iter, tol, l2);
@@ -1295,18 +1301,7 @@ BEGIN
         RAISE EXCEPTION 'folds must be between 2 and 100, got %', coalesce(k::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
-        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
-        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
-        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM health_score.check_fit_arguments(max_iter, tol, l2);
     -- The levels come from all the rows: every fold's fit has the same terms.
     c := health_score.churn_columns(source, features, label, positive_label, reference_levels);
     -- Each row's fold comes from a hash of its content: reproducible, no ORDER BY needed.
@@ -1760,31 +1755,7 @@ BEGIN
     END IF;
 
     -- The fit's own arguments too, before any data is read (churn_train checks them again).
-    IF max_iter IS NULL OR max_iter < 1 OR max_iter > 1000 THEN
-        RAISE EXCEPTION 'max_iter must be between 1 and 1000, got %', coalesce(max_iter::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF tol IS NULL OR NOT (tol > 0 AND tol < 1) THEN
-        RAISE EXCEPTION 'tol must be greater than 0 and less than 1, got %', coalesce(tol::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF l2 IS NULL OR NOT (l2 >= 0 AND l2 < 'Infinity') THEN
-        RAISE EXCEPTION 'l2 must be a finite number, zero or more, got %', coalesce(l2::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF l2 > 1e12 THEN   -- the bound of churn_fit
-        RAISE EXCEPTION 'l2 must be at most 1e12, got %', l2
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A penalty far above the number of rows already fits the intercept alone.';
-    END IF;
-    IF ridge_fallback IS NOT NULL AND NOT (ridge_fallback > 0 AND ridge_fallback < 'Infinity') THEN
-        RAISE EXCEPTION 'ridge_fallback must be a finite number greater than zero, got %', ridge_fallback
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF ridge_fallback > 1e12 THEN
-        RAISE EXCEPTION 'ridge_fallback must be at most 1e12, got %', ridge_fallback
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM health_score.check_fit_arguments(max_iter, tol, l2, ridge_fallback);
 
     -- The training rows, computed once: every pass of the fit reads them again.
     IF to_regclass('pg_temp.health_score_account_training') IS NOT NULL THEN
