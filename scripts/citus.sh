@@ -9,6 +9,15 @@
 # it (a few seconds). Patches (*.patch) beside the tarball are applied before compiling.
 # Without either, there is no Citus, and citus_find says why.
 
+# The shared helpers (log, ensure_packages, run_as_owner, pick_port), when the caller has not
+# sourced them already, without the shell options common.sh sets for the scripts (a TAP test
+# runs on after a failing command).
+if ! declare -F pick_port >/dev/null; then
+    citus_shell_options=$(set +o)
+    source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+    eval "$citus_shell_options"
+fi
+
 # Debian packages a build from source needs beyond the server's headers.
 CITUS_BUILD_PACKAGES="libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev libssl-dev libselinux1-dev libxslt1-dev libpam0g-dev libreadline-dev flex bison autoconf"
 
@@ -70,8 +79,8 @@ citus_cluster() {
     [ "$(id -u)" -eq 0 ] && chown postgres: "$CITUS_SOCKET"
     for i in $(seq 0 "$workers"); do
         node="$dir/node$i"
-        citus_as_owner "$PGBIN/initdb" -D "$node" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null || return 1
-        port=$(citus_pick_port)
+        run_as_owner "$PGBIN/initdb" -D "$node" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null || return 1
+        port=$(pick_port 30000 "$CITUS_SOCKET")
         {
             echo "listen_addresses = ''"
             echo "port = $port"
@@ -86,7 +95,7 @@ citus_cluster() {
             echo "jit = off"
             for line in "$@"; do echo "$line"; done
         } >>"$node/postgresql.conf"
-        citus_as_owner "$PGBIN/pg_ctl" -D "$node" -l "$dir/node$i.log" -w -t 60 start >/dev/null || return 1
+        run_as_owner "$PGBIN/pg_ctl" -D "$node" -l "$dir/node$i.log" -w -t 60 start >/dev/null || return 1
         ports+=("$port")
     done
     CITUS_PORTS=("${ports[@]}")
@@ -111,38 +120,7 @@ citus_psql() {
 citus_stop() {
     local node
     for node in "${CITUS_DIR:-/nonexistent}"/node*/; do
-        [ -f "$node/postmaster.pid" ] && citus_as_owner "$PGBIN/pg_ctl" -D "$node" -m immediate -w stop >/dev/null 2>&1
+        [ -f "$node/postmaster.pid" ] && run_as_owner "$PGBIN/pg_ctl" -D "$node" -m immediate -w stop >/dev/null 2>&1
     done
     return 0
-}
-
-citus_as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-# citus_pick_port: a port in 30000-39999 that nothing listens on.
-citus_pick_port() {
-    local port
-    while :; do
-        port=$((30000 + RANDOM % 10000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && [ ! -e "$CITUS_SOCKET/.s.PGSQL.$port" ]; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
-declare -F log >/dev/null || log() { printf '==> %s\n' "$*" >&2; }
-declare -F ensure_packages >/dev/null || ensure_packages() {
-    local missing=() pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -eq 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    else
-        echo "missing Debian packages: ${missing[*]}" >&2
-        return 1
-    fi
 }

@@ -92,7 +92,7 @@ start_cluster() {
     chmod 777 "$WORK" "$SOCKET_DIR"
     if [ "$(id -u)" -eq 0 ]; then chown postgres: "$SOCKET_DIR"; fi
     run_as_owner "$PGBIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    PGPORT_PRIVATE=$(pick_port)
+    PGPORT_PRIVATE=$(pick_port 20000 "$SOCKET_DIR")
     {
         echo "listen_addresses = ''"
         echo "port = $PGPORT_PRIVATE"
@@ -112,12 +112,14 @@ start_cluster() {
     log "throwaway cluster on port $PGPORT (socket folder $SOCKET_DIR)"
 }
 
-# pick_port: a port in 20000-29999 that nothing listens on.
+# pick_port BASE SOCKET_DIR: a port in BASE to BASE+9999 that nothing listens on, neither on TCP
+# nor with a socket in SOCKET_DIR (the single server takes 20000-29999, Citus's nodes
+# 30000-39999, so that the two never race for a port).
 pick_port() {
-    local port
+    local base=$1 socket_dir=$2 port
     while :; do
-        port=$((20000 + RANDOM % 10000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && [ ! -e "$SOCKET_DIR/.s.PGSQL.$port" ]; then
+        port=$((base + RANDOM % 10000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && [ ! -e "$socket_dir/.s.PGSQL.$port" ]; then
             echo "$port"
             return
         fi
