@@ -45,6 +45,12 @@ INSERT INTO health_score.feeds (name, relation) VALUES ('warehouse', 'public.fee
 SELECT health_score.snapshot(current_date - d) FROM generate_series(20, 23) d;
 SQL
 accounts=40
+# until_waited: SQL that returns once another session waits for a lock this one holds (at most
+# 60 s): a session keeps its transaction open until the other has queued behind it, however
+# slowly the other starts.
+until_waited='DO $$ BEGIN FOR i IN 1..600 LOOP
+    EXIT WHEN EXISTS (SELECT FROM pg_locks l WHERE NOT l.granted AND pg_backend_pid() = ANY (pg_blocking_pids(l.pid)));
+    PERFORM pg_sleep(0.1); END LOOP; END $$;'
 # one_set DATE: "rows distinct-writers metric-rows-without-score" of that date's history.
 one_set() {
     q $db -c "SELECT (SELECT count(*) FROM health_score.score_history WHERE as_of = $1) || ' ' ||
@@ -54,12 +60,15 @@ one_set() {
                          AND NOT EXISTS (SELECT 1 FROM health_score.score_history s WHERE s.as_of = m.as_of AND s.account_id = m.account_id))"
 }
 
-# 1. A writer keeps a row of score_history written for 5 s; a snapshot must not wait for it.
+# 1. A writer keeps a row of score_history written until the snapshot's rows are there (at
+# most 60 s); the snapshot must not wait for it.
 q $db >"$dir/writer.out" 2>&1 <<'SQL' &
 BEGIN;
 UPDATE health_score.score_history SET reason = reason WHERE as_of = current_date - 20 AND account_id = 'acct01';
 SELECT 'holding';
-SELECT pg_sleep(5);
+DO $$ BEGIN FOR i IN 1..600 LOOP
+    EXIT WHEN EXISTS (SELECT FROM health_score.score_history WHERE as_of = current_date - 5);
+    PERFORM pg_sleep(0.1); END LOOP; END $$;
 ROLLBACK;
 SQL
 writer=$!
@@ -74,16 +83,20 @@ check "a reader cannot take the snapshot lock (42501)" \
     "$("$PGBIN/psql" -X -q -At -d $db -U $reader -c '\set VERBOSITY sqlstate' -c 'BEGIN' \
         -c 'LOCK TABLE health_score.score_history IN SHARE UPDATE EXCLUSIVE MODE' 2>&1)" "ERROR:  42501"
 
-# 2. Each session prunes its own old date from both tables (ROW EXCLUSIVE on each), waits 1 s so
-# that both hold their locks, then snapshots yesterday. A snapshot lock that conflicts with ROW
-# EXCLUSIVE (SHARE ROW EXCLUSIVE) makes each wait for the other: a deadlock, one fails with 40P01.
+# 2. Each session prunes its own old date from both tables (ROW EXCLUSIVE on each), waits until
+# both hold their locks (at most 60 s), then snapshots yesterday. A snapshot lock that
+# conflicts with ROW EXCLUSIVE (SHARE ROW EXCLUSIVE) makes each wait for the other: a
+# deadlock, one fails with 40P01.
 pruned() {
     q $db 2>&1 <<SQL
 \set VERBOSITY sqlstate
 BEGIN;
 DELETE FROM health_score.metric_history WHERE as_of = current_date - $1;
 DELETE FROM health_score.score_history WHERE as_of = current_date - $1;
-SELECT pg_sleep(1);
+DO \$\$ BEGIN FOR i IN 1..600 LOOP
+    EXIT WHEN (SELECT count(DISTINCT l.pid) FROM pg_locks l
+                WHERE l.relation = 'health_score.score_history'::regclass AND l.mode = 'RowExclusiveLock' AND l.granted) >= 2;
+    PERFORM pg_sleep(0.1); END LOOP; END \$\$;
 SELECT health_score.snapshot(current_date - 1);
 COMMIT;
 SQL
@@ -119,16 +132,17 @@ wait $rf1
 check "the refresh in the pruning transaction succeeds (no deadlock)" "$(grep -v -e "^$" -e "^pruned$" "$dir/rf1.out")" $accounts
 check "today: $accounts rows, all written by one snapshot" "$(one_set current_date)" "$accounts 1 0"
 
-# 4. Two sessions snapshot one date: the first keeps its transaction open for 5 s after the
-# snapshot, the second starts its transaction (and, under REPEATABLE READ, its snapshot)
-# meanwhile, once the first has written. race ISOLATION DATE: prints the second session's output, its own transaction's
-# now() last (the first's output goes to a file).
+# 4. Two sessions snapshot one date: the first keeps its transaction open after the snapshot
+# until the second, which starts its transaction (and, under REPEATABLE READ, its snapshot)
+# once the first has written, waits for the first's lock in its own snapshot.
+# race ISOLATION DATE: prints the second session's output, its own transaction's now() last
+# (the first's output goes to a file).
 race() {
     q $db >"$dir/first.out" 2>&1 <<SQL &
 \set VERBOSITY sqlstate
 BEGIN ISOLATION LEVEL $1;
 SELECT health_score.snapshot($2);
-SELECT pg_sleep(5);
+$until_waited
 COMMIT;
 SQL
     local first=$!
