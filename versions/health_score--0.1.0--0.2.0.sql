@@ -201,27 +201,19 @@ COMMENT ON COLUMN health_score.curve_proposal.proposed_breakpoints IS 'The disti
 COMMENT ON COLUMN health_score.curve_proposal.proposed_scores IS 'The score at each proposed breakpoint: the score of its percentile, or the mean of the scores of the percentiles that share the value; NULL when skipped.';
 COMMENT ON COLUMN health_score.curve_proposal.note IS 'Why the metric is skipped, or that percentiles shared a value; NULL otherwise.';
 
-CREATE FUNCTION health_score.propose_curves(as_of timestamptz DEFAULT now(), metrics text[] DEFAULT NULL,
-                                            percentiles float8[] DEFAULT '{0.05,0.25,0.5,0.75,0.95}',
-                                            scores float8[] DEFAULT '{0,25,50,75,100}',
-                                            min_accounts integer DEFAULT 20)
-RETURNS SETOF health_score.curve_proposal
+-- check_metric_names(metrics): refuses a list of metrics that is not one-dimensional, is empty,
+-- or holds a NULL, a name not in health_score.metrics or a name twice. Used by the functions that
+-- read one value per metric listed (propose_curves, account_training).
+CREATE FUNCTION health_score.check_metric_names(metrics text[])
+RETURNS void
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     chosen text[] := metrics;
     unknown text;
-    x float8;
-    prev float8;
 BEGIN
-    PERFORM health_score.check_as_of(as_of);
-    IF chosen IS NULL THEN
-        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
-        IF chosen IS NULL THEN
-            RETURN;
-        END IF;
-    END IF;
+    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
     IF array_ndims(chosen) > 1 THEN
         RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
             USING ERRCODE = 'array_subscript_error';
@@ -238,6 +230,33 @@ BEGIN
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
     END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_metric_names(text[]) IS
+'Raises an error naming metrics unless it is a one-dimensional, non-empty list of distinct names of health_score.metrics without NULLs (2202E for more dimensions, 42704 for an unknown name, 22023 otherwise).';
+
+CREATE FUNCTION health_score.propose_curves(as_of timestamptz DEFAULT now(), metrics text[] DEFAULT NULL,
+                                            percentiles float8[] DEFAULT '{0.05,0.25,0.5,0.75,0.95}',
+                                            scores float8[] DEFAULT '{0,25,50,75,100}',
+                                            min_accounts integer DEFAULT 20)
+RETURNS SETOF health_score.curve_proposal
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chosen text[] := metrics;
+    x float8;
+    prev float8;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    IF chosen IS NULL THEN
+        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
+        IF chosen IS NULL THEN
+            RETURN;
+        END IF;
+    END IF;
+    PERFORM health_score.check_metric_names(chosen);
 
     IF percentiles IS NULL THEN
         RAISE EXCEPTION 'percentiles must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -2398,7 +2417,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     chosen text[] := metrics;
-    unknown text;
     data_end date;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
@@ -2420,23 +2438,7 @@ BEGIN
             RAISE EXCEPTION 'no enabled metric in health_score.metrics' USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
-    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
-    IF array_ndims(chosen) > 1 THEN
-        RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
-            USING ERRCODE = 'array_subscript_error';
-    END IF;
-    IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT u INTO unknown FROM unnest(chosen) u
-     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics m WHERE m.name = u) LIMIT 1;
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'metric "%" is not in health_score.metrics', unknown USING ERRCODE = 'undefined_object';
-    END IF;
-    SELECT u INTO unknown FROM unnest(chosen) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM health_score.check_metric_names(chosen);
     -- The labels are the churn dates up to as_of + horizon (the scoring's point in time: an
     -- account with churned_on d is gone at midnight at the start of d), so data complete
     -- through a day hold them up to midnight at the end of that day.
@@ -5350,7 +5352,7 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.check_fit_arguments(integer, float8, float8, float8),
+    health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
     health_score.account_training(timestamptz, interval, text[], integer, integer, float8, float8, float8),
     health_score.account_imputation(text, text[]), health_score.account_design(text[], jsonb, text),
@@ -5366,7 +5368,7 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
-    health_score.check_fit_arguments(integer, float8, float8, float8),
+    health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),
     health_score.churn_evaluate(text, text[], text, float8[]), health_score.churn_columns(regclass, text[], text, text, jsonb),
     health_score.account_training(timestamptz, interval, text[], integer, integer, float8, float8, float8),
     health_score.account_imputation(text, text[]), health_score.account_design(text[], jsonb, text),

@@ -704,27 +704,19 @@ COMMENT ON COLUMN health_score.curve_proposal.proposed_breakpoints IS 'The disti
 COMMENT ON COLUMN health_score.curve_proposal.proposed_scores IS 'The score at each proposed breakpoint: the score of its percentile, or the mean of the scores of the percentiles that share the value; NULL when skipped.';
 COMMENT ON COLUMN health_score.curve_proposal.note IS 'Why the metric is skipped, or that percentiles shared a value; NULL otherwise.';
 
-CREATE FUNCTION health_score.propose_curves(as_of timestamptz DEFAULT now(), metrics text[] DEFAULT NULL,
-                                            percentiles float8[] DEFAULT '{0.05,0.25,0.5,0.75,0.95}',
-                                            scores float8[] DEFAULT '{0,25,50,75,100}',
-                                            min_accounts integer DEFAULT 20)
-RETURNS SETOF health_score.curve_proposal
+-- check_metric_names(metrics): refuses a list of metrics that is not one-dimensional, is empty,
+-- or holds a NULL, a name not in health_score.metrics or a name twice. Used by the functions that
+-- read one value per metric listed (propose_curves, account_training).
+CREATE FUNCTION health_score.check_metric_names(metrics text[])
+RETURNS void
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     chosen text[] := metrics;
     unknown text;
-    x float8;
-    prev float8;
 BEGIN
-    PERFORM health_score.check_as_of(as_of);
-    IF chosen IS NULL THEN
-        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
-        IF chosen IS NULL THEN
-            RETURN;
-        END IF;
-    END IF;
+    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
     IF array_ndims(chosen) > 1 THEN
         RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
             USING ERRCODE = 'array_subscript_error';
@@ -741,6 +733,33 @@ BEGIN
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
     END IF;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_metric_names(text[]) IS
+'Raises an error naming metrics unless it is a one-dimensional, non-empty list of distinct names of health_score.metrics without NULLs (2202E for more dimensions, 42704 for an unknown name, 22023 otherwise).';
+
+CREATE FUNCTION health_score.propose_curves(as_of timestamptz DEFAULT now(), metrics text[] DEFAULT NULL,
+                                            percentiles float8[] DEFAULT '{0.05,0.25,0.5,0.75,0.95}',
+                                            scores float8[] DEFAULT '{0,25,50,75,100}',
+                                            min_accounts integer DEFAULT 20)
+RETURNS SETOF health_score.curve_proposal
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chosen text[] := metrics;
+    x float8;
+    prev float8;
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    IF chosen IS NULL THEN
+        SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
+        IF chosen IS NULL THEN
+            RETURN;
+        END IF;
+    END IF;
+    PERFORM health_score.check_metric_names(chosen);
 
     IF percentiles IS NULL THEN
         RAISE EXCEPTION 'percentiles must not be NULL' USING ERRCODE = 'null_value_not_allowed';

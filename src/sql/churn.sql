@@ -1696,7 +1696,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     chosen text[] := metrics;
-    unknown text;
     data_end date;
 BEGIN
     PERFORM health_score.check_as_of(as_of);
@@ -1718,23 +1717,7 @@ BEGIN
             RAISE EXCEPTION 'no enabled metric in health_score.metrics' USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
-    -- Before array_position, which refuses arrays of more than one dimension with 0A000.
-    IF array_ndims(chosen) > 1 THEN
-        RAISE EXCEPTION 'metrics must be a one-dimensional array, got % dimensions', array_ndims(chosen)
-            USING ERRCODE = 'array_subscript_error';
-    END IF;
-    IF cardinality(chosen) = 0 OR array_position(chosen, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'metrics must name at least one metric, without NULLs' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT u INTO unknown FROM unnest(chosen) u
-     WHERE NOT EXISTS (SELECT 1 FROM health_score.metrics m WHERE m.name = u) LIMIT 1;
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'metric "%" is not in health_score.metrics', unknown USING ERRCODE = 'undefined_object';
-    END IF;
-    SELECT u INTO unknown FROM unnest(chosen) u GROUP BY u HAVING count(*) > 1 LIMIT 1;
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'metric "%" is listed twice', unknown USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM health_score.check_metric_names(chosen);
     -- The labels are the churn dates up to as_of + horizon (the scoring's point in time: an
     -- account with churned_on d is gone at midnight at the start of d), so data complete
     -- through a day hold them up to midnight at the end of that day.
