@@ -133,6 +133,10 @@ extern float8 *hs_float8_array(ArrayType *array, const char *arg, int *length);
 extern ArrayType *hs_state_arg(FunctionCallInfo fcinfo, int argno, int length,
 								const char *aggname, bool writable);
 
+extern void hs_check_curve(const float8 *breakpoints, int nbreakpoints, const float8 *scores, int nscores);
+extern double hs_scale_linear(const float8 *breakpoints, const float8 *scores, int n, double value);
+extern double hs_scale_banded(const float8 *breakpoints, const float8 *scores, int n, double value);
+
 #define HS_STATE_VALUES(state) ((float8 *) ARR_DATA_PTR(state))
 
 #endif

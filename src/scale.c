@@ -17,13 +17,39 @@ typedef struct ScaleCurve
 	const float8 *scores;
 } ScaleCurve;
 
+/*
+ * hs_check_curve: error unless breakpoints (nbreakpoints of them, strictly increasing, finite)
+ * and scores (0-100) make a curve; the errors name the arguments.
+ */
+void
+hs_check_curve(const float8 *breakpoints, int nbreakpoints, const float8 *scores, int nscores)
+{
+	int			i;
+
+	if (nscores != nbreakpoints)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("breakpoints and scores must have the same length, got %d and %d",
+						nbreakpoints, nscores)));
+	for (i = 0; i < nbreakpoints; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		hs_check_finite(breakpoints[i], "breakpoints");
+		hs_check_score(scores[i], "scores");
+		if (i > 0 && breakpoints[i] <= breakpoints[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("breakpoints must be strictly increasing, but element %d (%g) follows %g",
+							i + 1, breakpoints[i], breakpoints[i - 1])));
+	}
+}
+
 /* Read and validate the curve in arguments 1 and 2; errors name the argument. */
 static ScaleCurve
 scale_curve_args(FunctionCallInfo fcinfo)
 {
 	ScaleCurve	curve;
 	int			nscores;
-	int			i;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -36,23 +62,7 @@ scale_curve_args(FunctionCallInfo fcinfo)
 
 	curve.breakpoints = hs_float8_array(PG_GETARG_ARRAYTYPE_P(1), "breakpoints", &curve.length);
 	curve.scores = hs_float8_array(PG_GETARG_ARRAYTYPE_P(2), "scores", &nscores);
-	if (nscores != curve.length)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("breakpoints and scores must have the same length, got %d and %d",
-						curve.length, nscores)));
-
-	for (i = 0; i < curve.length; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		hs_check_finite(curve.breakpoints[i], "breakpoints");
-		hs_check_score(curve.scores[i], "scores");
-		if (i > 0 && curve.breakpoints[i] <= curve.breakpoints[i - 1])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("breakpoints must be strictly increasing, but element %d (%g) follows %g",
-							i + 1, curve.breakpoints[i], curve.breakpoints[i - 1])));
-	}
+	hs_check_curve(curve.breakpoints, curve.length, curve.scores, nscores);
 	return curve;
 }
 
@@ -86,6 +96,47 @@ scale_value_arg(FunctionCallInfo fcinfo, double *value)
 	return true;
 }
 
+/*
+ * hs_scale_linear: the piecewise-linear curve at value (finite), flat beyond both ends; the
+ * curve checked by hs_check_curve.
+ */
+double
+hs_scale_linear(const float8 *breakpoints, const float8 *scores, int n, double value)
+{
+	ScaleCurve	curve = {n, breakpoints, scores};
+	int			i = scale_segment(&curve, value);
+	double		offset;
+	double		span;
+	double		t;
+
+	if (i < 0)
+		return scores[0];
+	if (i == n - 1)
+		return scores[i];
+
+	offset = value - breakpoints[i];
+	span = breakpoints[i + 1] - breakpoints[i];
+	if (isinf(offset) || isinf(span))
+	{
+		/* breakpoints near the float8 limits: the halves cannot overflow */
+		offset = value / 2 - breakpoints[i] / 2;
+		span = breakpoints[i + 1] / 2 - breakpoints[i] / 2;
+	}
+	t = Min(Max(offset / span, 0.0), 1.0);
+	return scores[i] + t * (scores[i + 1] - scores[i]);
+}
+
+/* hs_scale_banded: the step curve at value (finite), breakpoint i starting band i */
+double
+hs_scale_banded(const float8 *breakpoints, const float8 *scores, int n, double value)
+{
+	ScaleCurve	curve = {n, breakpoints, scores};
+	int			i = scale_segment(&curve, value);
+
+	/* below the first breakpoint the first band's score applies (flat beyond the ends) */
+	return scores[i < 0 ? 0 : i];
+}
+
 PG_FUNCTION_INFO_V1(scale_linear);
 /* scale(value, breakpoints, scores): piecewise-linear curve, flat beyond both ends */
 Datum
@@ -93,30 +144,10 @@ scale_linear(PG_FUNCTION_ARGS)
 {
 	ScaleCurve	curve = scale_curve_args(fcinfo);
 	double		value;
-	int			i;
-	double		offset;
-	double		span;
-	double		t;
 
 	if (!scale_value_arg(fcinfo, &value))
 		PG_RETURN_NULL();
-
-	i = scale_segment(&curve, value);
-	if (i < 0)
-		PG_RETURN_FLOAT8(curve.scores[0]);
-	if (i == curve.length - 1)
-		PG_RETURN_FLOAT8(curve.scores[i]);
-
-	offset = value - curve.breakpoints[i];
-	span = curve.breakpoints[i + 1] - curve.breakpoints[i];
-	if (isinf(offset) || isinf(span))
-	{
-		/* breakpoints near the float8 limits: the halves cannot overflow */
-		offset = value / 2 - curve.breakpoints[i] / 2;
-		span = curve.breakpoints[i + 1] / 2 - curve.breakpoints[i] / 2;
-	}
-	t = Min(Max(offset / span, 0.0), 1.0);
-	PG_RETURN_FLOAT8(curve.scores[i] + t * (curve.scores[i + 1] - curve.scores[i]));
+	PG_RETURN_FLOAT8(hs_scale_linear(curve.breakpoints, curve.scores, curve.length, value));
 }
 
 PG_FUNCTION_INFO_V1(scale_banded);
@@ -126,12 +157,8 @@ scale_banded(PG_FUNCTION_ARGS)
 {
 	ScaleCurve	curve = scale_curve_args(fcinfo);
 	double		value;
-	int			i;
 
 	if (!scale_value_arg(fcinfo, &value))
 		PG_RETURN_NULL();
-
-	/* below the first breakpoint the first band's score applies (flat beyond the ends) */
-	i = scale_segment(&curve, value);
-	PG_RETURN_FLOAT8(curve.scores[i < 0 ? 0 : i]);
+	PG_RETURN_FLOAT8(hs_scale_banded(curve.breakpoints, curve.scores, curve.length, value));
 }

@@ -160,6 +160,8 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_sql(),
     health_score.metric_scores_sql(), health_score.metric_rows_sql(text),
+    health_score.metric_level(float8[], float8, boolean[], text[], text[], text[], text[], float8[], float8[], text[],
+                              float8[], integer[], float8[], integer[], integer[], float8[], float8[], float8[]),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
@@ -177,6 +179,8 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_s
     health_score.catalog_keys(text), health_score.check_removed_default(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_sql(),
     health_score.metric_scores_sql(), health_score.metric_rows_sql(text),
+    health_score.metric_level(float8[], float8, boolean[], text[], text[], text[], text[], float8[], float8[], text[],
+                              float8[], integer[], float8[], integer[], integer[], float8[], float8[], float8[]),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),

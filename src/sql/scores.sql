@@ -397,6 +397,24 @@ $$;
 COMMENT ON FUNCTION health_score.bad_observations(text, timestamptz) IS
 'The NaN or infinite rows of one account in the feeds up to as_of: the metric input each spoils and the problem, naming the feed.';
 
+-- The metric level of one account in C (src/metric_level.c): its raw values in the catalog's
+-- slot order become its metric rows, with absent values, decayed rates, effective weights and
+-- curves applied as the SQL it replaced did (the same results to the bit), in one call instead
+-- of an array built per account and a curve called per metric.
+CREATE FUNCTION health_score.metric_level(raw_values float8[], age_days float8, spoilt boolean[],
+                                          metrics text[], dimensions text[], aggregations text[],
+                                          absent_means text[], half_life_days float8[], max_age_days float8[],
+                                          curves text[], breakpoints float8[], breakpoint_counts integer[],
+                                          scores float8[], score_counts integer[], groups integer[],
+                                          weights float8[], group_weights float8[], coverage_shares float8[])
+RETURNS TABLE (metric text, dimension text, raw_value float8, sub_score float8, effective_weight float8,
+               contribution float8, coverage_share float8)
+AS 'MODULE_PATHNAME', 'metric_level'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION health_score.metric_level(float8[], float8, boolean[], text[], text[], text[], text[], float8[], float8[], text[], float8[], integer[], float8[], integer[], integer[], float8[], float8[], float8[]) IS
+'One account''s metric rows, in slot order, for the metrics with data: raw_values (metric_values'' result; NULL or a NULL element: not observed), age_days (days since the account started; NULL: unknown) and spoilt (true for a slot spoilt by a bad row; NULL: none) read with the catalog in slot order (metrics, dimensions, aggregations, absent_means, half_life_days, max_age_days, curves, and the curves end to end: breakpoints and scores, breakpoint_counts and score_counts per metric) and the account''s segment (groups: each metric''s dimension number, weights, group_weights: the dimensions'' weights, coverage_shares). Used by metric_rows_sql.';
+
 -- The scoring query, per account and metric, at as_of ($1). One pass over the observations,
 -- grouped by account, turns them into every metric's raw value with the C aggregate
 -- metric_values (the only heavy step, kept apart in a materialized CTE so that it is planned
@@ -404,11 +422,11 @@ COMMENT ON FUNCTION health_score.bad_observations(text, timestamptz) IS
 -- no observations at all is scored too: a metric with absent_means = 'zero' and no
 -- observation reads 0 (days_since: the days since the account started), and a decayed_rate
 -- is divided by the decayed time the account has existed (see below). The rest works on one
--- row per account: the C function
--- effective_weights gives each metric with data its weight (the dimension's share among the
--- account's dimensions that have data x the metric's share among its dimension's metrics that
--- have data), and the metrics are unnested with it, so no step sorts the metric rows.
--- coverage_share is the same product over all the configured weights, data or not.
+-- row per account: the C function metric_level gives each metric with data its value, its
+-- sub-score and its weight (the dimension's share among the account's dimensions that have
+-- data x the metric's share among its dimension's metrics that have data), so no step sorts
+-- the metric rows. coverage_share is the same product over all the configured weights, data
+-- or not.
 --
 -- metric_rows_sql(raw_values) is that query from the raw values on. raw_values is a query
 -- giving one row per account with observations: account_id, raw_values (metric_values' result,
@@ -444,28 +462,28 @@ WITH catalog AS MATERIALIZED (
       FROM health_score.accounts a
      WHERE (a.started_on IS NULL OR a.started_on <= $1)
        AND (a.churned_on IS NULL OR a.churned_on > $1)
+), catalog_arrays AS MATERIALIZED (
+    -- the catalog as metric_level reads it: an array per column in slot order, the curves end to end
+    SELECT coalesce(array_agg(c.name ORDER BY c.slot), '{}') AS metrics,
+           coalesce(array_agg(c.dimension ORDER BY c.slot), '{}') AS dimensions,
+           coalesce(array_agg(c.aggregation ORDER BY c.slot), '{}') AS aggregations,
+           coalesce(array_agg(c.absent_means ORDER BY c.slot), '{}') AS absent_means,
+           coalesce(array_agg(c.half_life_days ORDER BY c.slot), '{}') AS half_life_days,
+           coalesce(array_agg(c.max_age_days ORDER BY c.slot), '{}') AS max_age_days,
+           coalesce(array_agg(c.curve ORDER BY c.slot), '{}') AS curves,
+           coalesce((SELECT array_agg(u.x ORDER BY c2.slot, u.k) FROM catalog c2,
+                            unnest(c2.breakpoints) WITH ORDINALITY u(x, k)), '{}') AS breakpoints,
+           coalesce(array_agg(cardinality(c.breakpoints) ORDER BY c.slot), '{}') AS breakpoint_counts,
+           coalesce((SELECT array_agg(u.x ORDER BY c2.slot, u.k) FROM catalog c2,
+                            unnest(c2.scores) WITH ORDINALITY u(x, k)), '{}') AS scores,
+           coalesce(array_agg(cardinality(c.scores) ORDER BY c.slot), '{}') AS score_counts
+      FROM catalog c
 ), cleaned AS (
-    -- Every live account's raw values, observed or not. A metric spoilt by a bad row has no
-    -- data, never a zero. A metric with no observation (within max_age) is unknown, or with
-    -- absent_means = 'zero' reads 0, and days_since the days the metric could have seen an
-    -- event: since started_on, at most max_age (unknown without started_on). A decayed_rate
-    -- is the decayed sum over the decayed exposure since started_on,
-    -- E = h / ln 2 * (1 - 2^(-A/h)) days for a half-life of h days, where A is the days since
-    -- started_on (at most max_age, at least 7 days, so the first days do not read one event
-    -- as a daily habit): metric_values divided it by h / ln 2, an endless history's exposure,
-    -- which stays when started_on is unknown. A/h is capped at 1000, where 2^(-A/h) is 0 to
-    -- double precision (and 2 ^ -large would raise an underflow).
-    SELECT l.account_id, l.segment,
-           (SELECT array_agg(CASE
-                WHEN c.input = ANY (bi.inputs) THEN NULL
-                WHEN b.raw_values[c.slot] IS NULL THEN
-                    CASE WHEN c.absent_means = 'zero' THEN
-                        CASE WHEN c.aggregation <> 'days_since' THEN 0
-                             WHEN l.age_days IS NOT NULL THEN least(l.age_days, c.max_age_days) END END
-                WHEN c.aggregation = 'decayed_rate' AND l.age_days IS NOT NULL THEN
-                    b.raw_values[c.slot]
-                    / (1 - 2 ^ (-least(greatest(least(l.age_days, c.max_age_days), 7) / c.half_life_days, 1000)))
-                ELSE b.raw_values[c.slot] END ORDER BY c.slot) FROM catalog c) AS raw_values
+    -- Every live account with its raw values, observed or not (metric_level reads them), and
+    -- for the rare account with a bad row, the slots whose input it spoils.
+    SELECT l.account_id, l.segment, l.age_days, b.raw_values,
+           CASE WHEN bi.inputs IS NOT NULL THEN
+               (SELECT array_agg(c.input = ANY (bi.inputs) ORDER BY c.slot) FROM catalog c) END AS spoilt
       FROM live l
       LEFT JOIN by_account b ON b.account_id = l.account_id
       LEFT JOIN bad_inputs bi ON bi.account_id = l.account_id
@@ -501,27 +519,26 @@ WITH catalog AS MATERIALIZED (
              WHERE dw.segment = w.segment) AS dimension_weights
       FROM coverage_shares w
      GROUP BY w.segment
-), weighted AS (
-    SELECT b.account_id, v.slot, v.raw_value, v.effective_weight, v.coverage_share
-      FROM cleaned b
-      JOIN segments s ON s.segment = b.segment
-     CROSS JOIN LATERAL unnest(b.raw_values,
-                               health_score.effective_weights(b.raw_values, s.dimension_nos, s.metric_weights,
-                                                              s.dimension_weights),
-                               s.coverage_shares) WITH ORDINALITY AS v(raw_value, effective_weight, coverage_share, slot)
-     WHERE v.raw_value IS NOT NULL
-), scored AS (
-    SELECT w.account_id, c.name AS metric, c.dimension, w.raw_value,
-           CASE c.curve WHEN 'banded' THEN health_score.scale_banded(w.raw_value, c.breakpoints, c.scores)
-                        ELSE health_score.scale(w.raw_value, c.breakpoints, c.scores) END AS sub_score,
-           w.effective_weight, w.coverage_share
-      FROM weighted w
-      JOIN catalog c ON c.slot = w.slot
-     OFFSET 0  -- keeps each sub_score computed once
 )
-SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight,
-       effective_weight * sub_score AS contribution, coverage_share
-  FROM scored
+-- Per account, metric_level does the rest in one call: a metric spoilt by a bad row has no
+-- data, never a zero; a metric with no observation (within max_age) is unknown, or with
+-- absent_means = 'zero' reads 0, and days_since the days the metric could have seen an event:
+-- since started_on, at most max_age (unknown without started_on). A decayed_rate is the
+-- decayed sum over the decayed exposure since started_on, E = h / ln 2 * (1 - 2^(-A/h)) days
+-- for a half-life of h days, where A is the days since started_on (at most max_age, at least
+-- 7 days, so the first days do not read one event as a daily habit): metric_values divided it
+-- by h / ln 2, an endless history's exposure, which stays when started_on is unknown. A/h is
+-- capped at 1000, where 2^(-A/h) is 0 to double precision. Then the effective weights (as
+-- effective_weights) and each metric's curve (scale, or scale_banded for a banded curve).
+SELECT b.account_id, m.metric, m.dimension, m.raw_value, m.sub_score, m.effective_weight,
+       m.contribution, m.coverage_share
+  FROM cleaned b
+  JOIN segments s ON s.segment = b.segment
+ CROSS JOIN catalog_arrays k
+ CROSS JOIN LATERAL health_score.metric_level(b.raw_values, b.age_days, b.spoilt, k.metrics, k.dimensions,
+                        k.aggregations, k.absent_means, k.half_life_days, k.max_age_days, k.curves,
+                        k.breakpoints, k.breakpoint_counts, k.scores, k.score_counts,
+                        s.dimension_nos, s.metric_weights, s.dimension_weights, s.coverage_shares) m
  UNION ALL
 -- a metric spoilt by a bad row: a row with no values, which makes the account's score NULL
 SELECT bi.account_id, c.name, c.dimension, NULL, NULL, NULL, NULL, NULL

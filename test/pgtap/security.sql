@@ -76,7 +76,7 @@ LANGUAGE sql AS $$
      WHERE p.pronamespace = 'health_score'::regnamespace
        AND NOT has_function_privilege('public', p.oid, 'EXECUTE') AND has_function_privilege(p.oid, 'EXECUTE')
 $$;
-CREATE TEMP TABLE t_granted (name) AS VALUES ('observations_sql'), ('feeds_sql'), ('metric_scores_sql'), ('metric_rows_sql'),
+CREATE TEMP TABLE t_granted (name) AS VALUES ('observations_sql'), ('feeds_sql'), ('metric_scores_sql'), ('metric_rows_sql'), ('metric_level'),
     ('account_scores_sql'),
     ('score_account'), ('account_features_sql'), ('check_as_of'), ('check_date'), ('attribution_check'), ('backtest_check'),
     ('backtest_check_horizons'), ('backtest_points_of'), ('backtest_of'), ('trends_of'), ('score_change_z_of'), ('churn_fit'),
