@@ -242,6 +242,7 @@ values_state(FunctionCallInfo fcinfo, int nslots)
 		for (i = 0; i < length; i++)
 			zeros[i] = Float8GetDatum(0.0);
 		state = construct_array(zeros, length, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		pfree(zeros);			/* a group's state lives as long as the group: so would zeros */
 		MemoryContextSwitchTo(old);
 		return state;
 	}
