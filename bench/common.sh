@@ -37,3 +37,35 @@ compare() {
         printf '%-48s %12.1f %8.2f  %s\n' "${labels[$i]}" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN { print a / b }')" "${times[$i]}"
     done
 }
+
+# start_baseline REV: a second throwaway cluster running the extension as of git revision REV
+# (built from `git archive`, so the working tree is left alone), beside the one setup_cluster
+# started, to time a change side by side against what it changes. Sets BASELINE_PGHOST,
+# BASELINE_PGPORT and BASELINE_PGBIN; the cluster is stopped and removed with the first one.
+start_baseline() {
+    local rev=$1 top=$TOP work=$WORK pgbin=$PGBIN pgdata=$PGDATA_DIR socket=$SOCKET_DIR
+    local host=$PGHOST port=$PGPORT
+    mkdir -p "$work/baseline/src"
+    git -C "$top" archive "$rev" | tar -C "$work/baseline/src" -xf -
+    TOP="$work/baseline/src" WORK="$work/baseline"
+    log "baseline: the extension as of $rev ($(git -C "$top" rev-parse --short "$rev"))"
+    build_private_install
+    start_cluster
+    BASELINE_PGHOST=$PGHOST BASELINE_PGPORT=$PGPORT BASELINE_PGBIN=$PGBIN BASELINE_PGDATA=$PGDATA_DIR
+    TOP=$top WORK=$work PGBIN=$pgbin PGDATA_DIR=$pgdata SOCKET_DIR=$socket
+    export PGHOST=$host PGPORT=$port
+    trap baseline_cleanup EXIT
+}
+
+# baseline_cleanup: stop the baseline cluster, then cleanup (which keeps the exit status).
+baseline_cleanup() {
+    local rc=$?
+    run_as_owner "$BASELINE_PGBIN/pg_ctl" -D "$BASELINE_PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
+    (exit $rc)
+    cleanup
+}
+
+# on_baseline CMD...: run CMD against the baseline cluster.
+on_baseline() {
+    PGHOST=$BASELINE_PGHOST PGPORT=$BASELINE_PGPORT "$@"
+}
