@@ -27,7 +27,11 @@
 # server's 64MB), SCALE_WORK_MEMS (the others to compare, default "4MB 256MB"; 4MB is
 # PostgreSQL's default; "" for none) and SCALE_WORK_MEM_AT (the depth where, default the last),
 # SCALE_DROP_HISTORY (1: drop the history after the backfill, to keep the disk for the
-# observations of the deeper books; the nights after it start without history).
+# observations of the deeper books; the nights after it start without history),
+# SCALE_EXPLAIN_AT (a depth where one more snapshot runs under auto_explain, every statement
+# of it over 50 ms printed with its EXPLAIN ANALYZE at the end; default none).
+# The load column is the machine's 1-minute load average at the start of each timed run,
+# lowest and highest: on 2 cores, figures taken above 2 are inflated by other work.
 source "$(dirname "$0")/common.sh"
 
 ACCOUNTS_LIST=${SCALE_ACCOUNTS:-10000 100000}
@@ -39,6 +43,7 @@ WORK_MEM=${SCALE_WORK_MEM:-}
 WORK_MEMS=${SCALE_WORK_MEMS-4MB 256MB}
 WORK_MEM_AT=${SCALE_WORK_MEM_AT:-${DEPTHS##* }}
 DROP_HISTORY=${SCALE_DROP_HISTORY:-0}
+EXPLAIN_AT=${SCALE_EXPLAIN_AT:-none}
 END_DATE=2025-12-31          # the book's year is the 365 days before it
 
 ensure_packages $BASE_PACKAGES
@@ -49,6 +54,8 @@ log "commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown):
 log "disk: $(df -h "$WORK" | awk 'NR == 2 { print $4 " free of " $2 }')"
 export PGOPTIONS="-c jit=off -c client_min_messages=warning${WORK_MEM:+ -c work_mem=$WORK_MEM}"
 
+load_now() { cut -d' ' -f1 /proc/loadavg; }
+load_range() { printf '%s\n' "$@" | sort -g | sed -n '1p;$p' | paste -sd- -; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 first_day=$(psql -X -At -d postgres -c "SELECT date '$END_DATE' - 365")
 day_of() { psql -X -At -d postgres -c "SELECT date '$first_day' + $1"; }
@@ -79,8 +86,8 @@ history_bytes() {
                            || ' ' || pg_total_relation_size('health_score.score_history')"
 }
 
-printf '\n%-9s %5s %13s %9s %10s %13s %8s %9s %8s\n' accounts days observations new_day snapshot_s rows_read read_x metric_MB B/metric
-results=()
+printf '\n%-9s %5s %13s %9s %10s %13s %8s %9s %8s %11s\n' accounts days observations new_day snapshot_s rows_read read_x metric_MB B/metric load
+results=() explained=()
 for N in $ACCOUNTS_LIST; do
     db="scale_$N"
     createdb "$db"
@@ -103,9 +110,10 @@ for N in $ACCOUNTS_LIST; do
                                    WHERE observed_at >= '$night'::timestamptz AND observed_at < '$next'::timestamptz")
         total=$(psql -X -At -c 'SELECT count(*) FROM health_score.observations')
         read -r metric_before _ <<<"$(history_bytes)"
-        times=() read_rows=""
+        times=() loads=() read_rows=""
         for run in $(seq "$RUNS"); do
             before=$(observations_read)
+            loads+=("$(load_now)")
             times+=("$(time_ms "SELECT health_score.snapshot('$next')")")
             after=$(observations_read)
             [ -n "$read_rows" ] || read_rows=$((after - before))
@@ -115,11 +123,12 @@ for N in $ACCOUNTS_LIST; do
             fi
         done
         # shellcheck disable=SC2086
-        line=$(printf '%-9s %5s %13s %9s %10.1f %13s %8.2f %9.1f %8.1f' "$N" "$depth" "$total" "$new_day" \
+        line=$(printf '%-9s %5s %13s %9s %10.1f %13s %8.2f %9.1f %8.1f %11s' "$N" "$depth" "$total" "$new_day" \
             "$(awk -v m="$(median "${times[@]}")" 'BEGIN { print m / 1000 }')" "$read_rows" \
             "$(awk -v r="$read_rows" -v n="$new_day" 'BEGIN { print r / n }')" \
             "$(awk -v a="$metric_after" -v b="$metric_before" 'BEGIN { print (a - b) / 1048576 }')" \
-            "$(awk -v a="$metric_after" -v b="$metric_before" -v n="$metric_rows" 'BEGIN { print (a - b) / n }')")
+            "$(awk -v a="$metric_after" -v b="$metric_before" -v n="$metric_rows" 'BEGIN { print (a - b) / n }')" \
+            "$(load_range "${loads[@]}")")
         echo "$line"
         results+=("$line   runs (ms): ${times[*]}")
         if [ "$depth" = "$WORK_MEM_AT" ]; then
@@ -131,6 +140,15 @@ for N in $ACCOUNTS_LIST; do
                 results+=("$(printf '%-9s %5s   the same snapshot with work_mem = %s: median %.1f s   runs (ms): %s' "$N" "$depth" "$wm" \
                     "$(awk -v m="$(median "${times[@]}")" 'BEGIN { print m / 1000 }')" "${times[*]}")")
             done
+        fi
+        if [ "$depth" = "$EXPLAIN_AT" ]; then
+            # one more run of the same snapshot, its statements' plans logged by auto_explain
+            log_from=$(($(stat -c %s "$WORK/server.log") + 1))
+            psql -X -q -o /dev/null -c "LOAD 'auto_explain'" -c 'SET auto_explain.log_min_duration = 50' \
+                 -c 'SET auto_explain.log_analyze = on' -c 'SET auto_explain.log_buffers = on' \
+                 -c 'SET auto_explain.log_nested_statements = on' -c "SELECT health_score.snapshot('$next')"
+            explained+=("$N accounts, $depth days, snapshot('$next') under auto_explain (statements over 50 ms):"
+                        "$(tail -c +"$log_from" "$WORK/server.log")")
         fi
         if [ "$depth" = "$BACKFILL_AT" ]; then
             # the month ends before the night, so its dates are new: what they add is theirs
@@ -172,3 +190,4 @@ done
 
 echo
 printf '%s\n' "${results[@]}"
+[ ${#explained[@]} -eq 0 ] || { echo; printf '%s\n' "${explained[@]}"; }
