@@ -205,9 +205,11 @@ GRANT EXECUTE ON FUNCTION health_score.backtest_check_horizons(integer[]),
     health_score.backtest_of(integer[], date, date, bigint, date[], text)
     TO health_score_reader, health_score_csm;
 
--- The rows of trends and score_change_z, read by them as the caller.
-REVOKE EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date)
+-- The rows of trends, score_change_z and alerts_at, read by them as the caller.
+REVOKE EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date),
+    health_score.alerts_at_of(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_change_z_of(date),
+    health_score.alerts_at_of(date)
     TO health_score_reader, health_score_csm;
 
 -- Backfill's steps: used only by the roles that write the history (as installed, the

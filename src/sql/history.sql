@@ -1226,87 +1226,103 @@ COMMENT ON FUNCTION health_score.score_change_z(date) IS
 'The statistics behind the unusual_drop alert, per account scored at a snapshot date (default: the latest): score_change over the rule''s window (against compared_with, the latest snapshot at or before window_days earlier, at most greatest(7, window_days / 4) days older), and, over the account''s past changes of the same window length at snapshots at least window_days before the date, their number, median and median absolute deviation (MAD); z = (score_change - least(median_change, 0)) / (1.4826 * greatest(mad, 2)), NULL with fewer than min_history past changes or no change. unusual_drop fires on a fall with z at or below -threshold.';
 
 -- alerts_at(as_of): the accounts that trigger an alert rule at a snapshot date, by priority.
-CREATE FUNCTION health_score.alerts_at(as_of date DEFAULT NULL)
+-- The query is in alerts_at_of(as_of_date), in PL/pgSQL (as for score_change_z) and built for
+-- Citus: the date, the rules and the bands' order are read first, on the coordinator, and passed
+-- as values, so that the shards never read the catalog (theirs is not the coordinator's); each
+-- account's windows are then aggregates over its own history, grouped by account (pushed down
+-- to the shards whole), and the rules and priorities are applied to those few rows. Each call
+-- is planned for its own date and rules, which bound the history it reads, not for any date.
+CREATE FUNCTION health_score.alerts_at_of(as_of_date date)
 RETURNS TABLE (priority_rank bigint, account_id text, as_of date, score float8, band text,
                alert_tier text, score_drop float8, churn_risk float8, churn_risk_rise float8,
                best_band text, rules text[], priority float8)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- A few lookups per alerting account: compiling the plan (JIT) took nine tenths of the time.
+SET plan_cache_mode = force_custom_plan
+-- A few lookups per alerting account: compiling the plan (JIT) would take most of the time.
 SET jit = off
 AS $$
-    -- Checked in a statement of its own, before the query starts: a plan costly enough to be
-    -- compiled (JIT) would otherwise take seconds to refuse a bad date.
-    SELECT health_score.check_date('as_of', alerts_at.as_of);
-    WITH d AS (
-        SELECT coalesce(alerts_at.as_of, (SELECT max(h.as_of) FROM health_score.score_history h)) AS day
-    ), r AS (
-        SELECT
-          bool_or(e.enabled) FILTER (WHERE e.rule = 'score_drop') AS drop_on,
-          min(e.threshold) FILTER (WHERE e.rule = 'score_drop') AS drop_min,
-          min(e.window_days) FILTER (WHERE e.rule = 'score_drop') AS drop_days,
-          min(e.weight) FILTER (WHERE e.rule = 'score_drop') AS drop_weight,
-          bool_or(e.enabled) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_on,
-          min(e.threshold) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_min,
-          min(e.window_days) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_days,
-          min(e.weight) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_weight,
-          bool_or(e.enabled) FILTER (WHERE e.rule = 'band_downgrade') AS band_on,
-          min(e.threshold) FILTER (WHERE e.rule = 'band_downgrade') AS band_min,
-          min(e.window_days) FILTER (WHERE e.rule = 'band_downgrade') AS band_days,
-          bool_or(e.enabled) FILTER (WHERE e.rule = 'low_score') AS low_on,
-          min(e.threshold) FILTER (WHERE e.rule = 'low_score') AS low_max,
-          bool_or(e.enabled) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_on,
-          min(e.threshold) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_min,
-          min(e.weight) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_weight
-        FROM health_score.effective_alert_rules e
-    ), z AS (
+#variable_conflict use_column
+DECLARE
+    day date := health_score.check_date('as_of', as_of_date);
+    r record;
+    ranks text[];   -- the bands from the lowest scores up: band_rank() is a position in it
+    reach integer;  -- how many days before the date the earliest window can start
+BEGIN
+    IF day IS NULL THEN
+        day := (SELECT max(h.as_of) FROM health_score.score_history h);
+    END IF;
+    -- No snapshot that day, no alerts (and no window, which could start before the first date).
+    -- SELECT 1: Citus plans no empty target list over a distributed table.
+    IF NOT EXISTS (SELECT 1 FROM health_score.score_history h WHERE h.as_of = day) THEN
+        RETURN;
+    END IF;
+    SELECT
+      bool_or(e.enabled) FILTER (WHERE e.rule = 'score_drop') AS drop_on,
+      min(e.threshold) FILTER (WHERE e.rule = 'score_drop') AS drop_min,
+      min(e.window_days) FILTER (WHERE e.rule = 'score_drop') AS drop_days,
+      min(e.weight) FILTER (WHERE e.rule = 'score_drop') AS drop_weight,
+      bool_or(e.enabled) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_on,
+      min(e.threshold) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_min,
+      min(e.window_days) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_days,
+      min(e.weight) FILTER (WHERE e.rule = 'churn_risk_rise') AS rise_weight,
+      bool_or(e.enabled) FILTER (WHERE e.rule = 'band_downgrade') AS band_on,
+      min(e.threshold) FILTER (WHERE e.rule = 'band_downgrade') AS band_min,
+      min(e.window_days) FILTER (WHERE e.rule = 'band_downgrade') AS band_days,
+      bool_or(e.enabled) FILTER (WHERE e.rule = 'low_score') AS low_on,
+      min(e.threshold) FILTER (WHERE e.rule = 'low_score') AS low_max,
+      bool_or(e.enabled) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_on,
+      min(e.threshold) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_min,
+      min(e.weight) FILTER (WHERE e.rule = 'unusual_drop') AS unusual_weight
+      INTO r
+      FROM health_score.effective_alert_rules e;
+    ranks := ARRAY(SELECT b.band FROM health_score.bands b ORDER BY b.min_score);
+    reach := greatest(r.drop_days + greatest(7, r.drop_days / 4), r.rise_days + greatest(7, r.rise_days / 4),
+                      r.band_days + greatest(7, r.band_days / 4));
+    RETURN QUERY
+    WITH w AS (
+        -- Where each rule's window starts (see the rule above score_change_z).
+        SELECT p.account_id,
+               coalesce(max(p.as_of) FILTER (WHERE p.as_of <= day - r.drop_days
+                                               AND p.as_of >= day - r.drop_days - greatest(7, r.drop_days / 4)),
+                        day - r.drop_days) AS drop_from,
+               coalesce(max(p.as_of) FILTER (WHERE p.as_of <= day - r.rise_days
+                                               AND p.as_of >= day - r.rise_days - greatest(7, r.rise_days / 4)),
+                        day - r.rise_days) AS rise_from,
+               coalesce(max(p.as_of) FILTER (WHERE p.as_of <= day - r.band_days
+                                               AND p.as_of >= day - r.band_days - greatest(7, r.band_days / 4)),
+                        day - r.band_days) AS band_from
+          FROM health_score.score_history p
+         WHERE p.as_of <= day AND p.as_of >= day - reach
+         GROUP BY p.account_id
+    ), a AS MATERIALIZED (
+        -- Over each window: the highest score, the lowest churn risk, the best band (an unknown
+        -- band, one no longer in bands, counts as best, so it never makes a downgrade).
+        SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier, h.churn_risk,
+               round(greatest(0, max(p.score) FILTER (WHERE p.as_of >= w.drop_from) - h.score)::numeric, 2)::float8 AS score_drop,
+               greatest(0, h.churn_risk - min(p.churn_risk) FILTER (WHERE p.as_of >= w.rise_from)) AS churn_risk_rise,
+               coalesce(min(p.band) FILTER (WHERE p.as_of >= w.band_from AND array_position(ranks, p.band) IS NULL),
+                        ranks[max(array_position(ranks, p.band)) FILTER (WHERE p.as_of >= w.band_from)]) AS best_band
+          FROM health_score.score_history h
+          JOIN w ON w.account_id = h.account_id
+          JOIN health_score.score_history p ON p.account_id = h.account_id AND p.as_of <= day AND p.as_of >= day - reach
+         WHERE h.as_of = day AND h.score IS NOT NULL
+         GROUP BY h.account_id, h.as_of, h.score, h.band, h.alert_tier, h.churn_risk
+    ), z AS MATERIALIZED (
         -- Read the whole history only when the rule is on.
         SELECT z.account_id, z.score_change, z.median_change, z.z
-          FROM health_score.score_change_z((SELECT d.day FROM d)) z
-         WHERE (SELECT r.unusual_on FROM r)
-    ), a AS (
-        SELECT h.account_id, h.as_of, h.score, h.band, h.alert_tier, h.churn_risk,
-               round(greatest(0, (SELECT max(p.score) FROM health_score.score_history p
-                                   WHERE p.account_id = h.account_id
-                                     AND p.as_of >= w.drop_from AND p.as_of <= d.day) - h.score)::numeric,
-                     2)::float8 AS score_drop,
-               greatest(0, h.churn_risk - (SELECT min(p.churn_risk) FROM health_score.score_history p
-                             WHERE p.account_id = h.account_id
-                               AND p.as_of >= w.rise_from AND p.as_of <= d.day)) AS churn_risk_rise,
-               (SELECT p.band FROM health_score.score_history p
-                 WHERE p.account_id = h.account_id AND p.band IS NOT NULL
-                   AND p.as_of >= w.band_from AND p.as_of <= d.day
-                 ORDER BY health_score.band_rank(p.band) DESC LIMIT 1) AS best_band,
-               z.score_change AS unusual_change, z.median_change AS unusual_median, z.z AS unusual_z,
-               r.*
-          FROM d CROSS JOIN r
-          JOIN health_score.score_history h ON h.as_of = d.day
-          -- Where each rule's window starts (see the rule above score_change_z).
-          CROSS JOIN LATERAL (
-              SELECT coalesce((SELECT max(p.as_of) FROM health_score.score_history p
-                                WHERE p.account_id = h.account_id AND p.as_of <= d.day - r.drop_days
-                                  AND p.as_of >= d.day - r.drop_days - greatest(7, r.drop_days / 4)),
-                              d.day - r.drop_days) AS drop_from,
-                     coalesce((SELECT max(p.as_of) FROM health_score.score_history p
-                                WHERE p.account_id = h.account_id AND p.as_of <= d.day - r.rise_days
-                                  AND p.as_of >= d.day - r.rise_days - greatest(7, r.rise_days / 4)),
-                              d.day - r.rise_days) AS rise_from,
-                     coalesce((SELECT max(p.as_of) FROM health_score.score_history p
-                                WHERE p.account_id = h.account_id AND p.as_of <= d.day - r.band_days
-                                  AND p.as_of >= d.day - r.band_days - greatest(7, r.band_days / 4)),
-                              d.day - r.band_days) AS band_from) w
-          LEFT JOIN z ON z.account_id = h.account_id
-         WHERE h.score IS NOT NULL
+          FROM health_score.score_change_z(day) z
+         WHERE r.unusual_on
     ), t AS (
-        SELECT a.*,
+        SELECT a.*, z.score_change AS unusual_change, z.median_change AS unusual_median,
                array_remove(ARRAY[
-                   CASE WHEN a.drop_on AND a.score_drop >= a.drop_min AND a.score_drop > 0 THEN 'score_drop' END,
-                   CASE WHEN a.unusual_on AND a.unusual_change < 0 AND a.unusual_z <= -a.unusual_min THEN 'unusual_drop' END,
-                   CASE WHEN a.rise_on AND a.churn_risk_rise >= a.rise_min AND a.churn_risk_rise > 0 THEN 'churn_risk_rise' END,
-                   CASE WHEN a.band_on AND health_score.band_rank(a.best_band) - health_score.band_rank(a.band)
-                                           >= greatest(a.band_min, 1) THEN 'band_downgrade' END,
-                   CASE WHEN a.low_on AND a.score <= a.low_max THEN 'low_score' END], NULL) AS rules
-          FROM a
+                   CASE WHEN r.drop_on AND a.score_drop >= r.drop_min AND a.score_drop > 0 THEN 'score_drop' END,
+                   CASE WHEN r.unusual_on AND z.score_change < 0 AND z.z <= -r.unusual_min THEN 'unusual_drop' END,
+                   CASE WHEN r.rise_on AND a.churn_risk_rise >= r.rise_min AND a.churn_risk_rise > 0 THEN 'churn_risk_rise' END,
+                   CASE WHEN r.band_on AND array_position(ranks, a.best_band) - array_position(ranks, a.band)
+                                           >= greatest(r.band_min, 1) THEN 'band_downgrade' END,
+                   CASE WHEN r.low_on AND a.score <= r.low_max THEN 'low_score' END], NULL) AS rules
+          FROM a LEFT JOIN z ON z.account_id = a.account_id
     )
     SELECT row_number() OVER (ORDER BY p.priority DESC, t.score, t.account_id),
            t.account_id, t.as_of, t.score, t.band, t.alert_tier, t.score_drop,
@@ -1314,13 +1330,27 @@ AS $$
       FROM t
       CROSS JOIN LATERAL (
           SELECT round(((100 - t.score)
-                        + coalesce(t.drop_weight, 0) * coalesce(t.score_drop, 0)
-                        + coalesce(t.rise_weight, 0) * coalesce(t.churn_risk_rise, 0)
+                        + coalesce(r.drop_weight, 0) * coalesce(t.score_drop, 0)
+                        + coalesce(r.rise_weight, 0) * coalesce(t.churn_risk_rise, 0)
                         + CASE WHEN 'unusual_drop' = ANY (t.rules)
-                               THEN coalesce(t.unusual_weight, 0) * (least(t.unusual_median, 0) - t.unusual_change)
+                               THEN coalesce(r.unusual_weight, 0) * (least(t.unusual_median, 0) - t.unusual_change)
                                ELSE 0 END)::numeric, 4)::float8 AS priority) p
      WHERE cardinality(t.rules) > 0
-     ORDER BY 1
+     ORDER BY 1;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.alerts_at_of(date) IS
+'The rows of alerts_at(as_of_date): its query, in PL/pgSQL so that Citus can plan it.';
+
+CREATE FUNCTION health_score.alerts_at(as_of date DEFAULT NULL)
+RETURNS TABLE (priority_rank bigint, account_id text, as_of date, score float8, band text,
+               alert_tier text, score_drop float8, churn_risk float8, churn_risk_rise float8,
+               best_band text, rules text[], priority float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM health_score.alerts_at_of(as_of)
 $$;
 
 COMMENT ON FUNCTION health_score.alerts_at(date) IS

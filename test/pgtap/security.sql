@@ -79,7 +79,7 @@ $$;
 CREATE TEMP TABLE t_granted (name) AS VALUES ('observations_sql'), ('feeds_sql'), ('metric_scores_sql'), ('metric_rows_sql'), ('metric_level'),
     ('account_scores_sql'),
     ('score_account'), ('account_features_sql'), ('check_as_of'), ('check_date'), ('attribution_check'), ('backtest_check'),
-    ('backtest_check_horizons'), ('backtest_points_of'), ('backtest_of'), ('trends_of'), ('score_change_z_of'), ('churn_fit'),
+    ('backtest_check_horizons'), ('backtest_points_of'), ('backtest_of'), ('trends_of'), ('score_change_z_of'), ('alerts_at_of'), ('churn_fit'),
     ('check_fit_arguments'), ('check_metric_names'),
     ('churn_evaluate'), ('churn_columns'), ('account_training'), ('account_imputation'), ('account_design'),
     ('account_model_design'), ('feed_problem'), ('feed_relid'), ('feed_rows'), ('bad_observations'), ('refuse_observation');

@@ -2,9 +2,9 @@
 # Citus: the extension on a real Citus cluster (a coordinator and two workers, each a throwaway
 # cluster on a private socket folder and port) gives what one server gives. The same book (the
 # demo generator's accounts and a year of observations, test/lib/book.sql's configuration and
-# feed, alert rules, a backfill, a table model and an account model, the refresh's steps) is loaded into
+# feed, alert rules, a backfill, a table model and an account model, a refresh()) is loaded into
 # a database of the suite's server and, after distribute(), into the coordinator; then every
-# score, view, materialized view, history table and history reading, the churn models, AUCs,
+# score, view, alert, materialized view, history table and history reading, the churn models, AUCs,
 # backtests and revenue at risk agree within 1e-9 (bands and other text exactly). The whole
 # distributed run has citus.coordinator_aggregation_strategy = 'disabled', so nothing is pulled
 # to the coordinator row by row, and EXPLAIN shows the scoring pass and the aggregates pushed
@@ -91,15 +91,8 @@ SELECT count(*) FROM health_score.backfill('2025-10-01', '2025-12-31', '7 days')
 SELECT version FROM health_score.train_churn_model('table_model', 'public.churn_rows', ARRAY['x1', 'x2'], 'churned');
 SELECT version FROM health_score.train_account_churn_model('account_model', '2025-09-01', '90 days',
     ARRAY['login_frequency', 'login_recency', 'seat_penetration', 'support_sentiment'], snapshots => 2);
--- what refresh() does but for alerts_mv (alerts_at fails on Citus, below)
 SET health_score.as_of = '2025-12-31';   -- what the materialized views read
-SELECT health_score.check_feeds(), health_score.snapshot(current_date);
-REFRESH MATERIALIZED VIEW health_score.account_health_mv;
-REFRESH MATERIALIZED VIEW health_score.dimension_breakdown_mv;
-REFRESH MATERIALIZED VIEW health_score.band_summary_mv;
-REFRESH MATERIALIZED VIEW health_score.action_queue_mv;
-REFRESH MATERIALIZED VIEW health_score.upsell_candidates_mv;
-REFRESH MATERIALIZED VIEW health_score.score_trends_mv;
+SELECT health_score.refresh();            -- the feeds, today's snapshot, every materialized view
 SQL
 }
 rows_sql="CREATE TABLE public.churn_rows AS
@@ -158,9 +151,11 @@ queries=(
     "health_score.backtest('{30}')" "health_score.backtest_points('{30}')" "health_score.backtest_bands('{30}')"
     "health_score.backtest_compare('{30}')"
     health_score.score_trends health_score.band_changes health_score.effective_alert_rules
+    "health_score.alerts_at('2025-12-31')" "health_score.alerts_at('2025-11-26')" health_score.alerts
     health_score.account_history health_score.dimension_history
     health_score.account_health_mv health_score.dimension_breakdown_mv health_score.band_summary_mv
     health_score.action_queue_mv health_score.upsell_candidates_mv health_score.score_trends_mv
+    health_score.alerts_mv
     "(SELECT as_of, account_id, score, band, alert_tier, coverage, churn_risk, reason, dimension_scores, churn_risk_low, churn_risk_high FROM health_score.score_history)"
     "(SELECT * FROM health_score.metric_history)"
     "(SELECT name, version, active, kind, features, coefficients, std_errors, center, scale, loglik, null_loglik, aic, iterations, rows_used, rows_skipped, positives, auc, auc_std_error, brier, covariance FROM health_score.churn_models)"
@@ -183,8 +178,9 @@ check "the book is the same on both ($(wc -l <"$WORK/citus_single/health_score.a
     "$(s -c 'SELECT count(*) FROM health_score.accounts') $(s -c 'SELECT count(*) FROM health_score.observations')"
 check "${#queries[@]} scores, views, histories, models and figures agree within 1e-9, bands exactly" \
     "$(same "$WORK/citus_single" "$WORK/citus_coordinator")" ""
-check_that "the results are not empty (trends, backtest points, history rows)" \
+check_that "the results are not empty (trends, backtest points, alerts, history rows)" \
     '[ -s "$WORK/citus_single/health_score.score_trends" ] && [ -s "$WORK/citus_single/health_score.backtest_points('"'"'{30}'"'"')" ] &&
+     [ -s "$WORK/citus_single/health_score.alerts_at('"'"'2025-12-31'"'"')" ] && [ -s "$WORK/citus_single/health_score.alerts_mv" ] &&
      [ "$(wc -l <"$WORK/citus_single/(SELECT * FROM health_score.metric_history)")" -gt 1000 ]'
 
 
@@ -245,11 +241,10 @@ check "accounts are updated and observations deleted through the coordinator" \
          -c "SELECT mrr FROM health_score.accounts WHERE account_id = '$acc'" \
          -c "SELECT count(*) FROM health_score.observations WHERE account_id = '$acc'" | tr '\n' ' ')" \
     "4242 $before "
-# alerts_at is a SQL function whose query reads score_history with its parameter: Citus cannot
-# plan it, so the alerts view, alerts_mv and refresh() fail on a coordinator (the README says so).
-todo "Citus cannot plan alerts_at's query (a SQL function with parameters on distributed tables)"
-check "alerts_at, the alerts view and refresh() run on the coordinator" \
-    "$(c -c "SELECT count(*) > 0 FROM health_score.alerts_at('2025-12-31')" -c 'SELECT health_score.refresh() > 0' 2>&1 | head -n 1)" "t"
+check "refresh() on the coordinator: today's snapshot and every materialized view, alerts_mv as the alerts view" \
+    "$(c -c 'SELECT health_score.refresh() > 0' \
+         -c 'SELECT count(*) FROM (SELECT * FROM health_score.alerts_mv EXCEPT ALL SELECT * FROM health_score.alerts) x' \
+         -c 'SELECT count(*) > 0 FROM health_score.alerts_mv' | tr '\n' ' ')" "t 0 t "
 check "the feed is read on the coordinator (check_feeds)" \
     "$(c -c "SELECT count(*) FROM health_score.feeds WHERE status = 'ok'")" 1
 
