@@ -152,11 +152,15 @@ BEGIN
         RAISE EXCEPTION 'settings: churn_model must name a churn model or be NULL, got an empty name'
             USING ERRCODE = 'check_violation';
     END IF;
+    IF NOT NEW.churn_grace_days >= 0 THEN
+        RAISE EXCEPTION 'settings: churn_grace_days must be 0 or more, got %', NEW.churn_grace_days
+            USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1, a bad_data other than isolate or error, an infinite data_through and an empty churn_model.';
+COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1, a bad_data other than isolate or error, an infinite data_through, an empty churn_model and a negative churn_grace_days.';
 
 -- Churn models without leaks: data_through, the last day the data are complete for (account
 -- models learn only from churn up to it), and churn_model, the account model the dashboards use.
@@ -167,6 +171,13 @@ COMMENT ON COLUMN health_score.settings.churn_model IS 'The account churn model 
 DROP TRIGGER bump_config_version ON health_score.settings;
 CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF id, min_coverage, bad_data OR DELETE OR TRUNCATE
     ON health_score.settings FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
+
+-- Subscription periods: the days between two periods within which a late renewal is no churn.
+-- They change the churn labels, not the scores: the configuration version stays.
+ALTER TABLE health_score.settings ADD COLUMN churn_grace_days integer NOT NULL DEFAULT 30;
+-- Stored in the row, as in a fresh install (see bad_data above).
+ALTER TABLE health_score.settings ALTER COLUMN churn_grace_days TYPE integer USING churn_grace_days + 0;
+COMMENT ON COLUMN health_score.settings.churn_grace_days IS 'Days an account may go without a subscription period and still renew: a period that starts at most this many days after the previous one ended continues the stay, a later one is a reactivation after a churn (churn_events). 0 or more; default 30. Not read in scoring: an account is not live between two periods.';
 
 -- Curves fitted to the book ---------------------------------------------------------------------
 -- The seeded curves suit a generic product. propose_curves reads where a metric's raw values
@@ -511,6 +522,184 @@ COMMENT ON COLUMN health_score.segment_metric_weights.segment IS 'Segment, exact
 
 -- Scores and feeds (src/sql/scores.sql) ----------------------------------------------------------
 
+-- Subscription periods: accounts that leave and come back, MRR that changes.
+COMMENT ON TABLE health_score.accounts IS
+'The accounts to score. An account is scored at as_of when it had started by then (or started_on is NULL) and had not churned yet; or, for an account with rows in subscriptions, when one of its periods covers as_of.';
+COMMENT ON COLUMN health_score.accounts.mrr IS 'Monthly recurring revenue, not negative; NULL when unknown. Not read for an account with rows in subscriptions, whose MRR is that of the period covering the date.';
+COMMENT ON COLUMN health_score.accounts.started_on IS 'First day of the subscription. Not read for an account with rows in subscriptions.';
+COMMENT ON COLUMN health_score.accounts.churned_on IS 'Day the account cancelled (it is not live that day); NULL while it is a customer. Not read for an account with rows in subscriptions.';
+
+-- Subscription periods, for accounts that leave and come back or whose MRR changes. An account
+-- without rows here has one period, its accounts row (started_on to churned_on, at mrr).
+CREATE TABLE health_score.subscriptions (
+    account_id  text NOT NULL REFERENCES health_score.accounts (account_id) ON UPDATE CASCADE ON DELETE CASCADE,
+    started_on  date NOT NULL,
+    ended_on    date,
+    mrr         numeric CHECK (mrr >= 0),
+    plan        text,
+    seats       integer CHECK (seats >= 0),
+    PRIMARY KEY (account_id, started_on),
+    -- date arithmetic (gaps between periods, the grace) refuses infinite dates
+    CONSTRAINT subscriptions_finite CHECK (isfinite(started_on) AND isfinite(ended_on)),
+    CONSTRAINT subscriptions_ends_after_start CHECK (ended_on > started_on)
+);
+
+COMMENT ON TABLE health_score.subscriptions IS
+'Subscription periods: several per account, never overlapping (an overlap is refused, naming both periods). An account with rows here is live at as_of when one of its periods covers as_of, at that period''s MRR; its started_on, churned_on and mrr in accounts are not read. An account without rows here has one period, from accounts.started_on to accounts.churned_on at accounts.mrr. See account_periods and churn_events.';
+COMMENT ON COLUMN health_score.subscriptions.account_id IS 'The account (accounts.account_id); its periods go with it when it is deleted.';
+COMMENT ON COLUMN health_score.subscriptions.started_on IS 'First day of the period.';
+COMMENT ON COLUMN health_score.subscriptions.ended_on IS 'Day the period ended, after started_on: the account is not live that day unless another period starts on it (a renewal). NULL while the period runs.';
+COMMENT ON COLUMN health_score.subscriptions.mrr IS 'Monthly recurring revenue during the period, not negative; NULL when unknown.';
+COMMENT ON COLUMN health_score.subscriptions.plan IS 'Plan during the period; NULL: accounts.plan.';
+COMMENT ON COLUMN health_score.subscriptions.seats IS 'Seats bought during the period, not negative; NULL when unknown.';
+
+-- The periods of one account never overlap. An exclusion constraint would need btree_gist for
+-- the text key; this trigger runs at the end of each statement (or at commit when deferred),
+-- so a statement that moves several periods at once is judged on the result. The lock per
+-- account makes a second writer of the same account wait for the first to commit and then
+-- see its rows (READ COMMITTED: each query of the trigger takes a new snapshot).
+CREATE FUNCTION health_score.check_subscription() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('health_score.subscriptions ' || NEW.account_id, 0));
+    -- a row changed again or deleted later in the transaction is judged in its final form
+    IF NOT EXISTS (SELECT FROM health_score.subscriptions s
+                    WHERE s.account_id = NEW.account_id AND s.started_on = NEW.started_on
+                      AND s.ended_on IS NOT DISTINCT FROM NEW.ended_on) THEN
+        RETURN NULL;
+    END IF;
+    SELECT s.started_on, s.ended_on INTO other
+      FROM health_score.subscriptions s
+     WHERE s.account_id = NEW.account_id AND s.started_on <> NEW.started_on
+       AND daterange(s.started_on, s.ended_on) && daterange(NEW.started_on, NEW.ended_on)
+     ORDER BY s.started_on
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'subscriptions: the period of account "%" from % to % overlaps its period from % to %',
+            NEW.account_id, NEW.started_on, coalesce(NEW.ended_on::text, 'open'),
+            other.started_on, coalesce(other.ended_on::text, 'open')
+            USING ERRCODE = 'exclusion_violation',
+                  HINT = 'End the earlier period on or before the day the later one starts (ended_on is the first day not covered).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_subscription() IS
+'Constraint trigger: refuses a subscription period that overlaps another period of the same account (23P01), naming both.';
+
+CREATE CONSTRAINT TRIGGER no_overlap AFTER INSERT OR UPDATE OF account_id, started_on, ended_on
+    ON health_score.subscriptions DEFERRABLE INITIALLY IMMEDIATE
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_subscription();
+
+-- Every account's periods: its subscriptions rows, or else its accounts row. Everything that
+-- asks whether an account is live, what it pays or when it churned reads them here: the
+-- scoring queries through this text (planned inside them, MRR as stored), readers through the
+-- view account_periods made from it (MRR in cents, as every view shows money).
+CREATE FUNCTION health_score.account_periods_sql() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT $q$
+SELECT s.account_id, s.started_on, s.ended_on, s.mrr, s.plan, s.seats,
+       (SELECT min(f.started_on) FROM health_score.subscriptions f WHERE f.account_id = s.account_id) AS account_started_on,
+       'subscriptions'::text AS source
+  FROM health_score.subscriptions s
+UNION ALL
+SELECT a.account_id, a.started_on, a.churned_on, a.mrr, a.plan, NULL::integer, a.started_on, 'accounts'::text
+  FROM health_score.accounts a
+ WHERE NOT EXISTS (SELECT FROM health_score.subscriptions s WHERE s.account_id = a.account_id)
+$q$
+$$;
+
+COMMENT ON FUNCTION health_score.account_periods_sql() IS
+'The text of the query of every account''s periods (account_periods, with MRR as stored), read by live_accounts_sql.';
+
+DO $$
+BEGIN
+    EXECUTE format($v$CREATE VIEW health_score.account_periods AS
+SELECT p.account_id, p.started_on, p.ended_on, p.mrr::numeric(18,2) AS mrr, p.plan, p.seats,
+       p.account_started_on, p.source
+  FROM (%s) p$v$, health_score.account_periods_sql());
+END
+$$;
+
+COMMENT ON VIEW health_score.account_periods IS
+'Every account''s subscription periods: its rows in subscriptions, or, for an account without any, its accounts row as its only period. An account is live at as_of when one of its periods covers as_of (started_on <= as_of, or unknown, and ended_on > as_of, or open); see live_accounts and churn_events.';
+COMMENT ON COLUMN health_score.account_periods.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.account_periods.started_on IS 'First day of the period; NULL: unknown (an accounts row without started_on), live from the beginning.';
+COMMENT ON COLUMN health_score.account_periods.ended_on IS 'First day after the period (subscriptions.ended_on, or accounts.churned_on); NULL while it runs.';
+COMMENT ON COLUMN health_score.account_periods.mrr IS 'Monthly recurring revenue during the period, to the cent; NULL when unknown.';
+COMMENT ON COLUMN health_score.account_periods.plan IS 'Plan during the period; NULL when subscriptions names none (live_accounts then takes accounts.plan).';
+COMMENT ON COLUMN health_score.account_periods.seats IS 'Seats during the period (subscriptions only).';
+COMMENT ON COLUMN health_score.account_periods.account_started_on IS 'First day of the account''s first period: what scoring counts an account''s age from.';
+COMMENT ON COLUMN health_score.account_periods.source IS 'subscriptions or accounts: where the period comes from.';
+
+-- Churn: the end of a stay. Periods separated by a gap of at most settings.churn_grace_days
+-- (a late renewal) are one stay; the end of the last period of a stay is a churn, and the
+-- next period, if any, a reactivation. Windows by account only, so a query for one account
+-- reads that account's periods.
+CREATE VIEW health_score.churn_events AS
+SELECT g.account_id, g.customer_since, g.ended_on AS churned_on, g.mrr::numeric(18,2) AS mrr, g.next_started_on AS returned_on
+  FROM (SELECT p.*, max(CASE WHEN p.stay_starts THEN p.started_on END)
+                        OVER (PARTITION BY p.account_id ORDER BY p.started_on) AS customer_since
+          FROM (SELECT p.account_id, p.started_on, p.ended_on, p.mrr, p.grace,
+                       lead(p.started_on) OVER w AS next_started_on,
+                       coalesce(p.started_on - lag(p.ended_on) OVER w > p.grace, true) AS stay_starts
+                  FROM (SELECT p.*, (SELECT st.churn_grace_days FROM health_score.settings st) AS grace
+                          FROM health_score.account_periods p) p
+                WINDOW w AS (PARTITION BY p.account_id ORDER BY p.started_on)) p) g
+ WHERE g.ended_on IS NOT NULL
+   AND (g.next_started_on IS NULL OR g.next_started_on - g.ended_on > g.grace);
+
+COMMENT ON VIEW health_score.churn_events IS
+'Every churn: the end of an account''s period not followed by another period within settings.churn_grace_days (default 30; a later start within the grace is a late renewal, and the periods one stay). An account that came back has one row per stay it ended. Backtests and account churn models read their labels here.';
+COMMENT ON COLUMN health_score.churn_events.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.churn_events.customer_since IS 'First day of the stay that ended (its first period''s started_on); NULL when unknown.';
+COMMENT ON COLUMN health_score.churn_events.churned_on IS 'Day the stay ended (its last period''s ended_on): the account is not live that day.';
+COMMENT ON COLUMN health_score.churn_events.mrr IS 'MRR of the stay''s last period: the revenue lost.';
+COMMENT ON COLUMN health_score.churn_events.returned_on IS 'First day of the account''s next period, after more than the grace (a reactivation); NULL when it has not come back.';
+
+SELECT pg_catalog.pg_extension_config_dump('health_score.subscriptions', '');
+
+-- The accounts live at as_of ($1), each with its period covering as_of: the one place that
+-- decides who is scored, and at what MRR. A text, as the scoring queries are, so that it
+-- is planned inside them.
+CREATE FUNCTION health_score.live_accounts_sql() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT format($q$
+SELECT a.account_id, a.name, a.segment, coalesce(p.plan, a.plan) AS plan, a.owner, p.mrr, p.seats,
+       p.started_on, p.ended_on, p.account_started_on
+  FROM (%s) p
+  JOIN health_score.accounts a ON a.account_id = p.account_id
+ WHERE (p.started_on IS NULL OR p.started_on <= $1)
+   AND (p.ended_on IS NULL OR p.ended_on > $1)
+$q$, health_score.account_periods_sql())
+$$;
+
+COMMENT ON FUNCTION health_score.live_accounts_sql() IS
+'The text of the query (parameter $1: as_of) of live_accounts: every account a period covers at as_of (account_periods_sql), with that period''s MRR, plan and seats.';
+
+CREATE FUNCTION health_score.live_accounts(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, name text, segment text, plan text, owner name, mrr numeric, seats integer,
+               started_on date, ended_on date, account_started_on date)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    RETURN QUERY EXECUTE health_score.live_accounts_sql() USING as_of;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.live_accounts(timestamptz) IS
+'The accounts live at as_of (a period of account_periods covers it: started_on <= as_of, or unknown, and ended_on > as_of, or open), the ones scoring scores, with the period''s MRR, plan (or accounts.plan) and seats, its first and end day, and the first day of the account''s first period.';
+
 -- search_path: feeds resolve the relation name in check_feed and check everything else in
 -- feed_relation (below, with the feed checks), with a pinned search_path; check_as_of pins it too.
 -- The one function without a pinned search_path: the relation name must resolve as the user
@@ -825,12 +1014,11 @@ WITH catalog AS MATERIALIZED (
      WHERE b.bad
      GROUP BY b.account_id
 ), live AS MATERIALIZED (
-    -- the accounts scored, with the days they have existed at as_of (NULL: started_on unknown)
-    SELECT a.account_id, coalesce(a.segment, '') AS segment,
-           (extract(epoch FROM $1) - extract(epoch FROM a.started_on::timestamptz))::float8 / 86400 AS age_days
-      FROM health_score.accounts a
-     WHERE (a.started_on IS NULL OR a.started_on <= $1)
-       AND (a.churned_on IS NULL OR a.churned_on > $1)
+    -- the accounts scored, with the days they have existed at as_of, since their first period
+    -- started (NULL: started_on unknown)
+    SELECT l.account_id, coalesce(l.segment, '') AS segment,
+           (extract(epoch FROM $1) - extract(epoch FROM l.account_started_on::timestamptz))::float8 / 86400 AS age_days
+      FROM (%s) l
 ), catalog_arrays AS MATERIALIZED (
     -- the catalog as metric_level reads it: an array per column in slot order, the curves end to end
     SELECT coalesce(array_agg(c.name ORDER BY c.slot), '{}') AS metrics,
@@ -914,7 +1102,7 @@ SELECT bi.account_id, c.name, c.dimension, NULL, NULL, NULL, NULL, NULL
   FROM bad_inputs bi
   JOIN live l ON l.account_id = bi.account_id
   JOIN catalog c ON c.input = ANY (bi.inputs)
-$q$, raw_values)
+$q$, raw_values, health_score.live_accounts_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.metric_rows_sql(text) IS
@@ -1055,12 +1243,10 @@ SELECT l.account_id, (b.s).score, (b.s).band, (b.s).alert_tier, coalesce((b.s).c
             WHEN b.account_id IS NULL THEN 'no observations'
             ELSE (b.s).reason END AS reason,
        (b.s).dimension_scores, (b.s).weakest_metrics
-  FROM health_score.accounts l
+  FROM (%s) l
   LEFT JOIN by_account b ON b.account_id = l.account_id
   LEFT JOIN bad_reasons br ON br.account_id = l.account_id
- WHERE (l.started_on IS NULL OR l.started_on <= $1)
-   AND (l.churned_on IS NULL OR l.churned_on > $1)
-$q$, metric_rows)
+$q$, metric_rows, health_score.live_accounts_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.account_scores_sql(text) IS
@@ -1976,7 +2162,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
-'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part. A row without data for a metric (one whose absent_means is unknown) takes the metric''s mean sub-score over the rows with data, and the indicator term metric:missing (1 on such rows) is added, so no row is lost; when the rows without data for a metric all churned or all stayed they are skipped instead (an indicator would separate them). churn_models.imputation and rows_imputed record what was done, with a NOTICE per metric; every prediction applies the same rule. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
+'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned within horizon after as_of (churn_events: the end of its stay, after which it may come back); accounts live at as_of take part. A row without data for a metric (one whose absent_means is unknown) takes the metric''s mean sub-score over the rows with data, and the indicator term metric:missing (1 on such rows) is added, so no row is lost; when the rows without data for a metric all churned or all stayed they are skipped instead (an indicator would separate them). churn_models.imputation and rows_imputed record what was done, with a NOTICE per metric; every prediction applies the same rule. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
 
 -- Which account model the dashboards use is explicit (settings.churn_model), and account
 -- models are refused a churn window that ends after the data (data_through()).
@@ -2111,9 +2297,10 @@ BEGIN
     -- without data that the model cannot impute (no risk then), g.imputed those it did.
     d := health_score.account_model_design(m, 'f.x');
     -- The features first (on Citus, grouped on the shards): Citus plans no correlated subquery
-    -- in a subquery without FROM, as g below, over a distributed table.
+    -- in a subquery without FROM, as g below, over a distributed table. Without the label
+    -- (churned_on), whose join with churn_events the planner then drops.
     RETURN QUERY EXECUTE format($q$
-        WITH f AS MATERIALIZED (%s)
+        WITH f AS MATERIALIZED (SELECT f.account_id, f.x, f.missing FROM (%s) f)
         SELECT f.account_id,
                CASE WHEN g.missing IS NULL THEN 100 * health_score.logit_predict($2, g.x) END,
                $3, $4, g.missing,
@@ -2200,7 +2387,7 @@ BEGIN RETURN QUERY
     WITH a AS MATERIALIZED (
         SELECT s.band, a.segment, a.owner, a.mrr, r.churn_risk, r.churn_risk_low, r.churn_risk_high
           FROM health_score.account_scores(as_of) s
-          JOIN health_score.accounts a ON a.account_id = s.account_id
+          JOIN health_score.live_accounts(as_of) a ON a.account_id = s.account_id
           LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
     )
     SELECT CASE WHEN grouping(a.band, a.segment, a.owner) = 7 THEN 'all'
@@ -2220,7 +2407,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
-'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
+'Revenue at risk at as_of: the sum over accounts of MRR (of the period covering as_of, live_accounts) x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
 
 DROP VIEW health_score.revenue_at_risk;
 CREATE VIEW health_score.revenue_at_risk AS
@@ -2238,7 +2425,7 @@ COMMENT ON COLUMN health_score.revenue_at_risk.grouping_by IS 'all, band, segmen
 COMMENT ON COLUMN health_score.revenue_at_risk.group_value IS 'The band, segment or owner; NULL for accounts without one (and for the total).';
 COMMENT ON COLUMN health_score.revenue_at_risk.accounts IS 'Live accounts in the group.';
 COMMENT ON COLUMN health_score.revenue_at_risk.accounts_with_risk IS 'Of those, accounts with a known churn risk.';
-COMMENT ON COLUMN health_score.revenue_at_risk.mrr IS 'Monthly recurring revenue of the group.';
+COMMENT ON COLUMN health_score.revenue_at_risk.mrr IS 'Monthly recurring revenue of the group at as_of (each account''s period covering it).';
 COMMENT ON COLUMN health_score.revenue_at_risk.mrr_with_risk IS 'MRR of the accounts with a known churn risk.';
 COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk IS 'Sum of MRR x churn probability: the monthly revenue expected to be lost.';
 COMMENT ON COLUMN health_score.revenue_at_risk.risk_share IS 'revenue_at_risk / mrr_with_risk: the MRR-weighted churn probability.';
@@ -2257,7 +2444,8 @@ SELECT a.account_id, a.name, a.segment, a.owner, a.mrr::numeric(18,2) AS mrr,
        r.imputed_metrics, array_to_string(r.imputed_metrics, ', ') AS imputed_metrics_text
   FROM health_score.account_churn_risk(
            health_score.current_as_of()) r
-  JOIN health_score.accounts a ON a.account_id = r.account_id
+  JOIN health_score.live_accounts(
+           health_score.current_as_of()) a ON a.account_id = r.account_id
   LEFT JOIN health_score.account_scores(
            health_score.current_as_of()) s
     ON s.account_id = r.account_id
@@ -2269,7 +2457,7 @@ COMMENT ON COLUMN health_score.account_churn.account_id IS 'The account''s key.'
 COMMENT ON COLUMN health_score.account_churn.name IS 'Display name.';
 COMMENT ON COLUMN health_score.account_churn.segment IS 'Segment.';
 COMMENT ON COLUMN health_score.account_churn.owner IS 'Role of the account''s customer-success manager.';
-COMMENT ON COLUMN health_score.account_churn.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN health_score.account_churn.mrr IS 'Monthly recurring revenue of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.account_churn.score IS 'Health score 0-100.';
 COMMENT ON COLUMN health_score.account_churn.band IS 'Action band.';
 COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; NULL when a metric the model needs had no data and the model does not impute it.';
@@ -2283,6 +2471,35 @@ COMMENT ON COLUMN health_score.account_churn.churn_risk_low IS 'Low end of the 9
 COMMENT ON COLUMN health_score.account_churn.churn_risk_high IS 'High end of the 95 % confidence interval of churn_risk; NULL as churn_risk_low.';
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_low IS 'MRR x churn_risk_low.';
 COMMENT ON COLUMN health_score.account_churn.revenue_at_risk_high IS 'MRR x churn_risk_high.';
+
+-- Account models: the label is the end of the stay an account is in (churn_events).
+CREATE OR REPLACE FUNCTION health_score.account_features_sql(metrics text[],
+                                                  metric_rows text DEFAULT '(SELECT * FROM health_score.metric_scores($1))')
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- churned_on: the end of the stay the account is in at as_of, its first churn after as_of.
+    -- A reader that does not use it (the risk) loses the join: the planner removes it.
+    SELECT format($q$
+        SELECT f.account_id, c.churned_on, f.x, f.missing
+          FROM (SELECT a.account_id,
+                       array_agg(ms.sub_score ORDER BY u.i) AS x,
+                       array_agg(u.metric ORDER BY u.i) FILTER (WHERE ms.sub_score IS NULL) AS missing
+                  FROM (%s) a
+                 CROSS JOIN unnest(%L::text[]) WITH ORDINALITY AS u(metric, i)
+                  LEFT JOIN %s ms
+                    ON ms.account_id = a.account_id AND ms.metric = u.metric
+                 GROUP BY a.account_id) f
+          LEFT JOIN (SELECT e.account_id, min(e.churned_on) AS churned_on
+                       FROM health_score.churn_events e
+                      WHERE e.churned_on > $1
+                      GROUP BY e.account_id) c ON c.account_id = f.account_id$q$,
+        health_score.live_accounts_sql(), metrics, metric_rows)
+$$;
+
+COMMENT ON FUNCTION health_score.account_features_sql(text[], text) IS
+'The query (parameter $1: as_of) giving, per account live at as_of, its sub-score of each metric (in order, NULL when the metric had no data), the metrics missing, and churned_on, the end of the stay it is in (its first churn after as_of in churn_events; NULL: none yet): the features and label of an account churn model. metric_rows: where the sub-scores come from, by default metric_scores($1).';
 COMMENT ON COLUMN health_score.account_churn.imputed_metrics IS 'Metrics without data that the model imputed, as in training: the training mean, with the indicator term metric:missing set (churn_models.imputation).';
 COMMENT ON COLUMN health_score.account_churn.imputed_metrics_text IS 'The same metrics as text, separated by comma and space (for BI tools, which do not read arrays).';
 
@@ -3147,7 +3364,7 @@ SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr::numeric(18,2) AS
        s.weakest_metrics, s.reason,
        r.churn_risk::numeric(18,2) AS churn_risk, r.top_drivers AS churn_drivers
   FROM health_score.account_scores(health_score.current_as_of()) s
-  JOIN health_score.accounts a ON a.account_id = s.account_id
+  JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
   LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
  ORDER BY s.score NULLS LAST, s.account_id;
 
@@ -3156,9 +3373,9 @@ COMMENT ON VIEW health_score.account_health IS
 COMMENT ON COLUMN health_score.account_health.account_id IS 'The account''s key.';
 COMMENT ON COLUMN health_score.account_health.name IS 'Display name.';
 COMMENT ON COLUMN health_score.account_health.segment IS 'Segment.';
-COMMENT ON COLUMN health_score.account_health.plan IS 'Subscription plan.';
+COMMENT ON COLUMN health_score.account_health.plan IS 'Subscription plan of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.account_health.owner IS 'Role of the account''s customer-success manager.';
-COMMENT ON COLUMN health_score.account_health.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN health_score.account_health.mrr IS 'Monthly recurring revenue of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.account_health.score IS 'Health score 0-100; NULL when too little data (see reason).';
 COMMENT ON COLUMN health_score.account_health.band IS 'Action band (green, yellow, orange, red).';
 COMMENT ON COLUMN health_score.account_health.alert_tier IS 'Alert tier (healthy, warning, at_risk, critical).';
@@ -3195,7 +3412,7 @@ CREATE VIEW health_score.band_summary AS
 WITH scored AS (
     SELECT s.band, s.score, a.mrr
       FROM health_score.account_scores(health_score.current_as_of()) s
-      JOIN health_score.accounts a ON a.account_id = s.account_id
+      JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
 )
 SELECT coalesce(b.band, 'unscored') AS band,
        b.min_score::numeric(18,2) AS min_score, b.max_score::numeric(18,2) AS max_score,
@@ -3234,7 +3451,7 @@ SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
        (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk
   FROM scored n
  CROSS JOIN health_score.account_scores(health_score.current_as_of()) s
-  JOIN health_score.accounts a ON a.account_id = s.account_id
+  JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
   JOIN health_score.bands b ON b.band = s.band
   LEFT JOIN health_score.alert_tiers t ON t.tier = s.alert_tier
   LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
@@ -3247,7 +3464,7 @@ COMMENT ON COLUMN health_score.action_queue.account_id IS 'The account''s key.';
 COMMENT ON COLUMN health_score.action_queue.name IS 'Display name.';
 COMMENT ON COLUMN health_score.action_queue.owner IS 'Role of the account''s customer-success manager.';
 COMMENT ON COLUMN health_score.action_queue.segment IS 'Segment.';
-COMMENT ON COLUMN health_score.action_queue.mrr IS 'Monthly recurring revenue at stake.';
+COMMENT ON COLUMN health_score.action_queue.mrr IS 'Monthly recurring revenue at stake (of the period covering the scoring time).';
 COMMENT ON COLUMN health_score.action_queue.score IS 'Health score 0-100.';
 COMMENT ON COLUMN health_score.action_queue.band IS 'Action band.';
 COMMENT ON COLUMN health_score.action_queue.alert_tier IS 'Alert tier.';
@@ -3275,7 +3492,7 @@ SELECT s.account_id, a.name, a.owner, a.segment, a.plan, a.mrr::numeric(18,2) AS
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.bands b ON b.band = s.band
   JOIN signals g ON g.account_id = s.account_id
-  JOIN health_score.accounts a ON a.account_id = s.account_id
+  JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
  WHERE b.max_score = 100   -- the best band (green by default)
  ORDER BY g.signals DESC, a.mrr DESC NULLS LAST, s.account_id;
 
@@ -3285,8 +3502,8 @@ COMMENT ON COLUMN health_score.upsell_candidates.account_id IS 'The account''s k
 COMMENT ON COLUMN health_score.upsell_candidates.name IS 'Display name.';
 COMMENT ON COLUMN health_score.upsell_candidates.owner IS 'Role of the account''s customer-success manager.';
 COMMENT ON COLUMN health_score.upsell_candidates.segment IS 'Segment.';
-COMMENT ON COLUMN health_score.upsell_candidates.plan IS 'Subscription plan.';
-COMMENT ON COLUMN health_score.upsell_candidates.mrr IS 'Monthly recurring revenue today.';
+COMMENT ON COLUMN health_score.upsell_candidates.plan IS 'Subscription plan of the period covering the scoring time.';
+COMMENT ON COLUMN health_score.upsell_candidates.mrr IS 'Monthly recurring revenue of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.upsell_candidates.score IS 'Health score 0-100.';
 COMMENT ON COLUMN health_score.upsell_candidates.signals IS 'Number of expansion signals.';
 COMMENT ON COLUMN health_score.upsell_candidates.expansion_signals IS 'The signalling metrics with their raw values.';
@@ -4492,13 +4709,14 @@ BEGIN
       FROM health_score.score_history s
      WHERE s.config_version = version
        AND s.as_of >= coalesce(from_date, '-infinity') AND s.as_of <= coalesce(to_date, 'infinity');
-    -- the longest a churned account was scored before it churned: every horizon up to it has
-    -- a point. One query, however many horizons (a query per horizon took seconds for 100,000
-    -- under row-level security).
-    SELECT max(a.churned_on - s.as_of) INTO longest
-      FROM health_score.accounts a
-      JOIN health_score.score_history s ON s.account_id = a.account_id
-     WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL AND s.config_version = version
+    -- the longest a churned account was scored before it churned, within the stay that churn
+    -- ended: every horizon up to it has a point. One query, however many horizons (a query per
+    -- horizon took seconds for 100,000 under row-level security).
+    SELECT max(e.churned_on - s.as_of) INTO longest
+      FROM health_score.churn_events e
+      JOIN health_score.score_history s ON s.account_id = e.account_id
+     WHERE s.score IS NOT NULL AND s.config_version = version
+       AND s.as_of >= coalesce(e.customer_since, '-infinity') AND s.as_of < e.churned_on
        AND s.as_of >= coalesce(from_date, '-infinity') AND s.as_of <= coalesce(to_date, 'infinity');
     FOREACH h IN ARRAY horizons LOOP
         IF longest IS NULL OR h > longest THEN
@@ -4562,29 +4780,41 @@ BEGIN RETURN QUERY
             OR (r.as_of, r.account_id) IN (SELECT s.as_of, s.account_id FROM stored s)
     ), hz AS (
         SELECT DISTINCT x AS days FROM unnest(backtest_points_of.horizons) x
+    ), churns AS MATERIALIZED (
+        -- every churn, read once (churn_events orders each account's periods)
+        SELECT e.account_id, e.customer_since, e.churned_on FROM health_score.churn_events e
     ), positive AS (
-        -- Each account that churned, at its latest scored date at least `days` days before.
+        -- Each churn, at the account's latest scored date at least `days` days before it and
+        -- within the stay it ended: an account that came back is a churner again only for a
+        -- later churn.
         SELECT s.source, hz.days, s.account_id, max(s.as_of) AS day
           FROM src s
-          JOIN health_score.accounts a ON a.account_id = s.account_id
+          JOIN churns e ON e.account_id = s.account_id
          CROSS JOIN hz
-         WHERE a.churned_on IS NOT NULL AND s.as_of <= a.churned_on - hz.days
-         GROUP BY s.source, hz.days, s.account_id
+         WHERE s.as_of <= e.churned_on - hz.days AND s.as_of >= coalesce(e.customer_since, '-infinity')
+         GROUP BY s.source, hz.days, s.account_id, e.churned_on
     ), days AS (
         SELECT DISTINCT p.source, p.days, p.day FROM positive p
+    ), points AS MATERIALIZED (
+        SELECT d.source, d.days, d.day, s.account_id, s.score, s.band
+          FROM days d
+          JOIN src s ON s.source = d.source AND s.as_of = d.day
+          JOIN health_score.accounts a ON a.account_id = s.account_id
+    ), soon AS (
+        -- the accounts scored on those dates that churn within `days` days
+        SELECT DISTINCT p.source, p.days, p.day, p.account_id
+          FROM points p
+          JOIN churns e ON e.account_id = p.account_id AND e.churned_on > p.day AND e.churned_on <= p.day + p.days
     )
-    -- At those dates, the churners (churned) and the accounts still there `days` days later.
-    -- With sparse snapshots a churner's date can be further back than N days: it is a churned
-    -- point there, never also a stayed one. (An uncorrelated IN: one hash table of the few
-    -- churners, whatever the row estimates of the CTEs; written twice rather than in a LATERAL
-    -- subquery without FROM, which Citus cannot plan.)
-    SELECT d.source, d.days, d.day, s.account_id, s.score, s.band,
-           (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
-      FROM days d
-      JOIN src s ON s.source = d.source AND s.as_of = d.day
-      JOIN health_score.accounts a ON a.account_id = s.account_id
-     WHERE (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
-        OR a.churned_on IS NULL OR a.churned_on > d.day + d.days;
+    -- At those dates, the churners (churned) and the accounts that did not churn within
+    -- `days` days. With sparse snapshots a churner's date can be further back than N days: it
+    -- is a churned point there, never also a stayed one. (Joins, each at most one row a point:
+    -- a churner has one latest date per churn, and its stays do not overlap.)
+    SELECT p.source, p.days, p.day, p.account_id, p.score, p.band, q.account_id IS NOT NULL
+      FROM points p
+      LEFT JOIN positive q ON q.source = p.source AND q.days = p.days AND q.day = p.day AND q.account_id = p.account_id
+      LEFT JOIN soon n ON n.source = p.source AND n.days = p.days AND n.day = p.day AND n.account_id = p.account_id
+     WHERE q.account_id IS NOT NULL OR n.account_id IS NULL;
 END
 $$;
 
@@ -4685,7 +4915,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_points(integer[], date, date, bigint) IS
-'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Reads the snapshots from from_date to to_date (default: all) of one scoring configuration: config_version, or the only one in range (several without config_version: an error naming them, 22023). Each horizon must be positive and have at least one churned account scored that long before it churned.';
+'The points a backtest compares, per horizon of N days: every churn (churn_events; an account that came back can churn again) with the account scored at its latest snapshot at least N days before it, in the stay it ended (churned = true), and, at those same snapshot dates, every scored account that did not churn within N days (churned = false). Reads the snapshots from from_date to to_date (default: all) of one scoring configuration: config_version, or the only one in range (several without config_version: an error naming them, 22023). Each horizon must be positive and have at least one churned account scored that long before it churned.';
 
 -- backtest(horizons, from_date, to_date, config_version): did the scores predict churn N days ahead?
 CREATE FUNCTION health_score.backtest(horizons integer[] DEFAULT '{30,60,90}',
@@ -5411,6 +5641,7 @@ END
 $$;
 
 REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
+    health_score.account_periods_sql(), health_score.live_accounts_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
@@ -5427,6 +5658,7 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.feed_relation(text, text, regclass), health_score.check_cron(text),
     health_score.catalog_keys(text), health_score.check_removed_default(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_scores_sql(),
+    health_score.account_periods_sql(), health_score.live_accounts_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
@@ -5531,6 +5763,14 @@ CREATE POLICY owner_only ON health_score.accounts AS RESTRICTIVE FOR SELECT
 CREATE POLICY owner_only ON health_score.observations AS RESTRICTIVE FOR SELECT
     USING ((SELECT health_score.sees_every_account())
            OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
+-- Subscription periods follow their account, as observations do.
+ALTER TABLE health_score.subscriptions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY all_rows ON health_score.subscriptions USING (true) WITH CHECK (true);
+CREATE POLICY owner_only ON health_score.subscriptions AS RESTRICTIVE FOR SELECT
+    USING ((SELECT health_score.sees_every_account())
+           OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
+GRANT SELECT ON health_score.subscriptions, health_score.account_periods, health_score.churn_events
+    TO health_score_reader, health_score_csm;
 
 CREATE OR REPLACE FUNCTION health_score.restrict_accounts_to_owners(enable boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -5559,7 +5799,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
-'Restricts (or, with false, no longer restricts) accounts and observations, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';
+'Restricts (or, with false, no longer restricts) accounts, observations and subscriptions, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';
 
 -- Backfill's steps: used only by the roles that write the history (as installed, the
 -- extension's owner), through backfill and backfill_commit_each.
@@ -5673,6 +5913,11 @@ BEGIN
             DROP TRIGGER IF EXISTS record_deletes ON health_score.observations;
             DROP TRIGGER IF EXISTS record_truncates ON health_score.observations;
         END IF;
+        -- and the check that an account's subscription periods never overlap goes too: on
+        -- Citus the loader must keep them apart (account_periods would count both).
+        IF t = 'health_score.subscriptions'::regclass THEN
+            DROP TRIGGER IF EXISTS no_overlap ON health_score.subscriptions;
+        END IF;
         IF t = 'health_score.accounts'::regclass THEN
             PERFORM create_distributed_table(t, 'account_id', colocate_with => 'none',
                                              shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));
@@ -5688,7 +5933,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.distribute(integer) IS
-'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
+'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, subscriptions, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. The triggers Citus cannot distribute go: those recording observation changes (every snapshot then rescores from every row) and the overlap check of subscriptions (periods must then be loaded without overlaps). Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
 
 -- Distributing moves the book: the extension's owner (who owns the tables) decides.
 REVOKE EXECUTE ON FUNCTION health_score.distribute(integer) FROM PUBLIC;

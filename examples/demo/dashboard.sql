@@ -47,7 +47,7 @@ SELECT format('health_score demo: scored as of %s UTC', to_char(health_score.cur
 \pset title 'The book of business'
 SELECT (SELECT count(*) FROM health_score.accounts) AS accounts,
        (SELECT count(*) FROM dash_health) AS live,
-       (SELECT count(*) FROM health_score.accounts
+       (SELECT count(*) FROM health_score.churn_events
          WHERE churned_on <= health_score.current_as_of() AND churned_on > health_score.current_as_of() - interval '365 days') AS "churned in the year",
        (SELECT count(*) FROM health_score.observations) AS observations,
        (SELECT to_char(sum(mrr), 'FM999,999,999') FROM dash_health) AS "live MRR";

@@ -37,7 +37,7 @@ BEGIN
 END
 $$;
 
--- Row-level security on accounts and observations is always on, and the policies read one flag,
+-- Row-level security on accounts, observations and subscriptions is always on, and the policies read one flag,
 -- access_settings.restrict_to_owners, which restrict_accounts_to_owners() sets. The flag is a
 -- row of a configuration table, so pg_dump keeps it and a restore (which recreates the policies
 -- with CREATE EXTENSION) restricts again; the policies themselves never change.
@@ -100,6 +100,12 @@ CREATE POLICY owner_only ON health_score.accounts AS RESTRICTIVE FOR SELECT
 CREATE POLICY owner_only ON health_score.observations AS RESTRICTIVE FOR SELECT
     USING ((SELECT health_score.sees_every_account())
            OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
+-- Subscription periods follow their account, as observations do.
+ALTER TABLE health_score.subscriptions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY all_rows ON health_score.subscriptions USING (true) WITH CHECK (true);
+CREATE POLICY owner_only ON health_score.subscriptions AS RESTRICTIVE FOR SELECT
+    USING ((SELECT health_score.sees_every_account())
+           OR account_id IN (SELECT a.account_id FROM health_score.accounts a));
 
 CREATE FUNCTION health_score.restrict_accounts_to_owners(enable boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -128,7 +134,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
-'Restricts (or, with false, no longer restricts) accounts and observations, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';
+'Restricts (or, with false, no longer restricts) accounts, observations and subscriptions, and so every score, view and history read from them: members of health_score_reader see every account, any other role only the accounts whose owner it is. Table owners and superusers are not restricted. Kept by pg_dump (access_settings).';
 
 -- The dashboards' materialized copies (history.sql) cannot apply row-level security, so they
 -- are for readers only: CSMs read the live views, which do.
@@ -162,6 +168,7 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_s
     health_score.metric_scores_sql(), health_score.metric_rows_sql(text),
     health_score.metric_level(float8[], float8, boolean[], text[], text[], text[], text[], float8[], float8[], text[],
                               float8[], integer[], float8[], integer[], integer[], float8[], float8[], float8[]),
+    health_score.account_periods_sql(), health_score.live_accounts_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
@@ -181,6 +188,7 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_sq
     health_score.metric_scores_sql(), health_score.metric_rows_sql(text),
     health_score.metric_level(float8[], float8, boolean[], text[], text[], text[], text[], float8[], float8[], text[],
                               float8[], integer[], float8[], integer[], integer[], float8[], float8[], float8[]),
+    health_score.account_periods_sql(), health_score.live_accounts_sql(),
     health_score.account_scores_sql(text), health_score.account_features_sql(text[], text),
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),

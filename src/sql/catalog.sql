@@ -147,7 +147,8 @@ CREATE TABLE health_score.settings (
     is_default      boolean NOT NULL DEFAULT false,
     bad_data        text NOT NULL DEFAULT 'isolate',
     data_through    date,
-    churn_model     text
+    churn_model     text,
+    churn_grace_days integer NOT NULL DEFAULT 30
 );
 
 COMMENT ON TABLE health_score.settings IS 'Scoring settings: one row.';
@@ -157,6 +158,7 @@ COMMENT ON COLUMN health_score.settings.is_default IS 'True while the row is as 
 COMMENT ON COLUMN health_score.settings.bad_data IS 'isolate (default): a NaN or infinite row in a feed makes only its account''s score NULL, with a reason, and a feed that cannot be read is skipped with a WARNING; error: either stops scoring with an error naming the feed.';
 COMMENT ON COLUMN health_score.settings.data_through IS 'The last day the data are complete for (observations and churn dates): an account churn model is trained only on churn up to the end of that day. NULL (the default): the day of the latest observation. See data_through().';
 COMMENT ON COLUMN health_score.settings.churn_model IS 'The account churn model the views, revenue_at_risk and history use (its active version). Training an account model while it is NULL writes that model''s name here, so training another name later does not switch the dashboards; NULL with models trained (an install upgraded from 0.1.0): the newest. See account_churn_model().';
+COMMENT ON COLUMN health_score.settings.churn_grace_days IS 'Days an account may go without a subscription period and still renew: a period that starts at most this many days after the previous one ended continues the stay, a later one is a reactivation after a churn (churn_events). 0 or more; default 30. Not read in scoring: an account is not live between two periods.';
 
 -- catalog_keys(catalog): the key columns of each catalog table that has seeded rows.
 CREATE FUNCTION health_score.catalog_keys(catalog text) RETURNS text[]
@@ -503,11 +505,15 @@ BEGIN
         RAISE EXCEPTION 'settings: churn_model must name a churn model or be NULL, got an empty name'
             USING ERRCODE = 'check_violation';
     END IF;
+    IF NOT NEW.churn_grace_days >= 0 THEN
+        RAISE EXCEPTION 'settings: churn_grace_days must be 0 or more, got %', NEW.churn_grace_days
+            USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END
 $$;
 
-COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1, a bad_data other than isolate or error, an infinite data_through and an empty churn_model.';
+COMMENT ON FUNCTION health_score.check_settings() IS 'Trigger: refuses a min_coverage outside 0-1, a bad_data other than isolate or error, an infinite data_through, an empty churn_model and a negative churn_grace_days.';
 
 CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON health_score.dimensions
     FOR EACH ROW EXECUTE FUNCTION health_score.check_positive_weight();
@@ -610,9 +616,9 @@ BEGIN
 END
 $$;
 
--- data_through and churn_model choose the data and the model of the churn risk, not how accounts
--- are scored: changing them (training writes churn_model) keeps the configuration version, so
--- trends and backtests see no new configuration. A new scoring setting must be listed here.
+-- data_through, churn_model and churn_grace_days choose the data, the model and the churn labels
+-- of the churn risk, not how accounts are scored: changing them (training writes churn_model)
+-- keeps the configuration version, so trends and backtests see no new configuration. A new scoring setting must be listed here.
 CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF id, min_coverage, bad_data OR DELETE OR TRUNCATE
     ON health_score.settings FOR EACH STATEMENT EXECUTE FUNCTION health_score.bump_config_version();
 

@@ -1475,21 +1475,27 @@ RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- churned_on: the end of the stay the account is in at as_of, its first churn after as_of.
+    -- A reader that does not use it (the risk) loses the join: the planner removes it.
     SELECT format($q$
-        SELECT a.account_id, a.churned_on,
-               array_agg(ms.sub_score ORDER BY u.i) AS x,
-               array_agg(u.metric ORDER BY u.i) FILTER (WHERE ms.sub_score IS NULL) AS missing
-          FROM health_score.accounts a
-         CROSS JOIN unnest(%L::text[]) WITH ORDINALITY AS u(metric, i)
-          LEFT JOIN %s ms
-            ON ms.account_id = a.account_id AND ms.metric = u.metric
-         WHERE (a.started_on IS NULL OR a.started_on <= $1)
-           AND (a.churned_on IS NULL OR a.churned_on > $1)
-         GROUP BY a.account_id, a.churned_on$q$, metrics, metric_rows)
+        SELECT f.account_id, c.churned_on, f.x, f.missing
+          FROM (SELECT a.account_id,
+                       array_agg(ms.sub_score ORDER BY u.i) AS x,
+                       array_agg(u.metric ORDER BY u.i) FILTER (WHERE ms.sub_score IS NULL) AS missing
+                  FROM (%s) a
+                 CROSS JOIN unnest(%L::text[]) WITH ORDINALITY AS u(metric, i)
+                  LEFT JOIN %s ms
+                    ON ms.account_id = a.account_id AND ms.metric = u.metric
+                 GROUP BY a.account_id) f
+          LEFT JOIN (SELECT e.account_id, min(e.churned_on) AS churned_on
+                       FROM health_score.churn_events e
+                      WHERE e.churned_on > $1
+                      GROUP BY e.account_id) c ON c.account_id = f.account_id$q$,
+        health_score.live_accounts_sql(), metrics, metric_rows)
 $$;
 
 COMMENT ON FUNCTION health_score.account_features_sql(text[], text) IS
-'The query (parameter $1: as_of) giving, per account live at as_of, its sub-score of each metric (in order, NULL when the metric had no data), the metrics missing, and churned_on: the features of an account churn model. metric_rows: where the sub-scores come from, by default metric_scores($1).';
+'The query (parameter $1: as_of) giving, per account live at as_of, its sub-score of each metric (in order, NULL when the metric had no data), the metrics missing, and churned_on, the end of the stay it is in (its first churn after as_of in churn_events; NULL: none yet): the features and label of an account churn model. metric_rows: where the sub-scores come from, by default metric_scores($1).';
 
 -- account_imputation(training, metrics): how the training rows without data for a metric are
 -- handled. A row is not skipped for lack of one metric: it takes the mean sub-score of the rows
@@ -1831,7 +1837,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.train_account_churn_model(text, timestamptz, interval, text[], int, float8, float8, float8, int) IS
-'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned (accounts.churned_on) within horizon after as_of; accounts live at as_of take part. A row without data for a metric (one whose absent_means is unknown) takes the metric''s mean sub-score over the rows with data, and the indicator term metric:missing (1 on such rows) is added, so no row is lost; when the rows without data for a metric all churned or all stayed they are skipped instead (an indicator would separate them). churn_models.imputation and rows_imputed record what was done, with a NOTICE per metric; every prediction applies the same rule. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
+'Trains an account churn model from the accounts'' own history: the features are the sub-scores (0-100) of metrics (default: every enabled metric) at as_of, the label whether the account churned within horizon after as_of (churn_events: the end of its stay, after which it may come back); accounts live at as_of take part. A row without data for a metric (one whose absent_means is unknown) takes the metric''s mean sub-score over the rows with data, and the indicator term metric:missing (1 on such rows) is added, so no row is lost; when the rows without data for a metric all churned or all stayed they are skipped instead (an indicator would separate them). churn_models.imputation and rows_imputed record what was done, with a NOTICE per metric; every prediction applies the same rule. With snapshots > 1 the dates as_of - horizon, as_of - 2 x horizon, ... add one row per account live then (more churn events for a small book; rows of one account are not independent, so the standard errors are optimistic). as_of + horizon must be in the past and within the data: at most midnight at the end of data_through() (settings.data_through, by default the day of the latest observation), else an error (22023). Other arguments and errors as train_churn_model. The first account model trained becomes the one the views, revenue_at_risk and history use (settings.churn_model); training another name does not switch them.';
 
 -- account_churn_cross_validate: k-fold cross-validation of an account model's specification.
 -- The folds are groups of accounts (a hash of account_id), so the rows of one account, one
@@ -1914,9 +1920,10 @@ BEGIN
     -- without data that the model cannot impute (no risk then), g.imputed those it did.
     d := health_score.account_model_design(m, 'f.x');
     -- The features first (on Citus, grouped on the shards): Citus plans no correlated subquery
-    -- in a subquery without FROM, as g below, over a distributed table.
+    -- in a subquery without FROM, as g below, over a distributed table. Without the label
+    -- (churned_on), whose join with churn_events the planner then drops.
     RETURN QUERY EXECUTE format($q$
-        WITH f AS MATERIALIZED (%s)
+        WITH f AS MATERIALIZED (SELECT f.account_id, f.x, f.missing FROM (%s) f)
         SELECT f.account_id,
                CASE WHEN g.missing IS NULL THEN 100 * health_score.logit_predict($2, g.x) END,
                $3, $4, g.missing,
@@ -2003,7 +2010,7 @@ BEGIN RETURN QUERY
     WITH a AS MATERIALIZED (
         SELECT s.band, a.segment, a.owner, a.mrr, r.churn_risk, r.churn_risk_low, r.churn_risk_high
           FROM health_score.account_scores(as_of) s
-          JOIN health_score.accounts a ON a.account_id = s.account_id
+          JOIN health_score.live_accounts(as_of) a ON a.account_id = s.account_id
           LEFT JOIN health_score.account_churn_risk(as_of) r ON r.account_id = s.account_id
     )
     SELECT CASE WHEN grouping(a.band, a.segment, a.owner) = 7 THEN 'all'
@@ -2023,7 +2030,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.revenue_at_risk(timestamptz) IS
-'Revenue at risk at as_of: the sum over accounts of MRR x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
+'Revenue at risk at as_of: the sum over accounts of MRR (of the period covering as_of, live_accounts) x churn probability (account_churn_risk), in total (grouping_by all) and by band, segment and owner (group_value NULL: accounts without a band, segment or owner). Accounts without a known risk or MRR add nothing; accounts_with_risk and mrr_with_risk say how much of the book the figure covers, risk_share = revenue_at_risk / mrr_with_risk. revenue_at_risk_low and revenue_at_risk_high sum MRR x the low and high ends of each account''s 95 % interval (account_churn_risk): a conservative range, wider than a joint 95 % interval of the sum, as the accounts'' bounds are added as if all errors went the same way; NULL when the model has no covariance matrix (trained before 0.2.0).';
 
 CREATE VIEW health_score.revenue_at_risk AS
 SELECT r.grouping_by, r.group_value, r.accounts, r.accounts_with_risk,
@@ -2040,7 +2047,7 @@ COMMENT ON COLUMN health_score.revenue_at_risk.grouping_by IS 'all, band, segmen
 COMMENT ON COLUMN health_score.revenue_at_risk.group_value IS 'The band, segment or owner; NULL for accounts without one (and for the total).';
 COMMENT ON COLUMN health_score.revenue_at_risk.accounts IS 'Live accounts in the group.';
 COMMENT ON COLUMN health_score.revenue_at_risk.accounts_with_risk IS 'Of those, accounts with a known churn risk.';
-COMMENT ON COLUMN health_score.revenue_at_risk.mrr IS 'Monthly recurring revenue of the group.';
+COMMENT ON COLUMN health_score.revenue_at_risk.mrr IS 'Monthly recurring revenue of the group at as_of (each account''s period covering it).';
 COMMENT ON COLUMN health_score.revenue_at_risk.mrr_with_risk IS 'MRR of the accounts with a known churn risk.';
 COMMENT ON COLUMN health_score.revenue_at_risk.revenue_at_risk IS 'Sum of MRR x churn probability: the monthly revenue expected to be lost.';
 COMMENT ON COLUMN health_score.revenue_at_risk.risk_share IS 'revenue_at_risk / mrr_with_risk: the MRR-weighted churn probability.';
@@ -2058,7 +2065,8 @@ SELECT a.account_id, a.name, a.segment, a.owner, a.mrr::numeric(18,2) AS mrr,
        r.imputed_metrics, array_to_string(r.imputed_metrics, ', ') AS imputed_metrics_text
   FROM health_score.account_churn_risk(
            health_score.current_as_of()) r
-  JOIN health_score.accounts a ON a.account_id = r.account_id
+  JOIN health_score.live_accounts(
+           health_score.current_as_of()) a ON a.account_id = r.account_id
   LEFT JOIN health_score.account_scores(
            health_score.current_as_of()) s
     ON s.account_id = r.account_id
@@ -2070,7 +2078,7 @@ COMMENT ON COLUMN health_score.account_churn.account_id IS 'The account''s key.'
 COMMENT ON COLUMN health_score.account_churn.name IS 'Display name.';
 COMMENT ON COLUMN health_score.account_churn.segment IS 'Segment.';
 COMMENT ON COLUMN health_score.account_churn.owner IS 'Role of the account''s customer-success manager.';
-COMMENT ON COLUMN health_score.account_churn.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN health_score.account_churn.mrr IS 'Monthly recurring revenue of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.account_churn.score IS 'Health score 0-100.';
 COMMENT ON COLUMN health_score.account_churn.band IS 'Action band.';
 COMMENT ON COLUMN health_score.account_churn.churn_risk IS 'Churn risk 0-100 %; NULL when a metric the model needs had no data and the model does not impute it.';

@@ -72,6 +72,11 @@ BEGIN
             DROP TRIGGER IF EXISTS record_deletes ON health_score.observations;
             DROP TRIGGER IF EXISTS record_truncates ON health_score.observations;
         END IF;
+        -- and the check that an account's subscription periods never overlap goes too: on
+        -- Citus the loader must keep them apart (account_periods would count both).
+        IF t = 'health_score.subscriptions'::regclass THEN
+            DROP TRIGGER IF EXISTS no_overlap ON health_score.subscriptions;
+        END IF;
         IF t = 'health_score.accounts'::regclass THEN
             PERFORM create_distributed_table(t, 'account_id', colocate_with => 'none',
                                              shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));
@@ -87,7 +92,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.distribute(integer) IS
-'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
+'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, subscriptions, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. The triggers Citus cannot distribute go: those recording observation changes (every snapshot then rescores from every row) and the overlap check of subscriptions (periods must then be loaded without overlaps). Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
 
 -- Distributing moves the book: the extension's owner (who owns the tables) decides.
 REVOKE EXECUTE ON FUNCTION health_score.distribute(integer) FROM PUBLIC;

@@ -1632,13 +1632,14 @@ BEGIN
       FROM health_score.score_history s
      WHERE s.config_version = version
        AND s.as_of >= coalesce(from_date, '-infinity') AND s.as_of <= coalesce(to_date, 'infinity');
-    -- the longest a churned account was scored before it churned: every horizon up to it has
-    -- a point. One query, however many horizons (a query per horizon took seconds for 100,000
-    -- under row-level security).
-    SELECT max(a.churned_on - s.as_of) INTO longest
-      FROM health_score.accounts a
-      JOIN health_score.score_history s ON s.account_id = a.account_id
-     WHERE a.churned_on IS NOT NULL AND s.score IS NOT NULL AND s.config_version = version
+    -- the longest a churned account was scored before it churned, within the stay that churn
+    -- ended: every horizon up to it has a point. One query, however many horizons (a query per
+    -- horizon took seconds for 100,000 under row-level security).
+    SELECT max(e.churned_on - s.as_of) INTO longest
+      FROM health_score.churn_events e
+      JOIN health_score.score_history s ON s.account_id = e.account_id
+     WHERE s.score IS NOT NULL AND s.config_version = version
+       AND s.as_of >= coalesce(e.customer_since, '-infinity') AND s.as_of < e.churned_on
        AND s.as_of >= coalesce(from_date, '-infinity') AND s.as_of <= coalesce(to_date, 'infinity');
     FOREACH h IN ARRAY horizons LOOP
         IF longest IS NULL OR h > longest THEN
@@ -1702,29 +1703,41 @@ BEGIN RETURN QUERY
             OR (r.as_of, r.account_id) IN (SELECT s.as_of, s.account_id FROM stored s)
     ), hz AS (
         SELECT DISTINCT x AS days FROM unnest(backtest_points_of.horizons) x
+    ), churns AS MATERIALIZED (
+        -- every churn, read once (churn_events orders each account's periods)
+        SELECT e.account_id, e.customer_since, e.churned_on FROM health_score.churn_events e
     ), positive AS (
-        -- Each account that churned, at its latest scored date at least `days` days before.
+        -- Each churn, at the account's latest scored date at least `days` days before it and
+        -- within the stay it ended: an account that came back is a churner again only for a
+        -- later churn.
         SELECT s.source, hz.days, s.account_id, max(s.as_of) AS day
           FROM src s
-          JOIN health_score.accounts a ON a.account_id = s.account_id
+          JOIN churns e ON e.account_id = s.account_id
          CROSS JOIN hz
-         WHERE a.churned_on IS NOT NULL AND s.as_of <= a.churned_on - hz.days
-         GROUP BY s.source, hz.days, s.account_id
+         WHERE s.as_of <= e.churned_on - hz.days AND s.as_of >= coalesce(e.customer_since, '-infinity')
+         GROUP BY s.source, hz.days, s.account_id, e.churned_on
     ), days AS (
         SELECT DISTINCT p.source, p.days, p.day FROM positive p
+    ), points AS MATERIALIZED (
+        SELECT d.source, d.days, d.day, s.account_id, s.score, s.band
+          FROM days d
+          JOIN src s ON s.source = d.source AND s.as_of = d.day
+          JOIN health_score.accounts a ON a.account_id = s.account_id
+    ), soon AS (
+        -- the accounts scored on those dates that churn within `days` days
+        SELECT DISTINCT p.source, p.days, p.day, p.account_id
+          FROM points p
+          JOIN churns e ON e.account_id = p.account_id AND e.churned_on > p.day AND e.churned_on <= p.day + p.days
     )
-    -- At those dates, the churners (churned) and the accounts still there `days` days later.
-    -- With sparse snapshots a churner's date can be further back than N days: it is a churned
-    -- point there, never also a stayed one. (An uncorrelated IN: one hash table of the few
-    -- churners, whatever the row estimates of the CTEs; written twice rather than in a LATERAL
-    -- subquery without FROM, which Citus cannot plan.)
-    SELECT d.source, d.days, d.day, s.account_id, s.score, s.band,
-           (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
-      FROM days d
-      JOIN src s ON s.source = d.source AND s.as_of = d.day
-      JOIN health_score.accounts a ON a.account_id = s.account_id
-     WHERE (d.source, d.days, d.day, s.account_id) IN (SELECT p.source, p.days, p.day, p.account_id FROM positive p)
-        OR a.churned_on IS NULL OR a.churned_on > d.day + d.days;
+    -- At those dates, the churners (churned) and the accounts that did not churn within
+    -- `days` days. With sparse snapshots a churner's date can be further back than N days: it
+    -- is a churned point there, never also a stayed one. (Joins, each at most one row a point:
+    -- a churner has one latest date per churn, and its stays do not overlap.)
+    SELECT p.source, p.days, p.day, p.account_id, p.score, p.band, q.account_id IS NOT NULL
+      FROM points p
+      LEFT JOIN positive q ON q.source = p.source AND q.days = p.days AND q.day = p.day AND q.account_id = p.account_id
+      LEFT JOIN soon n ON n.source = p.source AND n.days = p.days AND n.day = p.day AND n.account_id = p.account_id
+     WHERE q.account_id IS NOT NULL OR n.account_id IS NULL;
 END
 $$;
 
@@ -1825,7 +1838,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.backtest_points(integer[], date, date, bigint) IS
-'The points a backtest compares, per horizon of N days: every churned account (accounts.churned_on) scored at its latest snapshot at least N days before it churned (churned = true), and, at those same snapshot dates, every scored account that had not churned N days later (churned = false). Reads the snapshots from from_date to to_date (default: all) of one scoring configuration: config_version, or the only one in range (several without config_version: an error naming them, 22023). Each horizon must be positive and have at least one churned account scored that long before it churned.';
+'The points a backtest compares, per horizon of N days: every churn (churn_events; an account that came back can churn again) with the account scored at its latest snapshot at least N days before it, in the stay it ended (churned = true), and, at those same snapshot dates, every scored account that did not churn within N days (churned = false). Reads the snapshots from from_date to to_date (default: all) of one scoring configuration: config_version, or the only one in range (several without config_version: an error naming them, 22023). Each horizon must be positive and have at least one churned account scored that long before it churned.';
 
 -- backtest(horizons, from_date, to_date, config_version): did the scores predict churn N days ahead?
 CREATE FUNCTION health_score.backtest(horizons integer[] DEFAULT '{30,60,90}',

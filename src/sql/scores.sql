@@ -16,15 +16,149 @@ CREATE TABLE health_score.accounts (
 );
 
 COMMENT ON TABLE health_score.accounts IS
-'The accounts to score. An account is scored at as_of when it had started by then (or started_on is NULL) and had not churned yet.';
+'The accounts to score. An account is scored at as_of when it had started by then (or started_on is NULL) and had not churned yet; or, for an account with rows in subscriptions, when one of its periods covers as_of.';
 COMMENT ON COLUMN health_score.accounts.account_id IS 'Your key for the account, as text; join scores back to your tables on it.';
 COMMENT ON COLUMN health_score.accounts.name IS 'Display name.';
 COMMENT ON COLUMN health_score.accounts.segment IS 'Segment, e.g. enterprise, mid_market, smb; picks the segment weights whose segment is exactly the same (case-sensitive), if any (check_segments() lists near misses).';
 COMMENT ON COLUMN health_score.accounts.plan IS 'Subscription plan.';
 COMMENT ON COLUMN health_score.accounts.owner IS 'The database role of the account''s customer-success manager (row-level security can restrict each CSM to their own accounts).';
-COMMENT ON COLUMN health_score.accounts.mrr IS 'Monthly recurring revenue, not negative; NULL when unknown.';
-COMMENT ON COLUMN health_score.accounts.started_on IS 'First day of the subscription.';
-COMMENT ON COLUMN health_score.accounts.churned_on IS 'Day the account cancelled; NULL while it is a customer.';
+COMMENT ON COLUMN health_score.accounts.mrr IS 'Monthly recurring revenue, not negative; NULL when unknown. Not read for an account with rows in subscriptions, whose MRR is that of the period covering the date.';
+COMMENT ON COLUMN health_score.accounts.started_on IS 'First day of the subscription. Not read for an account with rows in subscriptions.';
+COMMENT ON COLUMN health_score.accounts.churned_on IS 'Day the account cancelled (it is not live that day); NULL while it is a customer. Not read for an account with rows in subscriptions.';
+
+-- Subscription periods, for accounts that leave and come back or whose MRR changes. An account
+-- without rows here has one period, its accounts row (started_on to churned_on, at mrr).
+CREATE TABLE health_score.subscriptions (
+    account_id  text NOT NULL REFERENCES health_score.accounts (account_id) ON UPDATE CASCADE ON DELETE CASCADE,
+    started_on  date NOT NULL,
+    ended_on    date,
+    mrr         numeric CHECK (mrr >= 0),
+    plan        text,
+    seats       integer CHECK (seats >= 0),
+    PRIMARY KEY (account_id, started_on),
+    -- date arithmetic (gaps between periods, the grace) refuses infinite dates
+    CONSTRAINT subscriptions_finite CHECK (isfinite(started_on) AND isfinite(ended_on)),
+    CONSTRAINT subscriptions_ends_after_start CHECK (ended_on > started_on)
+);
+
+COMMENT ON TABLE health_score.subscriptions IS
+'Subscription periods: several per account, never overlapping (an overlap is refused, naming both periods). An account with rows here is live at as_of when one of its periods covers as_of, at that period''s MRR; its started_on, churned_on and mrr in accounts are not read. An account without rows here has one period, from accounts.started_on to accounts.churned_on at accounts.mrr. See account_periods and churn_events.';
+COMMENT ON COLUMN health_score.subscriptions.account_id IS 'The account (accounts.account_id); its periods go with it when it is deleted.';
+COMMENT ON COLUMN health_score.subscriptions.started_on IS 'First day of the period.';
+COMMENT ON COLUMN health_score.subscriptions.ended_on IS 'Day the period ended, after started_on: the account is not live that day unless another period starts on it (a renewal). NULL while the period runs.';
+COMMENT ON COLUMN health_score.subscriptions.mrr IS 'Monthly recurring revenue during the period, not negative; NULL when unknown.';
+COMMENT ON COLUMN health_score.subscriptions.plan IS 'Plan during the period; NULL: accounts.plan.';
+COMMENT ON COLUMN health_score.subscriptions.seats IS 'Seats bought during the period, not negative; NULL when unknown.';
+
+-- The periods of one account never overlap. An exclusion constraint would need btree_gist for
+-- the text key; this trigger runs at the end of each statement (or at commit when deferred),
+-- so a statement that moves several periods at once is judged on the result. The lock per
+-- account makes a second writer of the same account wait for the first to commit and then
+-- see its rows (READ COMMITTED: each query of the trigger takes a new snapshot).
+CREATE FUNCTION health_score.check_subscription() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('health_score.subscriptions ' || NEW.account_id, 0));
+    -- a row changed again or deleted later in the transaction is judged in its final form
+    IF NOT EXISTS (SELECT FROM health_score.subscriptions s
+                    WHERE s.account_id = NEW.account_id AND s.started_on = NEW.started_on
+                      AND s.ended_on IS NOT DISTINCT FROM NEW.ended_on) THEN
+        RETURN NULL;
+    END IF;
+    SELECT s.started_on, s.ended_on INTO other
+      FROM health_score.subscriptions s
+     WHERE s.account_id = NEW.account_id AND s.started_on <> NEW.started_on
+       AND daterange(s.started_on, s.ended_on) && daterange(NEW.started_on, NEW.ended_on)
+     ORDER BY s.started_on
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'subscriptions: the period of account "%" from % to % overlaps its period from % to %',
+            NEW.account_id, NEW.started_on, coalesce(NEW.ended_on::text, 'open'),
+            other.started_on, coalesce(other.ended_on::text, 'open')
+            USING ERRCODE = 'exclusion_violation',
+                  HINT = 'End the earlier period on or before the day the later one starts (ended_on is the first day not covered).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.check_subscription() IS
+'Constraint trigger: refuses a subscription period that overlaps another period of the same account (23P01), naming both.';
+
+CREATE CONSTRAINT TRIGGER no_overlap AFTER INSERT OR UPDATE OF account_id, started_on, ended_on
+    ON health_score.subscriptions DEFERRABLE INITIALLY IMMEDIATE
+    FOR EACH ROW EXECUTE FUNCTION health_score.check_subscription();
+
+-- Every account's periods: its subscriptions rows, or else its accounts row. Everything that
+-- asks whether an account is live, what it pays or when it churned reads them here: the
+-- scoring queries through this text (planned inside them, MRR as stored), readers through the
+-- view account_periods made from it (MRR in cents, as every view shows money).
+CREATE FUNCTION health_score.account_periods_sql() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT $q$
+SELECT s.account_id, s.started_on, s.ended_on, s.mrr, s.plan, s.seats,
+       (SELECT min(f.started_on) FROM health_score.subscriptions f WHERE f.account_id = s.account_id) AS account_started_on,
+       'subscriptions'::text AS source
+  FROM health_score.subscriptions s
+UNION ALL
+SELECT a.account_id, a.started_on, a.churned_on, a.mrr, a.plan, NULL::integer, a.started_on, 'accounts'::text
+  FROM health_score.accounts a
+ WHERE NOT EXISTS (SELECT FROM health_score.subscriptions s WHERE s.account_id = a.account_id)
+$q$
+$$;
+
+COMMENT ON FUNCTION health_score.account_periods_sql() IS
+'The text of the query of every account''s periods (account_periods, with MRR as stored), read by live_accounts_sql.';
+
+DO $$
+BEGIN
+    EXECUTE format($v$CREATE VIEW health_score.account_periods AS
+SELECT p.account_id, p.started_on, p.ended_on, p.mrr::numeric(18,2) AS mrr, p.plan, p.seats,
+       p.account_started_on, p.source
+  FROM (%s) p$v$, health_score.account_periods_sql());
+END
+$$;
+
+COMMENT ON VIEW health_score.account_periods IS
+'Every account''s subscription periods: its rows in subscriptions, or, for an account without any, its accounts row as its only period. An account is live at as_of when one of its periods covers as_of (started_on <= as_of, or unknown, and ended_on > as_of, or open); see live_accounts and churn_events.';
+COMMENT ON COLUMN health_score.account_periods.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.account_periods.started_on IS 'First day of the period; NULL: unknown (an accounts row without started_on), live from the beginning.';
+COMMENT ON COLUMN health_score.account_periods.ended_on IS 'First day after the period (subscriptions.ended_on, or accounts.churned_on); NULL while it runs.';
+COMMENT ON COLUMN health_score.account_periods.mrr IS 'Monthly recurring revenue during the period, to the cent; NULL when unknown.';
+COMMENT ON COLUMN health_score.account_periods.plan IS 'Plan during the period; NULL when subscriptions names none (live_accounts then takes accounts.plan).';
+COMMENT ON COLUMN health_score.account_periods.seats IS 'Seats during the period (subscriptions only).';
+COMMENT ON COLUMN health_score.account_periods.account_started_on IS 'First day of the account''s first period: what scoring counts an account''s age from.';
+COMMENT ON COLUMN health_score.account_periods.source IS 'subscriptions or accounts: where the period comes from.';
+
+-- Churn: the end of a stay. Periods separated by a gap of at most settings.churn_grace_days
+-- (a late renewal) are one stay; the end of the last period of a stay is a churn, and the
+-- next period, if any, a reactivation. Windows by account only, so a query for one account
+-- reads that account's periods.
+CREATE VIEW health_score.churn_events AS
+SELECT g.account_id, g.customer_since, g.ended_on AS churned_on, g.mrr::numeric(18,2) AS mrr, g.next_started_on AS returned_on
+  FROM (SELECT p.*, max(CASE WHEN p.stay_starts THEN p.started_on END)
+                        OVER (PARTITION BY p.account_id ORDER BY p.started_on) AS customer_since
+          FROM (SELECT p.account_id, p.started_on, p.ended_on, p.mrr, p.grace,
+                       lead(p.started_on) OVER w AS next_started_on,
+                       coalesce(p.started_on - lag(p.ended_on) OVER w > p.grace, true) AS stay_starts
+                  FROM (SELECT p.*, (SELECT st.churn_grace_days FROM health_score.settings st) AS grace
+                          FROM health_score.account_periods p) p
+                WINDOW w AS (PARTITION BY p.account_id ORDER BY p.started_on)) p) g
+ WHERE g.ended_on IS NOT NULL
+   AND (g.next_started_on IS NULL OR g.next_started_on - g.ended_on > g.grace);
+
+COMMENT ON VIEW health_score.churn_events IS
+'Every churn: the end of an account''s period not followed by another period within settings.churn_grace_days (default 30; a later start within the grace is a late renewal, and the periods one stay). An account that came back has one row per stay it ended. Backtests and account churn models read their labels here.';
+COMMENT ON COLUMN health_score.churn_events.account_id IS 'The account.';
+COMMENT ON COLUMN health_score.churn_events.customer_since IS 'First day of the stay that ended (its first period''s started_on); NULL when unknown.';
+COMMENT ON COLUMN health_score.churn_events.churned_on IS 'Day the stay ended (its last period''s ended_on): the account is not live that day.';
+COMMENT ON COLUMN health_score.churn_events.mrr IS 'MRR of the stay''s last period: the revenue lost.';
+COMMENT ON COLUMN health_score.churn_events.returned_on IS 'First day of the account''s next period, after more than the grace (a reactivation); NULL when it has not come back.';
 
 -- Segments are matched exactly: accounts.segment = segment_*_weights.segment, case and spaces
 -- included, as every key in SQL. A weight for a segment no account has is most often a
@@ -252,6 +386,7 @@ CREATE TRIGGER bump_config_version AFTER INSERT OR UPDATE OF name, relation, ena
 
 SELECT pg_catalog.pg_extension_config_dump('health_score.accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('health_score.observations', '');
+SELECT pg_catalog.pg_extension_config_dump('health_score.subscriptions', '');
 SELECT pg_catalog.pg_extension_config_dump('health_score.feeds', '');
 
 -- Scoring ------------------------------------------------------------------------------------------
@@ -415,6 +550,41 @@ LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 20;
 COMMENT ON FUNCTION health_score.metric_level(float8[], float8, boolean[], text[], text[], text[], text[], float8[], float8[], text[], float8[], integer[], float8[], integer[], integer[], float8[], float8[], float8[]) IS
 'One account''s metric rows, in slot order, for the metrics with data: raw_values (metric_values'' result; NULL or a NULL element: not observed), age_days (days since the account started; NULL: unknown) and spoilt (true for a slot spoilt by a bad row; NULL: none) read with the catalog in slot order (metrics, dimensions, aggregations, absent_means, half_life_days, max_age_days, curves, and the curves end to end: breakpoints and scores, breakpoint_counts and score_counts per metric) and the account''s segment (groups: each metric''s dimension number, weights, group_weights: the dimensions'' weights, coverage_shares). Used by metric_rows_sql.';
 
+-- The accounts live at as_of ($1), each with its period covering as_of: the one place that
+-- decides who is scored, and at what MRR. A text, as the scoring queries are, so that it
+-- is planned inside them.
+CREATE FUNCTION health_score.live_accounts_sql() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT format($q$
+SELECT a.account_id, a.name, a.segment, coalesce(p.plan, a.plan) AS plan, a.owner, p.mrr, p.seats,
+       p.started_on, p.ended_on, p.account_started_on
+  FROM (%s) p
+  JOIN health_score.accounts a ON a.account_id = p.account_id
+ WHERE (p.started_on IS NULL OR p.started_on <= $1)
+   AND (p.ended_on IS NULL OR p.ended_on > $1)
+$q$, health_score.account_periods_sql())
+$$;
+
+COMMENT ON FUNCTION health_score.live_accounts_sql() IS
+'The text of the query (parameter $1: as_of) of live_accounts: every account a period covers at as_of (account_periods_sql), with that period''s MRR, plan and seats.';
+
+CREATE FUNCTION health_score.live_accounts(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, name text, segment text, plan text, owner name, mrr numeric, seats integer,
+               started_on date, ended_on date, account_started_on date)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    RETURN QUERY EXECUTE health_score.live_accounts_sql() USING as_of;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.live_accounts(timestamptz) IS
+'The accounts live at as_of (a period of account_periods covers it: started_on <= as_of, or unknown, and ended_on > as_of, or open), the ones scoring scores, with the period''s MRR, plan (or accounts.plan) and seats, its first and end day, and the first day of the account''s first period.';
+
 -- The scoring query, per account and metric, at as_of ($1). One pass over the observations,
 -- grouped by account, turns them into every metric's raw value with the C aggregate
 -- metric_values (the only heavy step, kept apart in a materialized CTE so that it is planned
@@ -456,12 +626,11 @@ WITH catalog AS MATERIALIZED (
      WHERE b.bad
      GROUP BY b.account_id
 ), live AS MATERIALIZED (
-    -- the accounts scored, with the days they have existed at as_of (NULL: started_on unknown)
-    SELECT a.account_id, coalesce(a.segment, '') AS segment,
-           (extract(epoch FROM $1) - extract(epoch FROM a.started_on::timestamptz))::float8 / 86400 AS age_days
-      FROM health_score.accounts a
-     WHERE (a.started_on IS NULL OR a.started_on <= $1)
-       AND (a.churned_on IS NULL OR a.churned_on > $1)
+    -- the accounts scored, with the days they have existed at as_of, since their first period
+    -- started (NULL: started_on unknown)
+    SELECT l.account_id, coalesce(l.segment, '') AS segment,
+           (extract(epoch FROM $1) - extract(epoch FROM l.account_started_on::timestamptz))::float8 / 86400 AS age_days
+      FROM (%s) l
 ), catalog_arrays AS MATERIALIZED (
     -- the catalog as metric_level reads it: an array per column in slot order, the curves end to end
     SELECT coalesce(array_agg(c.name ORDER BY c.slot), '{}') AS metrics,
@@ -545,7 +714,7 @@ SELECT bi.account_id, c.name, c.dimension, NULL, NULL, NULL, NULL, NULL
   FROM bad_inputs bi
   JOIN live l ON l.account_id = bi.account_id
   JOIN catalog c ON c.input = ANY (bi.inputs)
-$q$, raw_values)
+$q$, raw_values, health_score.live_accounts_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.metric_rows_sql(text) IS
@@ -721,12 +890,10 @@ SELECT l.account_id, (b.s).score, (b.s).band, (b.s).alert_tier, coalesce((b.s).c
             WHEN b.account_id IS NULL THEN 'no observations'
             ELSE (b.s).reason END AS reason,
        (b.s).dimension_scores, (b.s).weakest_metrics
-  FROM health_score.accounts l
+  FROM (%s) l
   LEFT JOIN by_account b ON b.account_id = l.account_id
   LEFT JOIN bad_reasons br ON br.account_id = l.account_id
- WHERE (l.started_on IS NULL OR l.started_on <= $1)
-   AND (l.churned_on IS NULL OR l.churned_on > $1)
-$q$, metric_rows)
+$q$, metric_rows, health_score.live_accounts_sql())
 $$;
 
 COMMENT ON FUNCTION health_score.account_scores_sql(text) IS

@@ -20,7 +20,7 @@ SELECT s.account_id, a.name, a.segment, a.plan, a.owner, a.mrr::numeric(18,2) AS
        s.weakest_metrics, s.reason,
        r.churn_risk::numeric(18,2) AS churn_risk, r.top_drivers AS churn_drivers
   FROM health_score.account_scores(health_score.current_as_of()) s
-  JOIN health_score.accounts a ON a.account_id = s.account_id
+  JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
   LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
  ORDER BY s.score NULLS LAST, s.account_id;
 
@@ -29,9 +29,9 @@ COMMENT ON VIEW health_score.account_health IS
 COMMENT ON COLUMN health_score.account_health.account_id IS 'The account''s key.';
 COMMENT ON COLUMN health_score.account_health.name IS 'Display name.';
 COMMENT ON COLUMN health_score.account_health.segment IS 'Segment.';
-COMMENT ON COLUMN health_score.account_health.plan IS 'Subscription plan.';
+COMMENT ON COLUMN health_score.account_health.plan IS 'Subscription plan of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.account_health.owner IS 'Role of the account''s customer-success manager.';
-COMMENT ON COLUMN health_score.account_health.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN health_score.account_health.mrr IS 'Monthly recurring revenue of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.account_health.score IS 'Health score 0-100; NULL when too little data (see reason).';
 COMMENT ON COLUMN health_score.account_health.band IS 'Action band (green, yellow, orange, red).';
 COMMENT ON COLUMN health_score.account_health.alert_tier IS 'Alert tier (healthy, warning, at_risk, critical).';
@@ -72,7 +72,7 @@ CREATE VIEW health_score.band_summary AS
 WITH scored AS (
     SELECT s.band, s.score, a.mrr
       FROM health_score.account_scores(health_score.current_as_of()) s
-      JOIN health_score.accounts a ON a.account_id = s.account_id
+      JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
 )
 SELECT coalesce(b.band, 'unscored') AS band,
        b.min_score::numeric(18,2) AS min_score, b.max_score::numeric(18,2) AS max_score,
@@ -113,7 +113,7 @@ SELECT s.account_id, a.name, a.owner, a.segment, a.mrr::numeric(18,2) AS mrr,
        (a.mrr::float8 * r.churn_risk / 100)::numeric(18,2) AS revenue_at_risk
   FROM scored n
  CROSS JOIN health_score.account_scores(health_score.current_as_of()) s
-  JOIN health_score.accounts a ON a.account_id = s.account_id
+  JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
   JOIN health_score.bands b ON b.band = s.band
   LEFT JOIN health_score.alert_tiers t ON t.tier = s.alert_tier
   LEFT JOIN health_score.account_churn_risk(health_score.current_as_of()) r ON r.account_id = s.account_id
@@ -126,7 +126,7 @@ COMMENT ON COLUMN health_score.action_queue.account_id IS 'The account''s key.';
 COMMENT ON COLUMN health_score.action_queue.name IS 'Display name.';
 COMMENT ON COLUMN health_score.action_queue.owner IS 'Role of the account''s customer-success manager.';
 COMMENT ON COLUMN health_score.action_queue.segment IS 'Segment.';
-COMMENT ON COLUMN health_score.action_queue.mrr IS 'Monthly recurring revenue at stake.';
+COMMENT ON COLUMN health_score.action_queue.mrr IS 'Monthly recurring revenue at stake (of the period covering the scoring time).';
 COMMENT ON COLUMN health_score.action_queue.score IS 'Health score 0-100.';
 COMMENT ON COLUMN health_score.action_queue.band IS 'Action band.';
 COMMENT ON COLUMN health_score.action_queue.alert_tier IS 'Alert tier.';
@@ -156,7 +156,7 @@ SELECT s.account_id, a.name, a.owner, a.segment, a.plan, a.mrr::numeric(18,2) AS
   FROM health_score.account_scores(health_score.current_as_of()) s
   JOIN health_score.bands b ON b.band = s.band
   JOIN signals g ON g.account_id = s.account_id
-  JOIN health_score.accounts a ON a.account_id = s.account_id
+  JOIN health_score.live_accounts(health_score.current_as_of()) a ON a.account_id = s.account_id
  WHERE b.max_score = 100   -- the best band (green by default)
  ORDER BY g.signals DESC, a.mrr DESC NULLS LAST, s.account_id;
 
@@ -166,8 +166,8 @@ COMMENT ON COLUMN health_score.upsell_candidates.account_id IS 'The account''s k
 COMMENT ON COLUMN health_score.upsell_candidates.name IS 'Display name.';
 COMMENT ON COLUMN health_score.upsell_candidates.owner IS 'Role of the account''s customer-success manager.';
 COMMENT ON COLUMN health_score.upsell_candidates.segment IS 'Segment.';
-COMMENT ON COLUMN health_score.upsell_candidates.plan IS 'Subscription plan.';
-COMMENT ON COLUMN health_score.upsell_candidates.mrr IS 'Monthly recurring revenue today.';
+COMMENT ON COLUMN health_score.upsell_candidates.plan IS 'Subscription plan of the period covering the scoring time.';
+COMMENT ON COLUMN health_score.upsell_candidates.mrr IS 'Monthly recurring revenue of the period covering the scoring time.';
 COMMENT ON COLUMN health_score.upsell_candidates.score IS 'Health score 0-100.';
 COMMENT ON COLUMN health_score.upsell_candidates.signals IS 'Number of expansion signals.';
 COMMENT ON COLUMN health_score.upsell_candidates.expansion_signals IS 'The signalling metrics with their raw values.';

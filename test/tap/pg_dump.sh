@@ -3,7 +3,7 @@
 # user would (a seeded metric reweighted and re-curved, a new dimension and metric, a seeded
 # metric and a seeded segment weight deleted, segment weights changed and a segment added,
 # bands and alert tiers re-partitioned, min_coverage raised, a feed over the user's own view)
-# and the demo data, dumped in plain and custom format and restored into fresh databases. The
+# and the demo data with subscription periods for some accounts, dumped in plain and custom format and restored into fresh databases. The
 # restored databases must hold the same catalog (row for row), the same configuration version
 # and give exactly the same account_scores and metric_scores as the original did; accounts
 # restricted to their owners stay restricted.
@@ -16,7 +16,7 @@ src=hs_dump_src plain=hs_dump_plain custom=hs_dump_custom plain1=hs_dump_plain1 
 dir=$(mktemp -d "$WORK/pg_dump.XXXXXX")
 as_of='2025-12-31 00:00:00+00'
 
-echo "1..27"
+echo "1..28"
 throwaway_databases $src $plain $custom $plain1 $again
 "$PGBIN/createdb" $src && q $src -c 'CREATE EXTENSION health_score' || { echo "Bail out! cannot create $src"; exit 1; }
 
@@ -28,6 +28,23 @@ if q $src -f test/lib/book.sql >/dev/null
 then ok "the configuration is changed in every way (weights, curve, new and deleted rows, bands, tiers, settings, feed)"
 else not_ok "the configuration is changed in every way (weights, curve, new and deleted rows, bands, tiers, settings, feed)"; fi
 
+# Subscription periods for some accounts still there at as_of: the first ten (by key) left on
+# 2025-09-01 and came back on 2025-12-15 at 20 % more, the next five left on 2025-12-01 for good.
+# The periods reference their accounts, so a restore must load the accounts first.
+q $src >/dev/null <<'SQL'
+CREATE TEMP TABLE chosen AS
+SELECT account_id, started_on, mrr, row_number() OVER (ORDER BY account_id) AS n
+  FROM health_score.accounts WHERE churned_on IS NULL AND started_on < '2025-06-01' ORDER BY account_id LIMIT 15;
+INSERT INTO health_score.subscriptions (account_id, started_on, ended_on, mrr, seats)
+SELECT account_id, started_on, CASE WHEN n <= 10 THEN date '2025-09-01' ELSE date '2025-12-01' END, mrr, n FROM chosen
+UNION ALL
+SELECT account_id, '2025-12-15', NULL, mrr * 1.2, n FROM chosen WHERE n <= 10;
+SQL
+check "the periods shape the scores: the five accounts that left are not scored, the ten back are" \
+    "$(q $src -c "SELECT count(*) FILTER (WHERE s.account_id IS NULL) || ' ' || count(*) FILTER (WHERE s.account_id IS NOT NULL)
+                   FROM (SELECT account_id, count(*) AS periods FROM health_score.subscriptions GROUP BY 1) p
+                   LEFT JOIN health_score.account_scores('$as_of') s USING (account_id)")" "5 10"
+
 # The saved results live in the user's own tables, so they travel with the dump.
 q $src >/dev/null <<SQL
 CREATE TABLE public.saved_account_scores AS SELECT * FROM health_score.account_scores('$as_of');
@@ -37,15 +54,19 @@ SQL
 # Accounts restricted to their owners: a CSM of the demo book must see only theirs after a restore.
 q $src -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'csm_carol') THEN CREATE ROLE csm_carol; END IF; END \$\$" \
     -c "GRANT health_score_csm TO csm_carol" -c "SELECT health_score.restrict_accounts_to_owners()" >/dev/null
-# csm_sees DB: the accounts and observations csm_carol sees, and (as the superuser) those it owns.
+# csm_sees DB: the accounts, observations and periods csm_carol sees, and (as the superuser)
+# those it owns.
 csm_sees() {
     q "$1" -c "SET ROLE csm_carol" -c "SELECT (SELECT count(*) FROM health_score.accounts) || ' accounts, '
-                                          || (SELECT count(*) FROM health_score.observations) || ' observations'"
+                                          || (SELECT count(*) FROM health_score.observations) || ' observations, '
+                                          || (SELECT count(*) FROM health_score.subscriptions) || ' periods'"
 }
 owned=$(q $src -c "SELECT (SELECT count(*) FROM health_score.accounts WHERE owner = 'csm_carol') || ' accounts, '
                           || (SELECT count(*) FROM health_score.observations o JOIN health_score.accounts a USING (account_id)
-                               WHERE a.owner = 'csm_carol') || ' observations'")
-check "a CSM sees only the accounts and observations it owns ($owned of $(q $src -c 'SELECT count(*) FROM health_score.accounts') accounts)" \
+                               WHERE a.owner = 'csm_carol') || ' observations, '
+                          || (SELECT count(*) FROM health_score.subscriptions p JOIN health_score.accounts a USING (account_id)
+                               WHERE a.owner = 'csm_carol') || ' periods'")
+check "a CSM sees only the accounts, observations and periods it owns ($owned of $(q $src -c 'SELECT count(*) FROM health_score.accounts') accounts, $(q $src -c 'SELECT count(*) FROM health_score.subscriptions') periods)" \
     "$(csm_sees $src)" "$owned"
 check "the changed configuration shapes the scores (forum metric scored, csat not, scores and a NULL score present)" \
     "$(q $src -c "SELECT (SELECT count(*) > 0 FROM saved_metric_scores WHERE metric = 'forum_posts')
@@ -58,13 +79,13 @@ check "the changed configuration shapes the scores (forum metric scored, csat no
 fingerprint() {
     local t out=""
     for t in dimensions metrics segment_dimension_weights segment_metric_weights bands alert_tiers settings \
-             removed_defaults feeds; do
+             removed_defaults feeds subscriptions; do
         out+="$t:$(q "$1" -c "SELECT md5(coalesce(string_agg(r::text, E'\n' ORDER BY r::text), '')) FROM health_score.$t r") "
     done
     echo "$out"
 }
 catalog_src=$(fingerprint $src)
-check "the catalog fingerprint covers nine tables" "$(grep -o -E ':[0-9a-f]{32} ' <<<"$catalog_src" | wc -l)" "9"
+check "the catalog fingerprint covers ten tables (and the subscription periods)" "$(grep -o -E ':[0-9a-f]{32} ' <<<"$catalog_src" | wc -l)" "10"
 
 # ---- dump ---------------------------------------------------------------------------------------
 "$PGBIN/pg_dump" -d $src -Fp -f "$dir/plain.sql" 2>"$dir/dump_plain.err" &&
@@ -81,7 +102,7 @@ check "the dump keeps the user's catalog rows and tombstones, not the seeded one
 restore_checks() {
     local db=$1 label=$2
     check "$label: the catalog is the same, row for row" "$(fingerprint $db)" "$catalog_src"
-    check "$label: the CSM still sees only its own accounts and observations" "$(csm_sees $db)" "$owned"
+    check "$label: the CSM still sees only its own accounts, observations and periods" "$(csm_sees $db)" "$owned"
     check "$label: the configuration version is the same" \
         "$(q $db -c "SELECT health_score.config_version() = config_version FROM saved_config")" "t"
     check "$label: account_scores at as_of are identical (EXCEPT both ways, no rows; same count)" \
