@@ -5857,6 +5857,7 @@ AS $$
 DECLARE
     t regclass;
     pol record;
+    moved regclass[] := '{}';
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
         RAISE EXCEPTION 'distribute() needs Citus: the citus extension is not installed in this database'
@@ -5915,8 +5916,14 @@ BEGIN
         END IF;
         -- and the check that an account's subscription periods never overlap goes too: on
         -- Citus the loader must keep them apart (account_periods would count both).
+        -- Its reference to accounts loses ON UPDATE CASCADE, which Citus refuses on the
+        -- distribution column (and Citus changes no row's account_id anyway).
         IF t = 'health_score.subscriptions'::regclass THEN
             DROP TRIGGER IF EXISTS no_overlap ON health_score.subscriptions;
+            ALTER TABLE health_score.subscriptions
+                DROP CONSTRAINT IF EXISTS subscriptions_account_id_fkey,
+                ADD CONSTRAINT subscriptions_account_id_fkey FOREIGN KEY (account_id)
+                    REFERENCES health_score.accounts (account_id) ON DELETE CASCADE;
         END IF;
         IF t = 'health_score.accounts'::regclass THEN
             PERFORM create_distributed_table(t, 'account_id', colocate_with => 'none',
@@ -5924,16 +5931,21 @@ BEGIN
         ELSE
             PERFORM create_distributed_table(t, 'account_id', colocate_with => 'health_score.accounts');
         END IF;
-        -- the rows now live in the shards: free the coordinator's copy
-        PERFORM truncate_local_data_after_distributing_table(t);
+        moved := moved || t;
         kind := 'distributed';
         RETURN NEXT;
+    END LOOP;
+    -- The rows now live in the shards: free the coordinator's copies, once every table is
+    -- distributed (Citus refuses to empty accounts while a local table, subscriptions,
+    -- still references it).
+    FOREACH t IN ARRAY moved LOOP
+        PERFORM truncate_local_data_after_distributing_table(t);
     END LOOP;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.distribute(integer) IS
-'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, subscriptions, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. The triggers Citus cannot distribute go: those recording observation changes (every snapshot then rescores from every row) and the overlap check of subscriptions (periods must then be loaded without overlaps). Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
+'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, subscriptions, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. The triggers Citus cannot distribute go: those recording observation changes (every snapshot then rescores from every row) and the overlap check of subscriptions (periods must then be loaded without overlaps); the reference of subscriptions to accounts keeps ON DELETE CASCADE but not ON UPDATE CASCADE, which Citus refuses. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
 
 -- Distributing moves the book: the extension's owner (who owns the tables) decides.
 REVOKE EXECUTE ON FUNCTION health_score.distribute(integer) FROM PUBLIC;

@@ -64,13 +64,14 @@ check "distribute(shard_count => 4): the tables keyed by account, colocated" \
     "health_score.accounts distributed
 health_score.observations distributed
 health_score.score_history distributed
-health_score.scoring_state distributed"
+health_score.scoring_state distributed
+health_score.subscriptions distributed"
 check "in one colocation group of 4 shards each; the catalog stays local" \
     "$(c -F ' ' -c "SELECT count(DISTINCT p.colocationid), min(n.shards), max(n.shards), count(*)
                       FROM pg_dist_partition p JOIN pg_class r ON r.oid = p.logicalrelid
                      CROSS JOIN LATERAL (SELECT count(*) AS shards FROM pg_dist_shard d
                                           WHERE d.logicalrelid = p.logicalrelid) n
-                     WHERE r.relnamespace = 'health_score'::regnamespace")" "1 4 4 4"
+                     WHERE r.relnamespace = 'health_score'::regnamespace")" "1 4 4 5"
 check "the rows loaded before moved to the shards, none left in the coordinator's table" \
     "$(c -c "SELECT count(*) FROM health_score.observations WHERE account_id = 'EARLY-1'") $(c -c "SELECT pg_relation_size('health_score.observations')")" \
     "60 0"
@@ -86,6 +87,20 @@ load() {
     "$1" -c 'SET client_min_messages = error' -f test/lib/book.sql >/dev/null &&
     "$1" ${2:+-c "$2"} >/dev/null <<'SQL'
 SET timezone = 'UTC';
+-- Subscription periods for a part of the book: live accounts that upgrade on 2025-10-15,
+-- leave on 11-10 and come back on 12-15 (35 days, more than the grace); churners renewed
+-- late (a 15-day lapse within the grace) before they leave.
+INSERT INTO health_score.subscriptions (account_id, started_on, ended_on, mrr)
+SELECT a.account_id, p.started_on, p.ended_on, a.mrr * p.factor
+  FROM health_score.accounts a
+ CROSS JOIN LATERAL (VALUES (a.started_on, date '2025-10-15', 1.0), ('2025-10-15', '2025-11-10', 1.5),
+                            ('2025-12-15', NULL, 1.2)) p (started_on, ended_on, factor)
+ WHERE a.churned_on IS NULL AND a.started_on < '2025-09-01' AND a.account_id ~ '[05]$'
+UNION ALL
+SELECT a.account_id, p.started_on, p.ended_on, a.mrr * p.factor
+  FROM health_score.accounts a
+ CROSS JOIN LATERAL (VALUES (a.started_on, a.churned_on - 40, 1.0), (a.churned_on - 25, a.churned_on, 0.8)) p (started_on, ended_on, factor)
+ WHERE a.churned_on - 40 > a.started_on AND a.account_id ~ '[37]$';
 INSERT INTO health_score.alert_rules (rule, enabled, threshold, window_days) VALUES ('score_drop', true, 10, 14);
 SELECT count(*) FROM health_score.backfill('2025-10-01', '2025-12-31', '7 days');
 SELECT version FROM health_score.train_churn_model('table_model', 'public.churn_rows', ARRAY['x1', 'x2'], 'churned');
@@ -145,6 +160,7 @@ queries=(
     health_score.account_health health_score.account_churn health_score.dimension_breakdown
     health_score.band_summary health_score.action_queue health_score.upsell_candidates
     health_score.revenue_at_risk
+    health_score.account_periods health_score.churn_events "health_score.live_accounts('2025-11-20')"
     "health_score.trends('2025-12-31')"
     "health_score.score_change_z('2025-12-31')"
     "health_score.attribution('2025-11-05', '2025-12-31')" "health_score.attribution_summary('2025-11-05', '2025-12-31')"
@@ -174,13 +190,14 @@ check "every query runs on the single server" "$(cat "$WORK/citus_single/errors"
 check "every query runs on the coordinator with coordinator aggregation disabled" "$(cat "$WORK/citus_coordinator/errors" 2>/dev/null)" ""
 rm -f "$WORK"/citus_*/errors
 check "the book is the same on both ($(wc -l <"$WORK/citus_single/health_score.account_health") accounts scored)" \
-    "$(c -c 'SELECT count(*) FROM health_score.accounts') $(c -c 'SELECT count(*) FROM health_score.observations')" \
-    "$(s -c 'SELECT count(*) FROM health_score.accounts') $(s -c 'SELECT count(*) FROM health_score.observations')"
+    "$(c -c 'SELECT count(*) FROM health_score.accounts') $(c -c 'SELECT count(*) FROM health_score.observations') $(c -c 'SELECT count(*) FROM health_score.subscriptions')" \
+    "$(s -c 'SELECT count(*) FROM health_score.accounts') $(s -c 'SELECT count(*) FROM health_score.observations') $(s -c 'SELECT count(*) FROM health_score.subscriptions')"
 check "${#queries[@]} scores, views, histories, models and figures agree within 1e-9, bands exactly" \
     "$(same "$WORK/citus_single" "$WORK/citus_coordinator")" ""
-check_that "the results are not empty (trends, backtest points, alerts, history rows)" \
+check_that "the results are not empty (trends, backtest points, alerts, history rows, reactivations)" \
     '[ -s "$WORK/citus_single/health_score.score_trends" ] && [ -s "$WORK/citus_single/health_score.backtest_points('"'"'{30}'"'"')" ] &&
      [ -s "$WORK/citus_single/health_score.alerts_at('"'"'2025-12-31'"'"')" ] && [ -s "$WORK/citus_single/health_score.alerts_mv" ] &&
+     grep -q "|2025-11-10|.*|2025-12-15" "$WORK/citus_single/health_score.churn_events" &&
      [ "$(wc -l <"$WORK/citus_single/(SELECT * FROM health_score.metric_history)")" -gt 1000 ]'
 
 
