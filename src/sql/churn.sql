@@ -1933,7 +1933,10 @@ BEGIN
                               FROM unnest($6, g.x) WITH ORDINALITY AS u(metric, v, i)
                              WHERE u.i <= $9 OR u.v = 1   -- an indicator term only when it is set
                              ORDER BY 2 DESC LIMIT 3) t
-                     WHERE t.c > 0)
+                     -- as shown, to the hundredth: an imputed metric's term (its training
+                     -- mean less the center, the same mean) is 0 give or take the order of
+                     -- a sum, which is no driver
+                     WHERE round(t.c::numeric, 2) > 0)
                END,
                100 * i.iv[2], 100 * i.iv[3], g.imputed
           FROM f
@@ -1955,7 +1958,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.account_churn_risk(timestamptz, regclass) IS
-'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given). A metric without data that the model imputes (churn_models.imputation) takes its training mean and its indicator term metric:missing is 1, as in training (imputed_metrics names those); NULL when a metric the model needs had no data and the model does not impute it (missing_metrics names them). top_drivers lists up to three terms (an indicator term only when set) that push the risk above the average account''s, with their contribution to the log-odds. churn_risk_low and churn_risk_high bound the 95 % confidence interval of churn_risk (delta method on the log-odds, as churn_probability_interval); NULL with churn_risk, and for a model trained before 0.2.0, which has no covariance matrix. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
+'Churn risk 0-100 % of every account live at as_of under the account churn model the dashboards use (account_churn_model(): the one settings.churn_model names), from the account''s metric sub-scores at as_of (read from metric_rows, a table of metric_scores(as_of) rows, when given). A metric without data that the model imputes (churn_models.imputation) takes its training mean and its indicator term metric:missing is 1, as in training (imputed_metrics names those); NULL when a metric the model needs had no data and the model does not impute it (missing_metrics names them). top_drivers lists up to three terms (an indicator term only when set) that push the risk above the average account''s, with their contribution to the log-odds (at least +0.01 rounded: a smaller one is none). churn_risk_low and churn_risk_high bound the 95 % confidence interval of churn_risk (delta method on the log-odds, as churn_probability_interval); NULL with churn_risk, and for a model trained before 0.2.0, which has no covariance matrix. An empty result when there is no such model. The model is today''s: for an as_of before the end of its training window (as_of + horizon) the risk is in-sample, which snapshot() does not record.';
 
 CREATE FUNCTION health_score.account_churn_drivers(account_id text, as_of timestamptz DEFAULT now())
 RETURNS TABLE (rank int, metric text, sub_score float8, average float8, coefficient float8,

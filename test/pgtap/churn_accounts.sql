@@ -104,8 +104,8 @@ SELECT is((SELECT array_agg(metric ORDER BY rank) FROM drv),
           (SELECT array_agg(metric ORDER BY contribution DESC) FROM drv), 'drivers ranked by contribution');
 SELECT is((SELECT top_drivers FROM risk WHERE account_id = 'acct-010'),
           (SELECT string_agg(metric || ' ' || to_char(contribution, 'FMSG990.00'), ', ' ORDER BY rank) FROM drv
-            WHERE contribution > 0 AND (metric <> 'nps:missing' OR sub_score = 1)),
-          'top_drivers lists the metrics pushing the risk up (an indicator only when set)');
+            WHERE round(contribution::numeric, 2) > 0 AND (metric <> 'nps:missing' OR sub_score = 1)),
+          'top_drivers lists the metrics pushing the risk up by at least 0.01 (an indicator only when set)');
 
 -- Influence and weights.
 SELECT is((SELECT array_agg(feature ORDER BY rank) FROM health_score.churn_feature_influence('accounts')),

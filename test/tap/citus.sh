@@ -151,7 +151,7 @@ same() {
                         if (d > tol * s) exit 1
                     }
                 }
-            }' "$f" "$2/$(basename "$f")" || echo "$(basename "$f") differs"
+            }' "$f" "$2/$(basename "$f")" || { echo "$(basename "$f") differs:"; diff "$f" "$2/$(basename "$f")" | head -n 6; }
     done
 }
 queries=(
