@@ -5012,8 +5012,8 @@ BEGIN
      WHERE from_date + i * step <= to_date;
     -- A horizon longer than from_date to the last churn has no churned point: refused now, as
     -- backtest_of would refuse it after rescoring every date. (An infinite churned_on is left
-    -- to backtest_of.)
-    SELECT max(a.churned_on) INTO last_churn FROM health_score.accounts a;
+    -- to backtest_of.) Churns as backtest_of reads them: the end of each stay.
+    SELECT max(e.churned_on) INTO last_churn FROM health_score.churn_events e;
     IF last_churn IS NULL OR isfinite(last_churn) THEN
         SELECT min(h.x) INTO missing FROM unnest(horizons) h(x)
          WHERE last_churn IS NULL OR h.x > last_churn - from_date;
