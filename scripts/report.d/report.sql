@@ -29,34 +29,47 @@ SELECT json_build_object(
     'first_snapshot', (SELECT to_char(min(as_of), 'YYYY-MM-DD') FROM health_score.account_history),
     'last_snapshot', (SELECT to_char(max(as_of), 'YYYY-MM-DD') FROM health_score.account_history));
 
--- Band mix and MRR per band at each snapshot (MRR as the accounts table holds it).
+-- Each snapshot's accounts with the MRR they paid that day: that of the period covering the
+-- snapshot (account_periods, the rule revenue_at_risk follows), not today's. A snapshot
+-- scores at midnight at the start of its date, so a period covers it when it started by that
+-- date and ends after it; an account no period covers adds no MRR.
+CREATE TEMP TABLE report_history AS
+SELECT h.as_of, h.account_id, h.band, h.churn_risk, h.churn_risk_low, h.churn_risk_high, p.mrr
+  FROM health_score.account_history h
+  LEFT JOIN health_score.account_periods p
+    ON p.account_id = h.account_id
+   AND (p.started_on IS NULL OR p.started_on <= h.as_of) AND (p.ended_on IS NULL OR p.ended_on > h.as_of);
+
+-- Band mix and MRR per band at each snapshot.
 \o :dir/band_history.json
 SELECT coalesce(json_agg(json_build_object('as_of', as_of, 'band', band, 'rank', health_score.band_rank(band),
                                            'accounts', accounts, 'mrr', mrr) ORDER BY as_of, band), '[]')
-  FROM (SELECT to_char(h.as_of, 'YYYY-MM-DD') AS as_of, h.band, count(*) AS accounts, sum(a.mrr)::numeric(18,2) AS mrr
-          FROM health_score.account_history h JOIN health_score.accounts a USING (account_id)
+  FROM (SELECT to_char(h.as_of, 'YYYY-MM-DD') AS as_of, h.band, count(*) AS accounts, sum(h.mrr)::numeric(18,2) AS mrr
+          FROM report_history h
          WHERE h.band IS NOT NULL GROUP BY h.as_of, h.band) b;
 
 -- Revenue at risk at each snapshot: MRR x the churn risk the snapshot recorded, with its range.
 \o :dir/risk_history.json
 SELECT coalesce(json_agg(r ORDER BY r.as_of), '[]')
   FROM (SELECT to_char(h.as_of, 'YYYY-MM-DD') AS as_of,
-               (sum(a.mrr * h.churn_risk / 100))::numeric(18,2) AS revenue_at_risk,
-               (sum(a.mrr * h.churn_risk_low / 100))::numeric(18,2) AS low,
-               (sum(a.mrr * h.churn_risk_high / 100))::numeric(18,2) AS high,
+               (sum(h.mrr * h.churn_risk / 100))::numeric(18,2) AS revenue_at_risk,
+               (sum(h.mrr * h.churn_risk_low / 100))::numeric(18,2) AS low,
+               (sum(h.mrr * h.churn_risk_high / 100))::numeric(18,2) AS high,
                count(h.churn_risk) AS accounts_with_risk
-          FROM health_score.account_history h JOIN health_score.accounts a USING (account_id)
+          FROM report_history h
          GROUP BY h.as_of HAVING count(h.churn_risk) > 0) r;
 
--- The ten accounts that fell most over 30 days at the latest snapshot, with their last 90 days.
+-- The ten accounts that fell most over 30 days at the latest snapshot, with their MRR then and
+-- their last 90 days.
 \o :dir/falling.json
 SELECT coalesce(json_agg(f ORDER BY f.change_30d, f.account_id), '[]')
-  FROM (SELECT t.account_id, a.name, a.owner::text AS owner, a.mrr::numeric(18,2) AS mrr, t.score, t.band,
+  FROM (SELECT t.account_id, a.name, a.owner::text AS owner, r.mrr::numeric(18,2) AS mrr, t.score, t.band,
                t.band_change, t.change_30d, t.churn_risk,
                (SELECT json_agg(json_build_object('as_of', to_char(h.as_of, 'YYYY-MM-DD'), 'score', h.score) ORDER BY h.as_of)
                   FROM health_score.account_history h
                  WHERE h.account_id = t.account_id AND h.as_of > t.as_of - 90 AND h.score IS NOT NULL) AS history
           FROM health_score.score_trends t JOIN health_score.accounts a USING (account_id)
+          LEFT JOIN report_history r ON r.account_id = t.account_id AND r.as_of = t.as_of
          WHERE t.change_30d < 0
          ORDER BY t.change_30d, t.account_id LIMIT 10) f;
 
