@@ -443,7 +443,7 @@ UPDATE health_score.metrics
 ALTER TABLE health_score.metrics ENABLE TRIGGER user_row, ENABLE TRIGGER validate,
                                  ENABLE TRIGGER bump_config_version;
 ALTER TABLE health_score.metrics ALTER COLUMN absent_means SET NOT NULL;
-COMMENT ON COLUMN health_score.metrics.absent_means IS 'What an account live at as_of with no observation of the input (within max_age) has: unknown (no data: left out, weights renormalised) or zero (a raw value of 0; for days_since, the days since accounts.started_on, at most max_age). NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown for decayed_avg and latest.';
+COMMENT ON COLUMN health_score.metrics.absent_means IS 'What an account live at as_of with no observation of the input (within max_age) has: unknown (no data: left out, weights renormalised) or zero (a raw value of 0; for days_since, the days since the account''s first period started, account_periods.account_started_on, at most max_age). NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown for decayed_avg and latest.';
 COMMENT ON COLUMN health_score.metrics.aggregation IS 'How observations become one raw value: decayed_avg, decayed_sum, decayed_rate (decayed events per day over the decayed time since the account started), latest, or days_since (days since the latest observation).';
 
 CREATE OR REPLACE FUNCTION health_score.check_metric() RETURNS trigger

@@ -63,7 +63,7 @@ COMMENT ON COLUMN health_score.metrics.enabled IS 'False leaves the metric out o
 COMMENT ON COLUMN health_score.metrics.unit IS 'Unit of the raw value.';
 COMMENT ON COLUMN health_score.metrics.description IS 'What the metric measures and how to feed it.';
 COMMENT ON COLUMN health_score.metrics.is_default IS 'True for a row as seeded by the extension; any change by the user makes it false.';
-COMMENT ON COLUMN health_score.metrics.absent_means IS 'What an account live at as_of with no observation of the input (within max_age) has: unknown (no data: left out, weights renormalised) or zero (a raw value of 0; for days_since, the days since accounts.started_on, at most max_age). NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown for decayed_avg and latest.';
+COMMENT ON COLUMN health_score.metrics.absent_means IS 'What an account live at as_of with no observation of the input (within max_age) has: unknown (no data: left out, weights renormalised) or zero (a raw value of 0; for days_since, the days since the account''s first period started, account_periods.account_started_on, at most max_age). NULL takes the default of the aggregation: zero for decayed_sum, decayed_rate and days_since, unknown for decayed_avg and latest.';
 
 -- Segment profiles -----------------------------------------------------------------------------
 
