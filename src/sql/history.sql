@@ -964,10 +964,14 @@ COMMENT ON COLUMN health_score.score_trends.churn_risk IS 'Churn risk 0-100 % at
 COMMENT ON COLUMN health_score.score_trends.churn_risk_change_30d IS 'Churn risk change in percentage points since 30 days earlier.';
 COMMENT ON COLUMN health_score.score_trends.sparkline IS 'The scores of the last 30 days as a text sparkline, ▁ = 0 to █ = 100, a space where unknown.';
 
+-- The bands are ranked once, in a CTE, not by band_rank() per row: on Citus the rows are read
+-- on the workers, whose bands table holds the extension's defaults, not the coordinator's.
 CREATE VIEW health_score.band_changes AS
+    WITH ranks AS MATERIALIZED (
+        SELECT b.band, row_number() OVER (ORDER BY b.min_score)::int AS band_rank
+          FROM health_score.bands b)
     SELECT c.account_id, c.as_of, c.previous_as_of, c.from_band, c.to_band,
-           CASE WHEN health_score.band_rank(c.to_band) < health_score.band_rank(c.from_band)
-                THEN 'downgrade' ELSE 'upgrade' END AS direction,
+           CASE WHEN t.band_rank < f.band_rank THEN 'downgrade' ELSE 'upgrade' END AS direction,
            c.score_before::numeric(18,2) AS score_before, c.score_after::numeric(18,2) AS score_after
       FROM (SELECT h.account_id, h.as_of,
                    lag(h.as_of) OVER w AS previous_as_of,
@@ -975,6 +979,8 @@ CREATE VIEW health_score.band_changes AS
                    lag(h.score) OVER w AS score_before, h.score AS score_after
               FROM health_score.score_history h
             WINDOW w AS (PARTITION BY h.account_id ORDER BY h.as_of)) c
+      LEFT JOIN ranks f ON f.band = c.from_band
+      LEFT JOIN ranks t ON t.band = c.to_band
      WHERE c.from_band IS NOT NULL AND c.to_band IS NOT NULL AND c.from_band <> c.to_band;
 
 COMMENT ON VIEW health_score.band_changes IS

@@ -201,6 +201,23 @@ check_that "the results are not empty (trends, backtest points, alerts, history 
      [ "$(wc -l <"$WORK/citus_single/(SELECT * FROM health_score.metric_history)")" -gt 1000 ]'
 
 
+# The bands reordered (green and red swap their ranges) on both: the workers keep the
+# extension's default bands, so whatever reads the bands must read them on the coordinator.
+swap_bands="UPDATE health_score.bands SET (min_score, max_score) = (SELECT s.min_score, s.max_score
+              FROM health_score.bands s WHERE s.band = CASE bands.band WHEN 'green' THEN 'red' ELSE 'green' END)
+             WHERE band IN ('green', 'red')"
+s -c "$swap_bands" >/dev/null && c -c "$swap_bands" >/dev/null
+band_queries=(health_score.band_changes health_score.account_health health_score.band_summary
+    health_score.action_queue health_score.score_trends "health_score.trends('2025-12-31')"
+    "health_score.alerts_at('2025-12-31')" "health_score.backtest_bands('{30}')")
+results "$WORK/citus_bands_single" s "${band_queries[@]}"
+results "$WORK/citus_bands_coordinator" c "${band_queries[@]}"
+check "with green and red swapped on the coordinator, the band views agree (${#band_queries[@]}), band changes' direction too" \
+    "$(cat "$WORK/citus_bands_coordinator/errors" 2>/dev/null; same "$WORK/citus_bands_single" "$WORK/citus_bands_coordinator")" ""
+check_that "the swap turns downgrades into upgrades: the check can see a worker's default bands" \
+    '[ "$(grep -c "|downgrade|" "$WORK/citus_single/health_score.band_changes")" != "$(grep -c "|downgrade|" "$WORK/citus_bands_single/health_score.band_changes")" ]'
+s -c "$swap_bands" >/dev/null && c -c "$swap_bands" >/dev/null
+
 # The plans, coordinator aggregation disabled: the scoring pass aggregates each account's
 # observations on its shard; an aggregate grouped by another column, and a Newton pass of the
 # churn training, run as partial aggregates on the shards merged on the coordinator. With a feed
