@@ -5884,6 +5884,30 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'Run restrict_accounts_to_owners(false) first; on Citus every role that may read the tables sees every account.';
     END IF;
+    -- With accounts unrestricted, the policies with a subquery (on accounts) let every row
+    -- through: restrictive ones go, permissive ones let every row through without one. So on
+    -- the tables to distribute, and on the metric history and its months, which stay on the
+    -- coordinator: Citus joins no local table to the distributed accounts in a policy.
+    FOR pol IN
+        SELECT p.polrelid::regclass AS rel, p.polname, p.polpermissive,
+               CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd
+          FROM pg_policy p
+         WHERE p.polcmd <> 'a'
+           AND coalesce(pg_get_expr(p.polqual, p.polrelid), '') || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+               ~* '\mselect\M'
+           AND (p.polrelid IN (SELECT t.relid FROM pg_partition_tree('health_score.metric_history_days') t)
+                OR p.polrelid IN (SELECT d.objid FROM pg_depend d
+                                   WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+                                     AND d.refobjid = (SELECT e.oid FROM pg_extension e WHERE e.extname = 'health_score')
+                                     AND EXISTS (SELECT FROM pg_attribute a
+                                                  WHERE a.attrelid = d.objid AND a.attname = 'account_id' AND NOT a.attisdropped)))
+         ORDER BY p.polrelid, p.polname
+    LOOP
+        EXECUTE format('DROP POLICY %I ON %s', pol.polname, pol.rel);
+        IF pol.polpermissive THEN
+            EXECUTE format('CREATE POLICY %I ON %s FOR %s USING (true)', pol.polname, pol.rel, pol.cmd);
+        END IF;
+    END LOOP;
     FOR t IN
         SELECT c.oid::regclass
           FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
@@ -5900,21 +5924,6 @@ BEGIN
             RETURN NEXT;
             CONTINUE;
         END IF;
-        -- With accounts unrestricted, the policies with a subquery let every row through:
-        -- restrictive ones go, permissive ones let every row through without one.
-        FOR pol IN
-            SELECT p.polname, p.polpermissive,
-                   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd
-              FROM pg_policy p
-             WHERE p.polrelid = t AND p.polcmd <> 'a'
-               AND coalesce(pg_get_expr(p.polqual, p.polrelid), '') || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
-                   ~* '\mselect\M'
-        LOOP
-            EXECUTE format('DROP POLICY %I ON %s', pol.polname, t);
-            IF pol.polpermissive THEN
-                EXECUTE format('CREATE POLICY %I ON %s FOR %s USING (true)', pol.polname, t, pol.cmd);
-            END IF;
-        END LOOP;
         -- Citus distributes no table with triggers: the ones recording changes for the
         -- incremental scoring go, and every snapshot then reads every row (roll_state).
         IF t = 'health_score.observations'::regclass THEN
@@ -5954,7 +5963,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.distribute(integer) IS
-'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, subscriptions, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. The triggers Citus cannot distribute go: those recording observation changes (every snapshot then rescores from every row) and the overlap check of subscriptions (periods must then be loaded without overlaps); the reference of subscriptions to accounts keeps ON DELETE CASCADE but not ON UPDATE CASCADE, which Citus refuses. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
+'On a Citus coordinator: distributes every table of the extension keyed by account (accounts, observations, subscriptions, score_history, scoring_state) by account_id, colocated, in shard_count shards (default citus.shard_count), moving their rows to the workers; the catalog and the compact metric history (metric_history_days, partitioned by month) stay on the coordinator. One row per table: distributed, or already distributed. The triggers Citus cannot distribute go: those recording observation changes (every snapshot then rescores from every row) and the overlap check of subscriptions (periods must then be loaded without overlaps); the reference of subscriptions to accounts keeps ON DELETE CASCADE but not ON UPDATE CASCADE, which Citus refuses. The row-level security policies that read accounts (on these tables and on the metric history) let every row through: on Citus every role that may read the tables sees every account. Refuses (0A000) without Citus and while restrict_accounts_to_owners() is on. The extension''s owner only.';
 
 -- Distributing moves the book: the extension's owner (who owns the tables) decides.
 REVOKE EXECUTE ON FUNCTION health_score.distribute(integer) FROM PUBLIC;

@@ -293,6 +293,11 @@ check "a CSM reads every account's score and history through the coordinator" \
          -c "SELECT count(DISTINCT account_id) FROM health_score.score_history WHERE as_of = '2025-12-31'" | tr '\n' ' ')" \
     "$(c -c "SELECT count(*) FROM health_score.account_scores('$as_of')" \
          -c "SELECT count(DISTINCT account_id) FROM health_score.score_history WHERE as_of = '2025-12-31'" | tr '\n' ' ')"
+check "a CSM reads the metric history (on the coordinator, its policy reading the distributed accounts)" \
+    "$(c -c 'SET ROLE citus_csm' -c "SELECT count(*), count(DISTINCT account_id) FROM health_score.metric_history WHERE as_of = '2025-12-31'" \
+         -c "SELECT count(*) FROM health_score.attribution('2025-11-05', '2025-12-31')" 2>&1 | tr '\n' ' ')" \
+    "$(c -c "SELECT count(*), count(DISTINCT account_id) FROM health_score.metric_history WHERE as_of = '2025-12-31'" \
+         -c "SELECT count(*) FROM health_score.attribution('2025-11-05', '2025-12-31')" | tr '\n' ' ')"
 check "a role without the extension's roles may not read observations (42501)" \
     "$(c -c '\set VERBOSITY sqlstate' -c 'SET ROLE citus_nobody' -c 'SELECT count(*) FROM health_score.observations' 2>&1)" \
     "ERROR:  42501"
