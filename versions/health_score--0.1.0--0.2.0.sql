@@ -2679,10 +2679,18 @@ BEGIN
         RAISE EXCEPTION 'horizon must be a positive interval, got %', coalesce(horizon::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF as_of + horizon > now() THEN
-        RAISE EXCEPTION 'as_of + horizon (%) is in the future: the accounts that will churn by then are not known yet', as_of + horizon
+    -- From any as_of, a horizon of more than 10,000 years ends after today (and adding it could
+    -- leave the range of timestamps); the earliest snapshot date must be a timestamp too.
+    IF horizon > interval '10000 years' OR as_of + horizon > now() THEN
+        RAISE EXCEPTION 'as_of + horizon (% + %) is in the future: the accounts that will churn by then are not known yet', as_of, horizon
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Train on an earlier as_of, or a shorter horizon.';
     END IF;
+    BEGIN
+        PERFORM as_of - (snapshots - 1) * horizon;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        RAISE EXCEPTION 'the earliest snapshot date, as_of - (snapshots - 1) x horizon (% - % x %), is before the first timestamp', as_of, snapshots - 1, horizon
+            USING ERRCODE = 'datetime_field_overflow', HINT = 'Take fewer snapshots or a shorter horizon.';
+    END;
     IF chosen IS NULL THEN
         SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
         IF chosen IS NULL THEN
@@ -3527,12 +3535,17 @@ BEGIN
         RAISE EXCEPTION '% must be a finite date, got %', argument, day
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- A date after the last timestamp (dates go on to 5874897 AD) cannot be scored at.
+    IF day > date '294276-12-31' THEN
+        RAISE EXCEPTION '% must be a date up to 294276-12-31 (the last timestamp), got %', argument, day::text
+            USING ERRCODE = 'datetime_field_overflow';
+    END IF;
     RETURN day;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.check_date(text, date) IS
-'Returns day, or raises an error naming argument when day is infinity or -infinity (22023); NULL passes. The history functions call it on their dates.';
+'Returns day, or raises an error naming argument when day is infinity or -infinity (22023) or after 294276-12-31, the last timestamp (22008); NULL passes. The history functions call it on their dates.';
 
 -- Backfill: resumable (the dates done under the current configuration are skipped unless redo),
 -- with the time left in its progress, and a procedure that commits after each date. The
@@ -3566,25 +3579,23 @@ $$;
 COMMENT ON FUNCTION health_score.duration_text(float8) IS
 'A duration in seconds as backfill''s progress shows it: 0.42 s, 12 s, 2 min 05 s, 1 h 05 min; NULL for a negative, infinite or NaN one.';
 
--- backfill_dates(from_date, to_date, step, redo): the dates of a backfill, after checking its
--- arguments, each with the number of dates and of those to snapshot (not done, or every date
--- with redo).
-CREATE FUNCTION health_score.backfill_dates(from_date date, to_date date, step interval, redo boolean)
-RETURNS TABLE (as_of date, total integer, pending integer)
-LANGUAGE plpgsql STABLE
+-- step_dates(from_date, to_date, step): from_date, from_date + step, ... up to to_date, after
+-- checking the arguments as backfill does (backfill_dates and backtest_whatif share them).
+-- from_date + i * step, so that monthly steps follow the calendar (31 Jan, 29 Feb, 31 Mar). A
+-- step of more than 10,000 years is longer than any span up to today and gives from_date
+-- alone: adding it could leave the range of timestamps.
+CREATE FUNCTION health_score.step_dates(from_date date, to_date date, step interval)
+RETURNS date[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
 DECLARE
     days date[];
-    todo integer;
+    next_day date;
 BEGIN
     IF from_date IS NULL OR to_date IS NULL OR step IS NULL THEN
         RAISE EXCEPTION 'from_date, to_date and step must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF redo IS NULL THEN
-        RAISE EXCEPTION 'redo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM health_score.check_date('from_date', from_date);
     PERFORM health_score.check_date('to_date', to_date);
@@ -3602,12 +3613,38 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'History keeps one row per account and date; use e.g. interval ''1 day'' or ''7 days''.';
     END IF;
+    days := ARRAY[from_date];
+    IF step <= interval '10000 years' THEN
+        LOOP
+            next_day := (from_date + cardinality(days) * step)::date;
+            EXIT WHEN next_day > to_date;
+            days := days || next_day;
+        END LOOP;
+    END IF;
+    RETURN days;
+END
+$$;
 
-    -- from_date + i * step, so that monthly steps follow the calendar (31 Jan, 29 Feb, 31 Mar).
-    days := ARRAY(SELECT (from_date + i * step)::date
-                    FROM generate_series(0, to_date - from_date) i
-                   WHERE from_date + i * step <= to_date
-                   ORDER BY i);
+COMMENT ON FUNCTION health_score.step_dates(date, date, interval) IS
+'The dates from_date, from_date + step, from_date + 2 x step, ... up to to_date, as backfill and backtest_whatif take them: NULLs refused (22004), dates as check_date, from_date after to_date, to_date in the future or a step that is not a positive whole number of days, weeks, months or years refused (22023).';
+
+-- backfill_dates(from_date, to_date, step, redo): the dates of a backfill, after checking its
+-- arguments, each with the number of dates and of those to snapshot (not done, or every date
+-- with redo).
+CREATE FUNCTION health_score.backfill_dates(from_date date, to_date date, step interval, redo boolean)
+RETURNS TABLE (as_of date, total integer, pending integer)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    days date[];
+    todo integer;
+BEGIN
+    IF redo IS NULL THEN
+        RAISE EXCEPTION 'redo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    days := health_score.step_dates(from_date, to_date, step);
     todo := CASE WHEN redo THEN cardinality(days)
                  ELSE (SELECT count(*) FROM unnest(days) d WHERE NOT health_score.backfill_done(d)) END;
     RETURN QUERY SELECT d, cardinality(days), todo FROM unnest(days) WITH ORDINALITY AS u(d, i) ORDER BY i;
@@ -4658,8 +4695,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     version bigint := backtest_check.config_version;
-    span text := concat_ws(' ', 'from ' || to_char(from_date, 'YYYY-MM-DD'),
-                           CASE WHEN from_date IS NULL THEN 'up to ' ELSE 'to ' END || to_char(to_date, 'YYYY-MM-DD'));
+    span text;
     versions bigint[];
     found_versions text;
     first_day date;
@@ -4670,6 +4706,9 @@ BEGIN
     PERFORM health_score.backtest_check_horizons(horizons);
     PERFORM health_score.check_date('from_date', from_date);
     PERFORM health_score.check_date('to_date', to_date);
+    -- after the checks: to_char fails on a date that is no timestamp
+    span := concat_ws(' ', 'from ' || to_char(from_date, 'YYYY-MM-DD'),
+                      CASE WHEN from_date IS NULL THEN 'up to ' ELSE 'to ' END || to_char(to_date, 'YYYY-MM-DD'));
     IF from_date > to_date THEN
         RAISE EXCEPTION 'from_date % is after to_date %',
             to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
@@ -4993,29 +5032,7 @@ DECLARE
 BEGIN
     PERFORM health_score.backtest_check_horizons(horizons);
     -- The dates backfill(from_date, to_date, step) would write, refused as it refuses them.
-    IF from_date IS NULL OR to_date IS NULL OR step IS NULL THEN
-        RAISE EXCEPTION 'from_date, to_date and step must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM health_score.check_date('from_date', from_date);
-    PERFORM health_score.check_date('to_date', to_date);
-    IF from_date > to_date THEN
-        RAISE EXCEPTION 'from_date % is after to_date %',
-            to_char(from_date, 'YYYY-MM-DD'), to_char(to_date, 'YYYY-MM-DD')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF to_date > current_date THEN
-        RAISE EXCEPTION 'to_date must not be in the future, got %', to_char(to_date, 'YYYY-MM-DD')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF step < interval '1 day' OR date_trunc('day', step) <> step THEN
-        RAISE EXCEPTION 'step must be a positive whole number of days, weeks, months or years, got %', step
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'History keeps one row per account and date; use e.g. interval ''1 day'' or ''7 days''.';
-    END IF;
-    SELECT array_agg((from_date + i * step)::date ORDER BY i) INTO days
-      FROM generate_series(0, to_date - from_date) i
-     WHERE from_date + i * step <= to_date;
+    days := health_score.step_dates(from_date, to_date, step);
     -- A horizon longer than from_date to the last churn has no churned point: refused now, as
     -- backtest_of would refuse it after rescoring every date. (An infinite churned_on is left
     -- to backtest_of.) Churns as backtest_of reads them: the end of each stay.
@@ -5655,6 +5672,7 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
+    health_score.step_dates(date, date, interval),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),
@@ -5672,6 +5690,7 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
     health_score.score_account(text, text, float8, float8, float8, float8, float8, float8, text[], float8[],
                                float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
+    health_score.step_dates(date, date, interval),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),

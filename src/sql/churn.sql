@@ -1713,10 +1713,18 @@ BEGIN
         RAISE EXCEPTION 'horizon must be a positive interval, got %', coalesce(horizon::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF as_of + horizon > now() THEN
-        RAISE EXCEPTION 'as_of + horizon (%) is in the future: the accounts that will churn by then are not known yet', as_of + horizon
+    -- From any as_of, a horizon of more than 10,000 years ends after today (and adding it could
+    -- leave the range of timestamps); the earliest snapshot date must be a timestamp too.
+    IF horizon > interval '10000 years' OR as_of + horizon > now() THEN
+        RAISE EXCEPTION 'as_of + horizon (% + %) is in the future: the accounts that will churn by then are not known yet', as_of, horizon
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Train on an earlier as_of, or a shorter horizon.';
     END IF;
+    BEGIN
+        PERFORM as_of - (snapshots - 1) * horizon;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        RAISE EXCEPTION 'the earliest snapshot date, as_of - (snapshots - 1) x horizon (% - % x %), is before the first timestamp', as_of, snapshots - 1, horizon
+            USING ERRCODE = 'datetime_field_overflow', HINT = 'Take fewer snapshots or a shorter horizon.';
+    END;
     IF chosen IS NULL THEN
         SELECT array_agg(m.name ORDER BY m.name) INTO chosen FROM health_score.metrics m WHERE m.enabled;
         IF chosen IS NULL THEN
