@@ -1223,6 +1223,34 @@ $$;
 COMMENT ON FUNCTION health_score.churn_probability_interval(text, float8[]) IS
 'churn_probability(model, features) with its 95 % confidence interval: low and high are 1 / (1 + exp(-(eta -+ 1.959964 se))), eta the log-odds and se = sqrt(u''Vu) its standard error by the delta method (u = (1, features), V = churn_models.covariance), the uncertainty of the fitted coefficients at these features (not of whether this one row churns). NULL bounds, with the reason, for a model trained before 0.2.0, which has no covariance matrix. For many rows, call logit_predict_interval(coefficients, covariance, features) directly.';
 
+-- churn_probability_interval_of(model, row_values): the interval from raw values by column name.
+CREATE FUNCTION health_score.churn_probability_interval_of(model text, row_values jsonb,
+                                                           OUT probability float8, OUT low float8,
+                                                           OUT high float8, OUT reason text)
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m health_score.churn_models := health_score.churn_model(model);
+    x float8[] := health_score.churn_features(model, row_values);
+    unknown text;
+BEGIN
+    -- A NULL in the row gives NULL, as churn_probability_of does; the reason names the terms.
+    SELECT string_agg(u.term, ', ' ORDER BY u.i) INTO unknown
+      FROM unnest(m.features, x) WITH ORDINALITY AS u(term, value, i)
+     WHERE u.value IS NULL;
+    IF unknown IS NOT NULL THEN
+        reason := format('no probability: %s unknown (NULL in row_values)', unknown);
+        RETURN;
+    END IF;
+    SELECT i.probability, i.low, i.high, i.reason INTO probability, low, high, reason
+      FROM health_score.churn_probability_interval(model, x) i;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.churn_probability_interval_of(text, jsonb) IS
+'churn_probability_interval from a row''s raw values by column name (see churn_features): the probability (= churn_probability_of) and its 95 % interval, e.g. churn_probability_interval_of(''telco'', to_jsonb(t)); a level of a text column counts as its 0/1 indicator. A JSON null (a NULL in the row) gives NULL probability and bounds, with a reason naming the terms it leaves unknown; a model without a covariance matrix gives NULL bounds with the reason.';
+
 CREATE FUNCTION health_score.churn_drivers(model text, features float8[])
 RETURNS TABLE (rank int, feature text, value float8, average float8, coefficient float8,
                contribution float8, odds_multiplier float8)

@@ -5,7 +5,7 @@
 -- the synthetic test/data/telco_churn.csv), and against the extension's own numeric fit on 0/1
 -- columns made by hand, which must be the very same fit.
 BEGIN;
-SELECT plan(53);
+SELECT plan(55);
 \ir ../lib/helpers.sql
 -- Serial plans: the two fits compared bit for bit must sum their rows in the same order.
 SET LOCAL max_parallel_workers_per_gather = 0;
@@ -155,6 +155,21 @@ SELECT is((SELECT count(*) FROM scored WHERE x_raw IS NOT DISTINCT FROM x_num), 
           'churn_features gives the hand-made indicators (NULL where the row has a NULL)');
 SELECT is((SELECT count(*) FROM scored WHERE skipped AND p_raw IS NULL), 22::bigint,
           'a row with a NULL value gets a NULL probability, as it is skipped in training');
+-- Its interval from raw values: the numeric model's interval on its 0/1 columns, on every row
+-- (the numeric model's intervals are checked against statsmodels in churn_intervals.sql).
+SELECT is((SELECT count(*)
+             FROM (SELECT * FROM scored WHERE NOT skipped) s
+             JOIN churn_tap.telco t USING (customer_id),
+                  health_score.churn_probability_interval_of('telco', to_jsonb(t)) r,
+                  health_score.churn_probability_interval('telco_numeric', s.x_num) n
+            WHERE r.probability = s.p_raw AND r.low < r.probability AND r.probability < r.high
+              AND abs(r.low - n.low) < 1e-12 AND abs(r.high - n.high) < 1e-12 AND r.reason IS NULL),
+          1978::bigint, 'churn_probability_interval_of(raw row) = the numeric model''s interval on its 0/1 columns, on every row');
+SELECT is((SELECT array_agg(DISTINCT r.reason) FROM scored s JOIN churn_tap.telco t USING (customer_id),
+                  health_score.churn_probability_interval_of('telco', to_jsonb(t)) r
+            WHERE s.skipped AND r.probability IS NULL AND r.low IS NULL AND r.high IS NULL),
+          ARRAY['no probability: total_charges unknown (NULL in row_values)'],
+          'a row with a NULL value: no interval, the reason names the term');
 SELECT ok(pg_temp.near(health_score.churn_probability_of('telco',
               '{"tenure": 5, "monthly_charges": 80, "total_charges": 400, "senior_citizen": 0, "gender": "Male",
                 "paperless_billing": "Yes", "contract": "Two year", "payment_method": "Mailed check",
