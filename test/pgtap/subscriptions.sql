@@ -4,7 +4,7 @@
 -- out by hand from that list, and the score history the backtest reads is generated from the
 -- same list here, not by the extension.
 BEGIN;
-SELECT plan(55);
+SELECT plan(56);
 \ir ../lib/helpers.sql
 
 SET LOCAL timezone = 'UTC';
@@ -287,6 +287,18 @@ SET LOCAL ROLE hs_subs_bi;
 SELECT is((SELECT count(*) FROM health_score.subscriptions), 7::bigint, 'a reader reads every period');
 SELECT throws_ok($$DELETE FROM health_score.subscriptions$$, '42501', NULL, 'and writes none');
 RESET ROLE;
+
+-- ==== snapshots over the periods ================================================================
+-- snapshot() writes the accounts live at its date, as the features above list them: not late in
+-- its lapse (05-10), not back between its stays (07-17), back again after it came back (10-15).
+DELETE FROM health_score.score_history WHERE as_of IN ('2024-05-10', '2024-07-17', '2024-10-15');
+SELECT health_score.snapshot(d) FROM (VALUES (date '2024-05-10'), ('2024-07-17'), ('2024-10-15')) v(d);
+SELECT results_eq(
+    $$SELECT as_of, array_agg(account_id ORDER BY account_id) FROM health_score.score_history
+       WHERE as_of IN ('2024-05-10', '2024-07-17', '2024-10-15') GROUP BY as_of ORDER BY as_of$$,
+    $$VALUES ('2024-05-10'::date, '{back,later,solo,steady,twice}'::text[]), ('2024-07-17', '{late,later,steady}'),
+             ('2024-10-15', '{back,late,later,steady}')$$,
+    'snapshot writes the accounts live at its date, by their periods');
 
 SELECT * FROM finish();
 ROLLBACK;
