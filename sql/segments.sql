@@ -9,6 +9,12 @@ INSERT INTO health_score.accounts (account_id, segment) VALUES ('s1', 'Enterpris
 INSERT INTO health_score.segment_dimension_weights (segment, dimension, weight) VALUES ('Mid Market', 'product', 20);
 -- changing a weight alone does not warn again; renaming a segment does
 UPDATE health_score.segment_dimension_weights SET weight = 35 WHERE segment = 'smb' AND dimension = 'product';
+-- the daily refresh and a backfill warn, once a run, for accounts left on the default weights
+-- by a spelling of their segment (s1's "Enterprise"), not for weights no account takes
+SET LOCAL client_min_messages = warning;
+SELECT health_score.refresh() >= 0 AS refreshed;
+SELECT count(*) FROM health_score.backfill(current_date - 2, current_date - 1);
+RESET client_min_messages;
 UPDATE health_score.segment_dimension_weights SET segment = 'Enterprise' WHERE segment = 'enterprise';
 SELECT * FROM health_score.check_segments();
 ROLLBACK;

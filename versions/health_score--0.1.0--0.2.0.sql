@@ -3746,6 +3746,30 @@ $$;
 COMMENT ON FUNCTION health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8) IS
 'One date of backfill and backfill_commit_each: skipped when backfill_done (unless redo), else snapshotted; raises the progress NOTICE (dates done of total, accounts, seconds, and the time left: the mean time per snapshot so far times the snapshots still to take). Returns the counts updated and the date''s accounts, seconds and whether it was skipped.';
 
+-- warn_default_segments(job): a WARNING for each segment whose accounts take the default
+-- weights while another spelling of it has weights (check_segments): the daily refresh and
+-- backfills say it once a run, as loading accounts cannot (no trigger on accounts, for Citus).
+CREATE FUNCTION health_score.warn_default_segments(job text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.segment, c.accounts, c.note FROM health_score.check_segments() c
+              WHERE c.accounts > 0 AND c.note IS NOT NULL LOOP
+        RAISE WARNING '%: % of segment "%" % the default weights', job,
+                      CASE WHEN r.accounts = 1 THEN 'the account' ELSE format('the %s accounts', r.accounts) END,
+                      r.segment, CASE WHEN r.accounts = 1 THEN 'takes' ELSE 'take' END
+            USING DETAIL = upper(left(r.note, 1)) || substr(r.note, 2) || '.',
+                  HINT = 'Spell the segment as the weights do (or the weights as accounts.segment does); see health_score.check_segments().';
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.warn_default_segments(text) IS
+'A WARNING, naming job, for each segment whose accounts take the default weights while a segment differing only in case or surrounding spaces has weights (check_segments()''s note). Called by refresh() and at the end of backfills.';
+
 -- backfill_finish(...): the last NOTICE, and fresh statistics for what reads the new rows.
 CREATE FUNCTION health_score.backfill_finish(from_date date, to_date date, total integer, snapshots integer,
                                              snapshot_seconds float8)
@@ -3760,6 +3784,7 @@ BEGIN
         CASE WHEN total > snapshots
              THEN format(', %s skipped (done under configuration %s)', total - snapshots, health_score.config_version())
              ELSE '' END);
+    PERFORM health_score.warn_default_segments('backfill');
     -- Fresh statistics, so that backtests and trends over the new rows get sound plans.
     IF snapshots > 0
        AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
@@ -4650,6 +4675,7 @@ DECLARE
     mv record;
 BEGIN
     PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
+    PERFORM health_score.warn_default_segments('refresh');
     written := health_score.snapshot(current_date, full_rescore);
     FOR mv IN
         SELECT c.oid::regclass AS name, c.relispopulated
@@ -5862,7 +5888,8 @@ COMMENT ON FUNCTION health_score.restrict_accounts_to_owners(boolean) IS
 REVOKE EXECUTE ON FUNCTION health_score.duration_text(float8),
     health_score.backfill_dates(date, date, interval, boolean), health_score.backfill_done(date),
     health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8),
-    health_score.backfill_finish(date, date, integer, integer, float8) FROM PUBLIC;
+    health_score.backfill_finish(date, date, integer, integer, float8),
+    health_score.warn_default_segments(text) FROM PUBLIC;
 
 -- Metric history's writers and their helpers: used only by the roles that write the history
 -- (as installed, the extension's owner), through snapshot.

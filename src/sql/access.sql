@@ -227,7 +227,8 @@ GRANT EXECUTE ON FUNCTION health_score.trends_of(date), health_score.score_chang
 REVOKE EXECUTE ON FUNCTION health_score.duration_text(float8),
     health_score.backfill_dates(date, date, interval, boolean), health_score.backfill_done(date),
     health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8),
-    health_score.backfill_finish(date, date, integer, integer, float8) FROM PUBLIC;
+    health_score.backfill_finish(date, date, integer, integer, float8),
+    health_score.warn_default_segments(text) FROM PUBLIC;
 
 -- Metric history's writers and their helpers: used only by the roles that write the history
 -- (as installed, the extension's owner), through snapshot.

@@ -751,6 +751,7 @@ BEGIN
         CASE WHEN total > snapshots
              THEN format(', %s skipped (done under configuration %s)', total - snapshots, health_score.config_version())
              ELSE '' END);
+    PERFORM health_score.warn_default_segments('backfill');
     -- Fresh statistics, so that backtests and trends over the new rows get sound plans.
     IF snapshots > 0
        AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'health_score.score_history'::regclass), 'USAGE') THEN
@@ -762,6 +763,30 @@ $$;
 
 COMMENT ON FUNCTION health_score.backfill_finish(date, date, integer, integer, float8) IS
 'The end of backfill and backfill_commit_each: a NOTICE with the snapshots taken and the dates skipped, then ANALYZE of the history tables when snapshots were taken (by their owner).';
+
+-- warn_default_segments(job): a WARNING for each segment whose accounts take the default
+-- weights while another spelling of it has weights (check_segments): the daily refresh and
+-- backfills say it once a run, as loading accounts cannot (no trigger on accounts, for Citus).
+CREATE FUNCTION health_score.warn_default_segments(job text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.segment, c.accounts, c.note FROM health_score.check_segments() c
+              WHERE c.accounts > 0 AND c.note IS NOT NULL LOOP
+        RAISE WARNING '%: % of segment "%" % the default weights', job,
+                      CASE WHEN r.accounts = 1 THEN 'the account' ELSE format('the %s accounts', r.accounts) END,
+                      r.segment, CASE WHEN r.accounts = 1 THEN 'takes' ELSE 'take' END
+            USING DETAIL = upper(left(r.note, 1)) || substr(r.note, 2) || '.',
+                  HINT = 'Spell the segment as the weights do (or the weights as accounts.segment does); see health_score.check_segments().';
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.warn_default_segments(text) IS
+'A WARNING, naming job, for each segment whose accounts take the default weights while a segment differing only in case or surrounding spaces has weights (check_segments()''s note). Called by refresh() and at the end of backfills.';
 
 -- backfill(from_date, to_date, step, redo): snapshots for a range of past dates, with progress,
 -- in one transaction.
@@ -2080,6 +2105,7 @@ DECLARE
     mv record;
 BEGIN
     PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
+    PERFORM health_score.warn_default_segments('refresh');
     written := health_score.snapshot(current_date, full_rescore);
     FOR mv IN
         SELECT c.oid::regclass AS name, c.relispopulated
