@@ -11,6 +11,7 @@ INSERT INTO health_score.segment_dimension_weights (segment, dimension, weight) 
 UPDATE health_score.segment_dimension_weights SET weight = 35 WHERE segment = 'smb' AND dimension = 'product';
 -- the daily refresh and a backfill warn, once a run, for accounts left on the default weights
 -- by a spelling of their segment (s1's "Enterprise"), not for weights no account takes
+DELETE FROM health_score.feeds;   -- whatever feeds the tests before left
 SET LOCAL client_min_messages = warning;
 SELECT health_score.refresh() >= 0 AS refreshed;
 SELECT count(*) FROM health_score.backfill(current_date - 2, current_date - 1);
