@@ -302,6 +302,18 @@ CREATE AGGREGATE health_score.metric_values_state(value float8, observed_at time
 COMMENT ON AGGREGATE health_score.metric_values_state(float8, timestamptz, timestamptz, text, text[], interval[], interval[], text[]) IS
 'metric_values without its final function: the state itself, to keep and roll forward with metric_values_roll (metric_values_final turns it into the raw values).';
 
+CREATE AGGREGATE health_score.metric_values_merge(state float8[]) (
+    SFUNC = health_score.metric_values_combine,
+    STYPE = float8[],
+    FINALFUNC = health_score.metric_values_final,
+    COMBINEFUNC = health_score.metric_values_combine,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE health_score.metric_values_merge(float8[]) IS
+'The raw values (as metric_values) from several metric_values_state states of the same metric arrays, e.g. an account''s state over its observations and over a feed''s rows, each grouped apart: the states combined, then metric_values_final.';
+
 CREATE FUNCTION health_score.metric_values_roll(state float8[], as_of timestamptz, fresh float8[],
                                                 windowed float8[], max_ages interval[])
 RETURNS float8[]

@@ -722,22 +722,41 @@ COMMENT ON FUNCTION health_score.metric_rows_sql(text) IS
 
 -- metric_scores_sql(): the whole scoring query, at as_of ($1): the raw values from one pass over
 -- every observation, then metric_rows_sql.
+-- With feeds, the observations and the feeds' rows are grouped by account apart and their
+-- states merged (metric_values_merge): on Citus the observations' grouping then runs on the
+-- shards, where a UNION ALL with the feeds' rows (read on the coordinator) brought every
+-- observation to the coordinator.
 CREATE FUNCTION health_score.metric_scores_sql() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT health_score.metric_rows_sql(format($q$
-    SELECT o.account_id,
-           health_score.metric_values(o.value, o.observed_at, $1, o.metric,
-               (SELECT array_agg(c.input ORDER BY c.slot) FROM catalog c),
-               (SELECT array_agg(c.half_life ORDER BY c.slot) FROM catalog c),
-               (SELECT array_agg(c.max_age ORDER BY c.slot) FROM catalog c),
-               (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)) FILTER (WHERE NOT o.bad) AS raw_values,
-           bool_or(o.bad) AS bad
-      FROM (%s) o
+SELECT health_score.metric_rows_sql(CASE WHEN f.q IS NULL THEN format($q$
+    SELECT o.account_id, health_score.metric_values(o.value, o.observed_at, $1, o.metric, %s) AS raw_values,
+           false AS bad
+      FROM health_score.observations o
      WHERE o.observed_at <= $1
      GROUP BY o.account_id
-$q$, health_score.observations_sql()))
+$q$, a.arrays) ELSE format($q$
+    SELECT u.account_id, health_score.metric_values_merge(u.state) AS raw_values, bool_or(u.bad) AS bad
+      FROM (SELECT o.account_id, health_score.metric_values_state(o.value, o.observed_at, $1, o.metric, %1$s) AS state,
+                   false AS bad
+              FROM health_score.observations o
+             WHERE o.observed_at <= $1
+             GROUP BY o.account_id
+            UNION ALL
+            SELECT o.account_id,
+                   health_score.metric_values_state(o.value, o.observed_at, $1, o.metric, %1$s) FILTER (WHERE NOT o.bad),
+                   bool_or(o.bad)
+              FROM (%2$s) o
+             WHERE o.observed_at <= $1
+             GROUP BY o.account_id) u
+     GROUP BY u.account_id
+$q$, a.arrays, f.q) END)
+  FROM (SELECT health_score.feeds_sql() AS q) f,
+       (SELECT '(SELECT array_agg(c.input ORDER BY c.slot) FROM catalog c),
+                (SELECT array_agg(c.half_life ORDER BY c.slot) FROM catalog c),
+                (SELECT array_agg(c.max_age ORDER BY c.slot) FROM catalog c),
+                (SELECT array_agg(c.aggregation ORDER BY c.slot) FROM catalog c)'::text AS arrays) a
 $$;
 
 COMMENT ON FUNCTION health_score.metric_scores_sql() IS
