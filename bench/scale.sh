@@ -30,6 +30,8 @@
 # observations of the deeper books; the nights after it start without history),
 # SCALE_EXPLAIN_AT (a depth where one more snapshot runs under auto_explain, every statement
 # of it over 50 ms printed with its EXPLAIN ANALYZE at the end; default none).
+# SCALE_DASHBOARDS (1: at every depth, also time the refresh of the dashboards' materialized
+# views that refresh() runs after its snapshot, at the night; default 0).
 # The load column is the machine's 1-minute load average at the start of each timed run,
 # lowest and highest: on 2 cores, figures taken above 2 are inflated by other work.
 source "$(dirname "$0")/common.sh"
@@ -40,6 +42,7 @@ RUNS=${SCALE_RUNS:-3}
 BACKFILL_AT=${SCALE_BACKFILL_AT:-${DEPTHS##* }}
 BACKFILL_DAYS=${SCALE_BACKFILL_DAYS:-30}
 WORK_MEM=${SCALE_WORK_MEM:-}
+DASHBOARDS=${SCALE_DASHBOARDS:-0}
 WORK_MEMS=${SCALE_WORK_MEMS-4MB 256MB}
 WORK_MEM_AT=${SCALE_WORK_MEM_AT:-${DEPTHS##* }}
 DROP_HISTORY=${SCALE_DROP_HISTORY:-0}
@@ -131,6 +134,21 @@ for N in $ACCOUNTS_LIST; do
             "$(load_range "${loads[@]}")")
         echo "$line"
         results+=("$line   runs (ms): ${times[*]}")
+        if [ "$DASHBOARDS" = 1 ]; then
+            # the dashboards' copies as refresh() refreshes them after its snapshot, at the night
+            dash=()
+            for run in $(seq "$RUNS"); do
+                dash+=("$(time_ms "DO \$\$ DECLARE mv record; BEGIN
+                    PERFORM set_config('health_score.as_of', '$next', true);
+                    FOR mv IN SELECT c.oid::regclass AS name, c.relispopulated FROM pg_class c
+                               WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm' ORDER BY c.relname LOOP
+                        EXECUTE format('REFRESH MATERIALIZED VIEW %s %s',
+                                       CASE WHEN mv.relispopulated THEN 'CONCURRENTLY' ELSE '' END, mv.name);
+                    END LOOP; END \$\$")")
+            done
+            results+=("$(printf '%-9s %5s   the dashboards'"'"' materialized views, as refresh() refreshes them: median %.1f s   runs (ms): %s' "$N" "$depth" \
+                "$(awk -v m="$(median "${dash[@]}")" 'BEGIN { print m / 1000 }')" "${dash[*]}")")
+        fi
         if [ "$depth" = "$WORK_MEM_AT" ]; then
             for wm in $WORK_MEMS; do
                 times=()

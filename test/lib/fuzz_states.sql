@@ -35,6 +35,13 @@ INSERT INTO fuzz_state_rows VALUES
        (SELECT array_agg(half_life ORDER BY name) FROM health_score.metrics),
        (SELECT array_agg(max_age ORDER BY name) FROM health_score.metrics),
        (SELECT array_agg(aggregation ORDER BY name) FROM health_score.metrics)$$, 'public.fuzz_account_rows o'),
+  ('metric_values_merge', 1, 's.state',
+   $$(SELECT health_score.metric_values_state(o.value, o.observed_at, '2025-12-31'::timestamptz, o.metric,
+       (SELECT array_agg(input ORDER BY name) FROM health_score.metrics),
+       (SELECT array_agg(half_life ORDER BY name) FROM health_score.metrics),
+       (SELECT array_agg(max_age ORDER BY name) FROM health_score.metrics),
+       (SELECT array_agg(aggregation ORDER BY name) FROM health_score.metrics)) AS state
+       FROM public.fuzz_account_rows o GROUP BY o.metric) s$$),
   ('auc', 1, 'x * 20, churned', 'public.fuzz_rows'),
   ('auc_health', 1, 'x * 20, churned', 'public.fuzz_rows'),
   ('precision_at', 1, 'x * 20, churned, 50::float8', 'public.fuzz_rows'),
