@@ -30,8 +30,8 @@
 # observations of the deeper books; the nights after it start without history),
 # SCALE_EXPLAIN_AT (a depth where one more snapshot runs under auto_explain, every statement
 # of it over 50 ms printed with its EXPLAIN ANALYZE at the end; default none).
-# SCALE_DASHBOARDS (1: at every depth, also time the refresh of the dashboards' materialized
-# views that refresh() runs after its snapshot, at the night; default 0).
+# SCALE_DASHBOARDS (1: at every depth, also time refresh() at the night, its snapshot and the
+# dashboards' materialized views, against the same with the views scoring again; default 0).
 # The load column is the machine's 1-minute load average at the start of each timed run,
 # lowest and highest: on 2 cores, figures taken above 2 are inflated by other work.
 source "$(dirname "$0")/common.sh"
@@ -135,19 +135,18 @@ for N in $ACCOUNTS_LIST; do
         echo "$line"
         results+=("$line   runs (ms): ${times[*]}")
         if [ "$DASHBOARDS" = 1 ]; then
-            # the dashboards' copies as refresh() refreshes them after its snapshot, at the night
-            dash=()
+            # refresh() at the night: its snapshot, then the dashboards' materialized views from
+            # the snapshot's metric rows (refresh_dashboards), in one transaction; against the
+            # views scoring the book again, each on its own, as before 0.2.0's refresh_rows
+            # (the same refreshes with health_score.as_of a microsecond later, which refresh_rows does not serve)
+            refresh=() again=()
             for run in $(seq "$RUNS"); do
-                dash+=("$(time_ms "DO \$\$ DECLARE mv record; BEGIN
-                    PERFORM set_config('health_score.as_of', '$next', true);
-                    FOR mv IN SELECT c.oid::regclass AS name, c.relispopulated FROM pg_class c
-                               WHERE c.relnamespace = 'health_score'::regnamespace AND c.relkind = 'm' ORDER BY c.relname LOOP
-                        EXECUTE format('REFRESH MATERIALIZED VIEW %s %s',
-                                       CASE WHEN mv.relispopulated THEN 'CONCURRENTLY' ELSE '' END, mv.name);
-                    END LOOP; END \$\$")")
+                refresh+=("$(time_ms "SELECT health_score.snapshot('$next'), health_score.refresh_dashboards('$next')")")
+                again+=("$(PGOPTIONS="$PGOPTIONS -c health_score.as_of=${next}T00:00:00.000001" time_ms "SELECT health_score.snapshot('$next'), health_score.refresh_dashboards('$next')")")
             done
-            results+=("$(printf '%-9s %5s   the dashboards'"'"' materialized views, as refresh() refreshes them: median %.1f s   runs (ms): %s' "$N" "$depth" \
-                "$(awk -v m="$(median "${dash[@]}")" 'BEGIN { print m / 1000 }')" "${dash[*]}")")
+            results+=("$(printf '%-9s %5s   refresh(): snapshot and dashboards, median %.1f s; with the views scoring again, %.1f s   runs (ms): %s / %s' "$N" "$depth" \
+                "$(awk -v m="$(median "${refresh[@]}")" 'BEGIN { print m / 1000 }')" \
+                "$(awk -v m="$(median "${again[@]}")" 'BEGIN { print m / 1000 }')" "${refresh[*]}" "${again[*]}")")
         fi
         if [ "$depth" = "$WORK_MEM_AT" ]; then
             for wm in $WORK_MEMS; do

@@ -1162,6 +1162,70 @@ $$;
 COMMENT ON FUNCTION health_score.metric_scores_sql() IS
 'The text of the scoring query per account and metric (parameter $1: as_of), shared by metric_scores and account_scores: every live account, with absent_means applied and each decayed_rate over the decayed time since the account started. A metric spoilt by a NaN or infinite row of a feed has a row with raw_value NULL.';
 
+-- refresh_rows(as_of): the metric rows refresh() scored with its snapshot, while it refreshes
+-- the dashboards' materialized views at that instant (pg_temp.refresh_scored says which):
+-- the views read them instead of scoring the book again, from every observation, each on its
+-- own. NULL anywhere else, and once the configuration has changed since.
+CREATE FUNCTION health_score.refresh_rows(as_of timestamptz) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT FROM pg_temp.refresh_scored r
+                WHERE r.as_of = refresh_rows.as_of AND r.config_version = health_score.config_version()) THEN
+        RETURN 'pg_temp.snapshot_metric_rows';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views, when as_of is that snapshot''s instant and the configuration is unchanged; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
+
+-- metric_scores and account_scores read refresh()'s rows while it refreshes the dashboards.
+CREATE OR REPLACE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,
+               effective_weight float8, contribution float8, coverage_share float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling costs seconds and saves nothing here: the work is in the C aggregates. The
+-- grouped pass wants a hash aggregate (one row per account and metric); the default 4 MB
+-- would push the planner to sort millions of rows instead.
+SET jit = off
+SET work_mem = '64MB'
+AS $$
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    RETURN QUERY EXECUTE format(
+        'SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution, coverage_share FROM %s s',
+        coalesce(health_score.refresh_rows(as_of), '(' || health_score.metric_scores_sql() || ')'))
+        USING as_of;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION health_score.account_scores(as_of timestamptz DEFAULT now())
+RETURNS TABLE (account_id text, score float8, band text, alert_tier text, coverage float8,
+               product_score float8, relationship_score float8, business_score float8,
+               reason text, dimension_scores jsonb, weakest_metrics text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling costs seconds and saves nothing here: the work is in the C aggregates. The
+-- grouped pass wants a hash aggregate (one row per account and metric); the default 4 MB
+-- would push the planner to sort millions of rows instead.
+SET jit = off
+SET work_mem = '64MB'
+AS $$
+BEGIN
+    PERFORM health_score.check_as_of(as_of);
+    RETURN QUERY EXECUTE health_score.account_scores_sql(
+        coalesce(health_score.refresh_rows(as_of), '(' || health_score.metric_scores_sql() || ')'))
+        USING as_of;
+END
+$$;
+
 COMMENT ON FUNCTION health_score.metric_scores(timestamptz) IS
 'Per account and metric at as_of: the raw value from the observations, its 0-100 sub-score, its effective weight in the account score (weights renormalised over the metrics with data) and its contribution (effective_weight x sub_score; the contributions sum to the score) and its coverage_share (its share of the configured weight; an account''s shares sum to its coverage). A metric without data is left out; with absent_means = zero, no observation is data (0, or for days_since the days since the account started).';
 
@@ -2385,8 +2449,10 @@ BEGIN
          CROSS JOIN LATERAL (SELECT CASE WHEN g.missing IS NULL
                                          THEN health_score.logit_predict_interval($2, $7, g.x) END AS iv) i
          ORDER BY f.account_id$q$,
-        CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(d.metrics)
-             ELSE health_score.account_features_sql(d.metrics, metric_rows::text) END,
+        CASE WHEN metric_rows IS NOT NULL THEN health_score.account_features_sql(d.metrics, metric_rows::text)
+             WHEN health_score.refresh_rows(as_of) IS NOT NULL
+                 THEN health_score.account_features_sql(d.metrics, health_score.refresh_rows(as_of))
+             ELSE health_score.account_features_sql(d.metrics) END,
         array_to_string(d.exprs, ', '))
         USING as_of, m.coefficients, m.name, m.version, m.center, m.features, m.covariance, d.imputed,
               cardinality(d.metrics);
@@ -4695,19 +4761,28 @@ COMMENT ON FUNCTION health_score.snapshot(date, boolean) IS
 'Scores every account as of midnight at the start of as_of (default today) and writes the result into score_history and metric_history, replacing the rows of that date (running it twice never duplicates). It scores through the scoring state, reading only the observations since the last snapshot (see rolled_metric_scores); full_rescore rebuilds the state from every observation. The churn risk (with its 95 % interval, churn_risk_low and churn_risk_high) is that of account_churn_model() only when its training window (as_of + horizon) ended by midnight at the start of as_of; else NULL, with the reason in churn_risk_reason. Returns the number of accounts written.';
 
 DROP FUNCTION health_score.refresh();
-CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT false)
-RETURNS integer
+-- refresh_dashboards(as_of): the extension's materialized views refreshed as of the snapshot
+-- of as_of just taken in this transaction, from its metric rows (refresh_rows), unless the
+-- setting health_score.as_of names another time: each view would otherwise score the book
+-- again from every observation. refresh()'s last step.
+CREATE FUNCTION health_score.refresh_dashboards(as_of date)
+RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    written integer;
     mv record;
+    as_of_setting text := current_setting('health_score.as_of', true);
 BEGIN
-    PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
-    PERFORM health_score.warn_default_segments('refresh');
-    written := health_score.snapshot(current_date, full_rescore);
+    PERFORM health_score.check_date('as_of', as_of);
+    IF coalesce(as_of_setting, '') = '' THEN
+        PERFORM set_config('health_score.as_of', as_of::timestamptz::text, true);
+    END IF;
+    IF to_regclass('pg_temp.refresh_scored') IS NULL THEN
+        CREATE TEMP TABLE refresh_scored (as_of timestamptz, config_version bigint) ON COMMIT DROP;
+    END IF;
+    INSERT INTO pg_temp.refresh_scored VALUES (as_of::timestamptz, health_score.config_version());
     FOR mv IN
         SELECT c.oid::regclass AS name, c.relispopulated
           FROM pg_class c
@@ -4725,12 +4800,33 @@ BEGIN
             EXECUTE format('REFRESH MATERIALIZED VIEW %s', mv.name);
         END IF;
     END LOOP;
+    DROP TABLE pg_temp.refresh_scored;
+    PERFORM set_config('health_score.as_of', coalesce(as_of_setting, ''), true);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refresh_dashboards(date) IS
+'The extension''s materialized views (the *_mv dashboard copies) refreshed concurrently, as of midnight at the start of as_of (or of the setting health_score.as_of when it is set); after snapshot(as_of) in the same transaction they read its metric rows instead of scoring again. refresh()''s last step.';
+
+CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    written integer;
+BEGIN
+    PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
+    PERFORM health_score.warn_default_segments('refresh');
+    written := health_score.snapshot(current_date, full_rescore);
+    PERFORM health_score.refresh_dashboards(current_date);
     RETURN written;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh(boolean) IS
-'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): incremental unless full_rescore) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
+'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): incremental unless full_rescore) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked (refresh_dashboards): as of that snapshot, midnight at the start of today (or as of the setting health_score.as_of when it is set), from the snapshot''s metric rows rather than scoring the book again. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- Backtests: a date range and a configuration version (snapshots of several versions are
 -- refused), the what-if and the comparison; the 0.1.0 functions are replaced.
@@ -5758,6 +5854,7 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_
                                float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.step_dates(date, date, interval),
+    health_score.refresh_rows(timestamptz),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),
@@ -5776,6 +5873,7 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.metric_s
                                float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.step_dates(date, date, interval),
+    health_score.refresh_rows(timestamptz),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),
@@ -5920,7 +6018,7 @@ REVOKE EXECUTE ON FUNCTION health_score.duration_text(float8),
     health_score.backfill_dates(date, date, interval, boolean), health_score.backfill_done(date),
     health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8),
     health_score.backfill_finish(date, date, integer, integer, float8),
-    health_score.warn_default_segments(text) FROM PUBLIC;
+    health_score.warn_default_segments(text), health_score.refresh_dashboards(date) FROM PUBLIC;
 
 -- Metric history's writers and their helpers: used only by the roles that write the history
 -- (as installed, the extension's owner), through snapshot.

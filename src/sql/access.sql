@@ -174,6 +174,7 @@ REVOKE EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_s
                                float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.step_dates(date, date, interval),
+    health_score.refresh_rows(timestamptz),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),
@@ -195,6 +196,7 @@ GRANT EXECUTE ON FUNCTION health_score.observations_sql(), health_score.feeds_sq
                                float8[], text[], float8[], float8[]),
     health_score.check_as_of(timestamptz), health_score.check_date(text, date),
     health_score.step_dates(date, date, interval),
+    health_score.refresh_rows(timestamptz),
     health_score.attribution_check(date, date),
     health_score.churn_fit(text, text[], text[], text, integer, float8, float8),
     health_score.check_fit_arguments(integer, float8, float8, float8), health_score.check_metric_names(text[]),
@@ -228,7 +230,7 @@ REVOKE EXECUTE ON FUNCTION health_score.duration_text(float8),
     health_score.backfill_dates(date, date, interval, boolean), health_score.backfill_done(date),
     health_score.backfill_step(date, boolean, integer, integer, integer, integer, float8),
     health_score.backfill_finish(date, date, integer, integer, float8),
-    health_score.warn_default_segments(text) FROM PUBLIC;
+    health_score.warn_default_segments(text), health_score.refresh_dashboards(date) FROM PUBLIC;
 
 -- Metric history's writers and their helpers: used only by the roles that write the history
 -- (as installed, the extension's owner), through snapshot.

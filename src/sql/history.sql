@@ -2094,19 +2094,28 @@ $$;
 -- Scheduled refresh ---------------------------------------------------------------------------
 
 -- refresh(full_rescore): take today's snapshot and refresh the dashboard materialized views.
-CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT false)
-RETURNS integer
+-- refresh_dashboards(as_of): the extension's materialized views refreshed as of the snapshot
+-- of as_of just taken in this transaction, from its metric rows (refresh_rows), unless the
+-- setting health_score.as_of names another time: each view would otherwise score the book
+-- again from every observation. refresh()'s last step.
+CREATE FUNCTION health_score.refresh_dashboards(as_of date)
+RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    written integer;
     mv record;
+    as_of_setting text := current_setting('health_score.as_of', true);
 BEGIN
-    PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
-    PERFORM health_score.warn_default_segments('refresh');
-    written := health_score.snapshot(current_date, full_rescore);
+    PERFORM health_score.check_date('as_of', as_of);
+    IF coalesce(as_of_setting, '') = '' THEN
+        PERFORM set_config('health_score.as_of', as_of::timestamptz::text, true);
+    END IF;
+    IF to_regclass('pg_temp.refresh_scored') IS NULL THEN
+        CREATE TEMP TABLE refresh_scored (as_of timestamptz, config_version bigint) ON COMMIT DROP;
+    END IF;
+    INSERT INTO pg_temp.refresh_scored VALUES (as_of::timestamptz, health_score.config_version());
     FOR mv IN
         SELECT c.oid::regclass AS name, c.relispopulated
           FROM pg_class c
@@ -2124,12 +2133,33 @@ BEGIN
             EXECUTE format('REFRESH MATERIALIZED VIEW %s', mv.name);
         END IF;
     END LOOP;
+    DROP TABLE pg_temp.refresh_scored;
+    PERFORM set_config('health_score.as_of', coalesce(as_of_setting, ''), true);
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refresh_dashboards(date) IS
+'The extension''s materialized views (the *_mv dashboard copies) refreshed concurrently, as of midnight at the start of as_of (or of the setting health_score.as_of when it is set); after snapshot(as_of) in the same transaction they read its metric rows instead of scoring again. refresh()''s last step.';
+
+CREATE FUNCTION health_score.refresh(full_rescore boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    written integer;
+BEGIN
+    PERFORM health_score.check_feeds();  -- a feed that fails to read is skipped, not fatal
+    PERFORM health_score.warn_default_segments('refresh');
+    written := health_score.snapshot(current_date, full_rescore);
+    PERFORM health_score.refresh_dashboards(current_date);
     RETURN written;
 END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh(boolean) IS
-'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): incremental unless full_rescore) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
+'The daily job: checks the feeds (check_feeds()), takes today''s snapshot (snapshot(current_date, full_rescore): incremental unless full_rescore) and refreshes the extension''s materialized views (the *_mv dashboard copies) concurrently, so readers are never blocked (refresh_dashboards): as of that snapshot, midnight at the start of today (or as of the setting health_score.as_of when it is set), from the snapshot''s metric rows rather than scoring the book again. Run it as their owner (the role that created the extension). Returns the number of accounts snapshotted.';
 
 -- check_cron(cron): refuses what is not a pg_cron schedule. pg_cron itself stores a schedule
 -- with trailing garbage ('0 3 * * * x', '@daily x'), so the syntax is checked here, whole.

@@ -777,6 +777,29 @@ $$;
 COMMENT ON FUNCTION health_score.check_as_of(timestamptz) IS
 'Refuses a NULL or infinite as_of, naming it.';
 
+-- refresh_rows(as_of): the metric rows refresh() scored with its snapshot, while it refreshes
+-- the dashboards' materialized views at that instant (pg_temp.refresh_scored says which):
+-- the views read them instead of scoring the book again, from every observation, each on its
+-- own. NULL anywhere else, and once the configuration has changed since.
+CREATE FUNCTION health_score.refresh_rows(as_of timestamptz) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT FROM pg_temp.refresh_scored r
+                WHERE r.as_of = refresh_rows.as_of AND r.config_version = health_score.config_version()) THEN
+        RETURN 'pg_temp.snapshot_metric_rows';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views, when as_of is that snapshot''s instant and the configuration is unchanged; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
+
 CREATE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
 RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,
                effective_weight float8, contribution float8, coverage_share float8)
@@ -791,8 +814,8 @@ AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
     RETURN QUERY EXECUTE format(
-        'SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution, coverage_share FROM (%s) s',
-        health_score.metric_scores_sql())
+        'SELECT account_id, metric, dimension, raw_value, sub_score, effective_weight, contribution, coverage_share FROM %s s',
+        coalesce(health_score.refresh_rows(as_of), '(' || health_score.metric_scores_sql() || ')'))
         USING as_of;
 END
 $$;
@@ -932,7 +955,8 @@ SET work_mem = '64MB'
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
-    RETURN QUERY EXECUTE health_score.account_scores_sql('(' || health_score.metric_scores_sql() || ')')
+    RETURN QUERY EXECUTE health_score.account_scores_sql(
+        coalesce(health_score.refresh_rows(as_of), '(' || health_score.metric_scores_sql() || ')'))
         USING as_of;
 END
 $$;

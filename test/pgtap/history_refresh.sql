@@ -2,7 +2,7 @@
 -- equals its view after a refresh, every history object is documented, and the history follows
 -- the accounts' row-level security.
 BEGIN;
-SELECT plan(20);
+SELECT plan(24);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL jit = off;
@@ -56,6 +56,30 @@ SELECT set_eq($$SELECT * FROM health_score.score_trends_mv$$, $$SELECT * FROM he
 SELECT set_eq($$SELECT * FROM health_score.alerts_mv$$, $$SELECT * FROM health_score.alerts$$,
               'alerts_mv = alerts');
 SELECT is((SELECT count(*) FROM health_score.account_health_mv), 60::bigint, 'and they are not empty');
+
+-- Without the setting the copies are as of the snapshot refresh() takes (midnight at the start
+-- of today), from its metric rows: the views at that instant, today's scores in the history,
+-- and the observations read about once (the snapshot), not once more per view.
+SELECT set_config('health_score.as_of', '', true);
+CREATE TEMP TABLE reads_before AS
+SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n
+  FROM pg_stat_xact_user_tables WHERE relid = 'health_score.observations'::regclass;
+SELECT health_score.refresh();
+SELECT cmp_ok((SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
+                WHERE relid = 'health_score.observations'::regclass) - (SELECT n FROM reads_before),
+              '<', 2 * (SELECT count(*) FROM health_score.observations),
+              'refresh() reads the observations for its snapshot, not again for each materialized view');
+SELECT is(current_setting('health_score.as_of'), '', 'and leaves health_score.as_of as it found it');
+SELECT set_config('health_score.as_of', current_date::timestamptz::text, true);
+SELECT ok((SELECT count(*) FROM (SELECT * FROM health_score.account_health_mv EXCEPT SELECT * FROM health_score.account_health) d) = 0
+          AND (SELECT count(*) FROM (SELECT * FROM health_score.dimension_breakdown_mv EXCEPT SELECT * FROM health_score.dimension_breakdown) d) = 0
+          AND (SELECT count(*) FROM (SELECT * FROM health_score.action_queue_mv EXCEPT SELECT * FROM health_score.action_queue) d) = 0
+          AND (SELECT count(*) FROM (SELECT * FROM health_score.upsell_candidates_mv EXCEPT SELECT * FROM health_score.upsell_candidates) d) = 0
+          AND (SELECT count(*) FROM (SELECT * FROM health_score.band_summary_mv EXCEPT SELECT * FROM health_score.band_summary) d) = 0,
+          'the copies equal their views at midnight at the start of today');
+SELECT set_eq($$SELECT account_id, score, band FROM health_score.account_health_mv$$,
+              $$SELECT account_id, score::numeric(18,2), band FROM health_score.score_history WHERE as_of = current_date$$,
+              'account_health_mv holds today''s scores of score_history');
 
 -- ==== documentation ==================================================================================
 SELECT is(ARRAY(SELECT c.relname || '.' || a.attname

@@ -78,7 +78,7 @@ LANGUAGE sql AS $$
 $$;
 CREATE TEMP TABLE t_granted (name) AS VALUES ('observations_sql'), ('feeds_sql'), ('metric_scores_sql'), ('metric_rows_sql'), ('metric_level'),
     ('account_periods_sql'), ('live_accounts_sql'), ('account_scores_sql'),
-    ('score_account'), ('account_features_sql'), ('check_as_of'), ('check_date'), ('step_dates'), ('attribution_check'), ('backtest_check'),
+    ('score_account'), ('account_features_sql'), ('check_as_of'), ('check_date'), ('step_dates'), ('refresh_rows'), ('attribution_check'), ('backtest_check'),
     ('backtest_check_horizons'), ('backtest_points_of'), ('backtest_of'), ('trends_of'), ('score_change_z_of'), ('alerts_at_of'), ('churn_fit'),
     ('check_fit_arguments'), ('check_metric_names'),
     ('churn_evaluate'), ('churn_columns'), ('account_training'), ('account_imputation'), ('account_design'),
