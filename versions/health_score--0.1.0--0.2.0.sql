@@ -1171,11 +1171,16 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+    IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_scored') IS NULL
+       OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
         RETURN NULL;
     END IF;
-    IF EXISTS (SELECT FROM pg_temp.refresh_scored r
-                WHERE r.as_of = refresh_rows.as_of AND r.config_version = health_score.config_version()) THEN
+    -- a refresh of the dashboards at as_of in progress, and the snapshot's rows of as_of, both
+    -- under the configuration as it is now
+    IF EXISTS (SELECT FROM pg_temp.refresh_scored r, pg_temp.snapshot_scored s
+                WHERE r.as_of = refresh_rows.as_of AND s.as_of = refresh_rows.as_of
+                  AND r.config_version = health_score.config_version()
+                  AND s.config_version = health_score.config_version()) THEN
         RETURN 'pg_temp.snapshot_metric_rows';
     END IF;
     RETURN NULL;
@@ -1183,7 +1188,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
-'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views, when as_of is that snapshot''s instant and the configuration is unchanged; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
 
 -- metric_scores and account_scores read refresh()'s rows while it refreshes the dashboards.
 CREATE OR REPLACE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
@@ -4712,6 +4717,12 @@ BEGIN
         TRUNCATE pg_temp.snapshot_metric_rows;
         INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.rolled_metric_scores(scored_at, full_rescore);
         ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
+        -- what they are of, for refresh_rows (the dashboards refreshed later in the transaction)
+        IF to_regclass('pg_temp.snapshot_scored') IS NULL THEN
+            CREATE TEMP TABLE snapshot_scored (as_of timestamptz, config_version bigint) ON COMMIT DROP;
+        END IF;
+        TRUNCATE pg_temp.snapshot_scored;
+        INSERT INTO pg_temp.snapshot_scored VALUES (scored_at, version);
 
         -- Without a risk to record the model is not run at all; the join on its name and version
         -- keeps out a model trained since, under READ COMMITTED, which was not checked above.

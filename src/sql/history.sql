@@ -523,6 +523,12 @@ BEGIN
         TRUNCATE pg_temp.snapshot_metric_rows;
         INSERT INTO pg_temp.snapshot_metric_rows SELECT * FROM health_score.rolled_metric_scores(scored_at, full_rescore);
         ANALYZE pg_temp.snapshot_metric_rows;  -- both queries below plan from it
+        -- what they are of, for refresh_rows (the dashboards refreshed later in the transaction)
+        IF to_regclass('pg_temp.snapshot_scored') IS NULL THEN
+            CREATE TEMP TABLE snapshot_scored (as_of timestamptz, config_version bigint) ON COMMIT DROP;
+        END IF;
+        TRUNCATE pg_temp.snapshot_scored;
+        INSERT INTO pg_temp.snapshot_scored VALUES (scored_at, version);
 
         -- Without a risk to record the model is not run at all; the join on its name and version
         -- keeps out a model trained since, under READ COMMITTED, which was not checked above.

@@ -786,11 +786,16 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+    IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_scored') IS NULL
+       OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
         RETURN NULL;
     END IF;
-    IF EXISTS (SELECT FROM pg_temp.refresh_scored r
-                WHERE r.as_of = refresh_rows.as_of AND r.config_version = health_score.config_version()) THEN
+    -- a refresh of the dashboards at as_of in progress, and the snapshot's rows of as_of, both
+    -- under the configuration as it is now
+    IF EXISTS (SELECT FROM pg_temp.refresh_scored r, pg_temp.snapshot_scored s
+                WHERE r.as_of = refresh_rows.as_of AND s.as_of = refresh_rows.as_of
+                  AND r.config_version = health_score.config_version()
+                  AND s.config_version = health_score.config_version()) THEN
         RETURN 'pg_temp.snapshot_metric_rows';
     END IF;
     RETURN NULL;
@@ -798,7 +803,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
-'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views, when as_of is that snapshot''s instant and the configuration is unchanged; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
 
 CREATE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
 RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,

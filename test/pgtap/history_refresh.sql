@@ -2,7 +2,7 @@
 -- equals its view after a refresh, every history object is documented, and the history follows
 -- the accounts' row-level security.
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL jit = off;
@@ -80,6 +80,16 @@ SELECT ok((SELECT count(*) FROM (SELECT * FROM health_score.account_health_mv EX
 SELECT set_eq($$SELECT account_id, score, band FROM health_score.account_health_mv$$,
               $$SELECT account_id, score::numeric(18,2), band FROM health_score.score_history WHERE as_of = current_date$$,
               'account_health_mv holds today''s scores of score_history');
+-- The snapshot's rows serve only their own date: a snapshot of another date before the
+-- dashboards' refresh leaves them to score as the views do (in a savepoint: the history below
+-- counts today's snapshot only).
+SAVEPOINT other_date;
+SELECT health_score.snapshot(current_date - 1);
+SELECT is(health_score.refresh_rows(current_date::timestamptz), NULL, 'no rows to read outside a refresh');
+SELECT health_score.refresh_dashboards(current_date);
+SELECT is((SELECT count(*) FROM (SELECT * FROM health_score.account_health_mv EXCEPT SELECT * FROM health_score.account_health) d),
+          0::bigint, 'after a snapshot of another date the copies are still their views at that instant');
+ROLLBACK TO SAVEPOINT other_date;
 
 -- ==== documentation ==================================================================================
 SELECT is(ARRAY(SELECT c.relname || '.' || a.attname
