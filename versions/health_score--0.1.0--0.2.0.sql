@@ -1172,7 +1172,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_scored') IS NULL
-       OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+       OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL OR to_regclass('pg_temp.snapshot_account_rows') IS NULL THEN
         RETURN NULL;
     END IF;
     -- a refresh of the dashboards at as_of in progress, and the snapshot's rows of as_of, both
@@ -1188,7 +1188,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
-'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores and account_churn_risk read it then, and account_scores the snapshot''s account rows (pg_temp.snapshot_account_rows).';
 
 -- metric_scores and account_scores read refresh()'s rows while it refreshes the dashboards.
 CREATE OR REPLACE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
@@ -1225,8 +1225,12 @@ SET work_mem = '64MB'
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
-    RETURN QUERY EXECUTE health_score.account_scores_sql(
-        coalesce(health_score.refresh_rows(as_of), '(' || health_score.metric_scores_sql() || ')'))
+    IF health_score.refresh_rows(as_of) IS NOT NULL THEN
+        -- the account level the snapshot computed from those rows
+        RETURN QUERY EXECUTE 'SELECT * FROM pg_temp.snapshot_account_rows';
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE health_score.account_scores_sql('(' || health_score.metric_scores_sql() || ')')
         USING as_of;
 END
 $$;
@@ -4724,6 +4728,19 @@ BEGIN
         TRUNCATE pg_temp.snapshot_scored;
         INSERT INTO pg_temp.snapshot_scored VALUES (scored_at, version);
 
+        -- The account level once, kept for the dashboards too (refresh_rows).
+        IF to_regclass('pg_temp.snapshot_account_rows') IS NULL THEN
+            CREATE TEMP TABLE snapshot_account_rows (
+                account_id text, score float8, band text, alert_tier text, coverage float8,
+                product_score float8, relationship_score float8, business_score float8,
+                reason text, dimension_scores jsonb, weakest_metrics text
+            ) ON COMMIT DROP;
+        END IF;
+        TRUNCATE pg_temp.snapshot_account_rows;
+        EXECUTE 'INSERT INTO pg_temp.snapshot_account_rows '
+                || health_score.account_scores_sql('pg_temp.snapshot_metric_rows') USING scored_at;
+        ANALYZE pg_temp.snapshot_account_rows;
+
         -- Without a risk to record the model is not run at all; the join on its name and version
         -- keeps out a model trained since, under READ COMMITTED, which was not checked above.
         EXECUTE format($sql$
@@ -4740,11 +4757,10 @@ BEGIN
                             THEN 'no data for ' || array_to_string(r.missing_metrics, ', ')
                         ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END,
                    r.churn_risk_low, r.churn_risk_high
-              FROM (%s) s
+              FROM pg_temp.snapshot_account_rows s
               LEFT JOIN (%s) r
                 ON r.account_id = s.account_id AND r.model = $5 AND r.model_version = $6
-        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'),
-               CASE WHEN no_risk IS NULL
+        $sql$, CASE WHEN no_risk IS NULL
                     THEN $q$SELECT * FROM health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows')$q$
                     ELSE 'SELECT NULL::text AS account_id, NULL::float8 AS churn_risk, NULL::text AS model,
                                  NULL::int AS model_version, NULL::text[] AS missing_metrics,

@@ -530,6 +530,19 @@ BEGIN
         TRUNCATE pg_temp.snapshot_scored;
         INSERT INTO pg_temp.snapshot_scored VALUES (scored_at, version);
 
+        -- The account level once, kept for the dashboards too (refresh_rows).
+        IF to_regclass('pg_temp.snapshot_account_rows') IS NULL THEN
+            CREATE TEMP TABLE snapshot_account_rows (
+                account_id text, score float8, band text, alert_tier text, coverage float8,
+                product_score float8, relationship_score float8, business_score float8,
+                reason text, dimension_scores jsonb, weakest_metrics text
+            ) ON COMMIT DROP;
+        END IF;
+        TRUNCATE pg_temp.snapshot_account_rows;
+        EXECUTE 'INSERT INTO pg_temp.snapshot_account_rows '
+                || health_score.account_scores_sql('pg_temp.snapshot_metric_rows') USING scored_at;
+        ANALYZE pg_temp.snapshot_account_rows;
+
         -- Without a risk to record the model is not run at all; the join on its name and version
         -- keeps out a model trained since, under READ COMMITTED, which was not checked above.
         EXECUTE format($sql$
@@ -546,11 +559,10 @@ BEGIN
                             THEN 'no data for ' || array_to_string(r.missing_metrics, ', ')
                         ELSE format('not scored by churn model "%%s" v%%s', $5, $6) END,
                    r.churn_risk_low, r.churn_risk_high
-              FROM (%s) s
+              FROM pg_temp.snapshot_account_rows s
               LEFT JOIN (%s) r
                 ON r.account_id = s.account_id AND r.model = $5 AND r.model_version = $6
-        $sql$, health_score.account_scores_sql('pg_temp.snapshot_metric_rows'),
-               CASE WHEN no_risk IS NULL
+        $sql$, CASE WHEN no_risk IS NULL
                     THEN $q$SELECT * FROM health_score.account_churn_risk($1, 'pg_temp.snapshot_metric_rows')$q$
                     ELSE 'SELECT NULL::text AS account_id, NULL::float8 AS churn_risk, NULL::text AS model,
                                  NULL::int AS model_version, NULL::text[] AS missing_metrics,

@@ -787,7 +787,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF to_regclass('pg_temp.refresh_scored') IS NULL OR to_regclass('pg_temp.snapshot_scored') IS NULL
-       OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL THEN
+       OR to_regclass('pg_temp.snapshot_metric_rows') IS NULL OR to_regclass('pg_temp.snapshot_account_rows') IS NULL THEN
         RETURN NULL;
     END IF;
     -- a refresh of the dashboards at as_of in progress, and the snapshot's rows of as_of, both
@@ -803,7 +803,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
-'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores, account_scores and account_churn_risk read it then.';
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores and account_churn_risk read it then, and account_scores the snapshot''s account rows (pg_temp.snapshot_account_rows).';
 
 CREATE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
 RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,
@@ -960,8 +960,12 @@ SET work_mem = '64MB'
 AS $$
 BEGIN
     PERFORM health_score.check_as_of(as_of);
-    RETURN QUERY EXECUTE health_score.account_scores_sql(
-        coalesce(health_score.refresh_rows(as_of), '(' || health_score.metric_scores_sql() || ')'))
+    IF health_score.refresh_rows(as_of) IS NOT NULL THEN
+        -- the account level the snapshot computed from those rows
+        RETURN QUERY EXECUTE 'SELECT * FROM pg_temp.snapshot_account_rows';
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE health_score.account_scores_sql('(' || health_score.metric_scores_sql() || ')')
         USING as_of;
 END
 $$;
