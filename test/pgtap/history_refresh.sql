@@ -2,7 +2,7 @@
 -- equals its view after a refresh, every history object is documented, and the history follows
 -- the accounts' row-level security.
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 
 SET LOCAL timezone = 'UTC';
 SET LOCAL jit = off;
@@ -36,6 +36,8 @@ SELECT is(health_score.refresh(), 60,
 DROP MATERIALIZED VIEW health_score.my_own_mv;
 SELECT is((SELECT count(*) FROM health_score.score_history WHERE as_of = current_date), 60::bigint,
           'today''s snapshot is in the history');
+SELECT is((SELECT reltuples::bigint FROM pg_class WHERE oid = 'health_score.score_history'::regclass), 60::bigint,
+          'and the statistics count its rows (snapshot() analyses the history): the readers of the new date look accounts up by account');
 
 -- After a refresh each materialized view holds what its view shows (same moment: the views read
 -- health_score.as_of, pinned here to the transaction's start, which refresh() also sees).
