@@ -31,7 +31,8 @@
 # SCALE_EXPLAIN_AT (a depth where one more snapshot runs under auto_explain, every statement
 # of it over 50 ms printed with its EXPLAIN ANALYZE at the end; default none).
 # SCALE_DASHBOARDS (1: at every depth, also time refresh() at the night, its snapshot and the
-# dashboards' materialized views, against the same with the views scoring again; default 0).
+# dashboards' materialized views, against the same with the views scoring again; "refresh":
+# refresh() alone; default 0).
 # The load column is the machine's 1-minute load average at the start of each timed run,
 # lowest and highest: on 2 cores, figures taken above 2 are inflated by other work.
 source "$(dirname "$0")/common.sh"
@@ -134,7 +135,7 @@ for N in $ACCOUNTS_LIST; do
             "$(load_range "${loads[@]}")")
         echo "$line"
         results+=("$line   runs (ms): ${times[*]}")
-        if [ "$DASHBOARDS" = 1 ]; then
+        if [ "$DASHBOARDS" != 0 ]; then
             # refresh() at the night: its snapshot, then the dashboards' materialized views from
             # the snapshot's metric rows (refresh_dashboards), in one transaction; against the
             # views scoring the book again, each on its own, as before 0.2.0's refresh_rows
@@ -142,11 +143,12 @@ for N in $ACCOUNTS_LIST; do
             refresh=() again=()
             for run in $(seq "$RUNS"); do
                 refresh+=("$(time_ms "SELECT health_score.snapshot('$next'), health_score.refresh_dashboards('$next')")")
-                again+=("$(PGOPTIONS="$PGOPTIONS -c health_score.as_of=${next}T00:00:00.000001" time_ms "SELECT health_score.snapshot('$next'), health_score.refresh_dashboards('$next')")")
+                [ "$DASHBOARDS" = refresh ] ||   # refresh() alone, without the comparison
+                    again+=("$(PGOPTIONS="$PGOPTIONS -c health_score.as_of=${next}T00:00:00.000001" time_ms "SELECT health_score.snapshot('$next'), health_score.refresh_dashboards('$next')")")
             done
             results+=("$(printf '%-9s %5s   refresh(): snapshot and dashboards, median %.1f s; with the views scoring again, %.1f s   runs (ms): %s / %s' "$N" "$depth" \
                 "$(awk -v m="$(median "${refresh[@]}")" 'BEGIN { print m / 1000 }')" \
-                "$(awk -v m="$(median "${again[@]}")" 'BEGIN { print m / 1000 }')" "${refresh[*]}" "${again[*]}")")
+                "$(awk -v m="$(median "${again[@]:-0}")" 'BEGIN { print m / 1000 }')" "${refresh[*]}" "${again[*]:-}")")
         fi
         if [ "$depth" = "$WORK_MEM_AT" ]; then
             for wm in $WORK_MEMS; do
