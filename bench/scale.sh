@@ -138,8 +138,8 @@ for N in $ACCOUNTS_LIST; do
         if [ "$DASHBOARDS" != 0 ]; then
             # refresh() at the night: its snapshot, then the dashboards' materialized views from
             # the snapshot's metric rows (refresh_dashboards), in one transaction; against the
-            # views scoring the book again, each on its own, as before 0.2.0's refresh_rows
-            # (the same refreshes with health_score.as_of a microsecond later, which refresh_rows does not serve)
+            # views scoring the book again, each on its own, as before refresh_rows (the same
+            # refreshes with health_score.as_of a microsecond later, which refresh_rows does not serve)
             refresh=() again=()
             for run in $(seq "$RUNS"); do
                 refresh+=("$(time_ms "SELECT health_score.snapshot('$next'), health_score.refresh_dashboards('$next')")")

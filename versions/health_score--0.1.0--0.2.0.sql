@@ -1188,7 +1188,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
-'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores and account_churn_risk read it then, and account_scores the snapshot''s account rows (pg_temp.snapshot_account_rows).';
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores reads it then (and account_churn_risk through metric_scores), and account_scores the snapshot''s account rows (pg_temp.snapshot_account_rows).';
 
 -- metric_scores and account_scores read refresh()'s rows while it refreshes the dashboards.
 CREATE OR REPLACE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
@@ -2458,10 +2458,8 @@ BEGIN
          CROSS JOIN LATERAL (SELECT CASE WHEN g.missing IS NULL
                                          THEN health_score.logit_predict_interval($2, $7, g.x) END AS iv) i
          ORDER BY f.account_id$q$,
-        CASE WHEN metric_rows IS NOT NULL THEN health_score.account_features_sql(d.metrics, metric_rows::text)
-             WHEN health_score.refresh_rows(as_of) IS NOT NULL
-                 THEN health_score.account_features_sql(d.metrics, health_score.refresh_rows(as_of))
-             ELSE health_score.account_features_sql(d.metrics) END,
+        CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(d.metrics)
+             ELSE health_score.account_features_sql(d.metrics, metric_rows::text) END,
         array_to_string(d.exprs, ', '))
         USING as_of, m.coefficients, m.name, m.version, m.center, m.features, m.covariance, d.imputed,
               cardinality(d.metrics);

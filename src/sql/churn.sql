@@ -1985,10 +1985,8 @@ BEGIN
          CROSS JOIN LATERAL (SELECT CASE WHEN g.missing IS NULL
                                          THEN health_score.logit_predict_interval($2, $7, g.x) END AS iv) i
          ORDER BY f.account_id$q$,
-        CASE WHEN metric_rows IS NOT NULL THEN health_score.account_features_sql(d.metrics, metric_rows::text)
-             WHEN health_score.refresh_rows(as_of) IS NOT NULL
-                 THEN health_score.account_features_sql(d.metrics, health_score.refresh_rows(as_of))
-             ELSE health_score.account_features_sql(d.metrics) END,
+        CASE WHEN metric_rows IS NULL THEN health_score.account_features_sql(d.metrics)
+             ELSE health_score.account_features_sql(d.metrics, metric_rows::text) END,
         array_to_string(d.exprs, ', '))
         USING as_of, m.coefficients, m.name, m.version, m.center, m.features, m.covariance, d.imputed,
               cardinality(d.metrics);

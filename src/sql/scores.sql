@@ -803,7 +803,7 @@ END
 $$;
 
 COMMENT ON FUNCTION health_score.refresh_rows(timestamptz) IS
-'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores and account_churn_risk read it then, and account_scores the snapshot''s account rows (pg_temp.snapshot_account_rows).';
+'The table of metric rows (as metric_scores(as_of)) that refresh() keeps from its snapshot while it refreshes the materialized views (refresh_dashboards), when the snapshot''s rows are of as_of and the configuration is unchanged since; else NULL. metric_scores reads it then (and account_churn_risk through metric_scores), and account_scores the snapshot''s account rows (pg_temp.snapshot_account_rows).';
 
 CREATE FUNCTION health_score.metric_scores(as_of timestamptz DEFAULT now())
 RETURNS TABLE (account_id text, metric text, dimension text, raw_value float8, sub_score float8,
